@@ -1,0 +1,26 @@
+# Two commands do all set-up on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint train clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[tensorflow,training,dev]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/python -m service
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+train: $(STAMP)
+	$(BIN)/python -m training --data-dir $${MNIST_DIR:-../shared/data/mnist}
+
+clean:
+	rm -rf $(VENV) build *.egg-info

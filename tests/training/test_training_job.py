@@ -1,0 +1,97 @@
+"""One short run on synthetic data, then checks on every file it publishes."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model import artifacts
+from model.keras_lenet import LAYER_NAMES
+from training import export
+from training.__main__ import main
+from training.data import load_from_dir
+from training.recipes import BEST
+from training.train import scale, train
+
+EXPECTED_FILES = {
+    "saved_model.pb",
+    "variables",
+    artifacts.KERAS_FILE,
+    artifacts.WEIGHTS_FILE,
+    artifacts.METRICS_FILE,
+    artifacts.HISTORY_FILE,
+    artifacts.CURVES_FILE,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_dir):
+    recipe = dataclasses.replace(BEST, epochs=1, batch_size=64)
+    return train(recipe, load_from_dir(mnist_dir), seed=0, verbose=0)
+
+
+def publish(trained, root):
+    card = {"recipe": {"name": "test"}}
+    return export.export_version(trained.model, root, 1, history=trained.history, card=card)
+
+
+def test_cli_one_epoch_writes_every_output_file(mnist_dir, tmp_path):
+    args = ["--data-dir", str(mnist_dir), "--epochs", "1", "--output", str(tmp_path), "--seed", "3"]
+    assert main(args) == 0
+    assert artifacts.list_versions(tmp_path) == [1]
+    assert EXPECTED_FILES <= {p.name for p in (tmp_path / "1").iterdir()}
+    card = artifacts.read_json(tmp_path / "1" / artifacts.METRICS_FILE)
+    assert card["version"] == 1 and card["parameters"] == 61_706
+    assert card["recipe"]["name"] == "best" and card["epochs"] == 1
+    assert 0.0 <= card["test_accuracy"] <= 1.0
+    assert np.asarray(card["confusion_matrix"]).sum() == card["test_samples"]
+    assert len(card["data"]["sha256"]) == 4
+    assert "keras" in card["libraries"]
+
+    assert main(args) == 0  # the next run publishes the next version
+    assert artifacts.list_versions(tmp_path) == [1, 2]
+
+
+def test_reloaded_saved_model_predicts_like_the_in_memory_model(trained, mnist_dir, tmp_path):
+    path = publish(trained, tmp_path)
+    images = scale(load_from_dir(mnist_dir).x_test)
+    reloaded = tf.saved_model.load(str(path))
+    expected = trained.model.predict(images, verbose=0)
+    np.testing.assert_allclose(reloaded.serve(images).numpy(), expected, atol=1e-6)
+    activations = reloaded.activations(images)
+    assert set(activations) == set(LAYER_NAMES)
+    np.testing.assert_allclose(activations["output"].numpy(), expected, atol=1e-6)
+
+
+def test_weights_npz_holds_every_weight_with_keras_shapes(trained, tmp_path):
+    path = publish(trained, tmp_path)
+    weights = artifacts.load_weights(path / artifacts.WEIGHTS_FILE)
+    expected = {
+        f"{layer.name}/{kind}": w.shape
+        for layer in trained.model.layers
+        for kind, w in zip(("kernel", "bias"), layer.get_weights(), strict=False)
+    }
+    assert {key: value.shape for key, value in weights.items()} == expected
+    assert weights["conv1/kernel"].shape == (5, 5, 1, 6) and weights["output/bias"].shape == (10,)
+    assert sum(w.size for w in weights.values()) == 61_706
+    np.testing.assert_array_equal(
+        weights["fc1/kernel"], trained.model.get_layer("fc1").kernel.numpy()
+    )
+
+
+def test_failed_export_leaves_no_partial_version(trained, tmp_path, monkeypatch):
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "plot_curves", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        publish(trained, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert artifacts.list_versions(tmp_path) == []
+
+
+def test_existing_version_is_never_overwritten(trained, tmp_path):
+    (tmp_path / "1").mkdir()
+    with pytest.raises(FileExistsError):
+        publish(trained, tmp_path)

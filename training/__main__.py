@@ -1,0 +1,98 @@
+"""``python -m training``: fit LeNet on MNIST and publish the next model version."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from model import artifacts
+from training.data import Mnist, MnistUnavailable, load_mnist
+from training.recipes import RECIPES
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="best")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=os.environ.get("MNIST_DIR") or None,
+        help="folder with the four MNIST IDX .gz files (default: $MNIST_DIR, else download)",
+    )
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(os.environ.get("LENET_MODEL_ROOT", "artifacts/lenet")),
+        help="model root; the version is written to OUTPUT/<version>/ (default artifacts/lenet)",
+    )
+    parser.add_argument("--version", type=int, help="version number (default: the next one)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="use only the first N training and N/6 test images (quick runs, smoke tests)",
+    )
+    return parser.parse_args(argv)
+
+
+def subset(data: Mnist, limit: int | None) -> Mnist:
+    if not limit:
+        return data
+    n_test = max(limit // 6, 1)
+    return dataclasses.replace(
+        data,
+        x_train=data.x_train[:limit],
+        y_train=data.y_train[:limit],
+        x_test=data.x_test[:n_test],
+        y_test=data.y_test[:n_test],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        data = subset(load_mnist(args.data_dir), args.limit)
+    except MnistUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from training.export import export_version
+    from training.report import confusion_matrix, model_card
+    from training.train import train
+
+    recipe = dataclasses.replace(
+        RECIPES[args.recipe],
+        epochs=args.epochs or RECIPES[args.recipe].epochs,
+        batch_size=args.batch_size or RECIPES[args.recipe].batch_size,
+    )
+    version = args.version or artifacts.next_version(args.output)
+    print(f"training LeNet v{version}, recipe {recipe.name}: {recipe.description}", flush=True)
+    result = train(recipe, data, seed=args.seed)
+    card = model_card(
+        version=version,
+        backend="tensorflow",
+        recipe=recipe.to_dict(),
+        epochs=len(result.history["loss"]),
+        seconds=result.seconds,
+        test_loss=result.test_loss,
+        test_accuracy=result.test_accuracy,
+        confusion=confusion_matrix(data.y_test, result.test_predictions),
+        data_source=data.source,
+        data_sha256=data.sha256,
+        train_samples=len(data.x_train),
+        test_samples=len(data.x_test),
+        seed=args.seed,
+        parameters=result.model.count_params(),
+    )
+    path = export_version(result.model, args.output, version, history=result.history, card=card)
+    print(f"test accuracy {result.test_accuracy:.4f}, loss {result.test_loss:.4f}; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

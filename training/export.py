@@ -1,0 +1,64 @@
+"""Write a trained Keras LeNet as one complete, atomically published model version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from model import artifacts
+from model.keras_lenet import INPUT_SHAPE, LAYER_NAMES
+from training.report import plot_curves
+
+
+def keras_weights(model: keras.Model) -> dict[str, Any]:
+    """Every weight keyed "<layer>/kernel" and "<layer>/bias", framework-free."""
+    return {
+        f"{layer.name}/{weight.path.split('/')[-1]}": weight.numpy()
+        for layer in model.layers
+        for weight in layer.weights
+    }
+
+
+def export_saved_model(model: keras.Model, directory: Path) -> None:
+    """A SavedModel with ``serve`` (probabilities) and ``activations`` (every layer) endpoints.
+
+    ``serve`` is what ``model.export`` writes (and TF Serving calls); ``activations`` lets the
+    service show every layer's output from the same artifact, without Keras at serving time.
+    """
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    outputs, x = {}, inputs
+    for layer in model.layers:
+        x = layer(x)
+        outputs[layer.name] = x
+    probe = keras.Model(inputs, outputs, name="lenet_activations")
+
+    signature = [tf.TensorSpec((None, *INPUT_SHAPE), tf.float32, name="image")]
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda image: model(image, training=False), signature)
+    archive.add_endpoint("activations", lambda image: probe(image, training=False), signature)
+    archive.write_out(str(directory), verbose=False)
+
+
+def export_version(
+    model: keras.Model,
+    root: Path,
+    version: int,
+    *,
+    history: dict[str, list[float]],
+    card: dict[str, Any],
+) -> Path:
+    """Fill a staging folder with every file of the version, then publish it in one rename."""
+    assert tuple(layer.name for layer in model.layers) == LAYER_NAMES
+    with artifacts.writing_version(root, version) as staging:
+        export_saved_model(model, staging)
+        model.save(staging / artifacts.KERAS_FILE)
+        artifacts.save_weights(staging / artifacts.WEIGHTS_FILE, keras_weights(model))
+        artifacts.write_json(staging / artifacts.HISTORY_FILE, history)
+        title = f"LeNet v{version} ({card['recipe']['name']})"
+        plot_curves(history, staging / artifacts.CURVES_FILE, title)
+        artifacts.write_json(staging / artifacts.METRICS_FILE, card)
+    return root / str(version)

@@ -1,0 +1,76 @@
+"""Training recipes: the same network, two ways to fit it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import keras
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Hyper-parameters of one way to train LeNet; recorded verbatim in metrics.json."""
+
+    name: str
+    optimizer: str
+    learning_rate: float
+    schedule: str  # "exponential" (per step, staircase off) or "cosine" (to zero at the end)
+    decay_steps: int
+    decay_rate: float
+    momentum: float
+    batch_size: int
+    epochs: int
+    validation_split: float
+    augment: bool
+    description: str
+
+    def build_optimizer(self, total_steps: int) -> keras.optimizers.Optimizer:
+        if self.schedule == "exponential":
+            lr = keras.optimizers.schedules.ExponentialDecay(
+                self.learning_rate, decay_steps=self.decay_steps, decay_rate=self.decay_rate
+            )
+        else:
+            lr = keras.optimizers.schedules.CosineDecay(self.learning_rate, max(total_steps, 1))
+        if self.optimizer == "sgd":
+            return keras.optimizers.SGD(learning_rate=lr, momentum=self.momentum)
+        return keras.optimizers.Adam(learning_rate=lr)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LECTURE = Recipe(
+    name="lecture",
+    optimizer="sgd",
+    learning_rate=1e-2,
+    schedule="exponential",
+    decay_steps=10_000,
+    decay_rate=0.98,
+    momentum=0.9,
+    batch_size=512,
+    epochs=20,
+    validation_split=0.2,
+    augment=False,
+    description="The lecture's run: SGD momentum 0.9, ExponentialDecay(1e-2, 10000, 0.98).",
+)
+
+BEST = Recipe(
+    name="best",
+    optimizer="adam",
+    learning_rate=2e-3,
+    schedule="cosine",
+    decay_steps=0,
+    decay_rate=0.0,
+    momentum=0.0,
+    batch_size=128,
+    epochs=50,
+    validation_split=0.1,
+    augment=True,
+    description=(
+        "Adam with cosine decay to zero, light augmentation (shifts, rotations, zoom); "
+        "weights of the epoch with the best validation accuracy are kept."
+    ),
+)
+
+RECIPES = {recipe.name: recipe for recipe in (LECTURE, BEST)}
