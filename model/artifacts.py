@@ -7,6 +7,7 @@ framework-free weights and the model card beside the SavedModel::
         saved_model.pb, variables/   the SavedModel: endpoints ``serve`` and ``activations``
         model.keras                  the Keras model, for further training
         weights.npz                  every weight keyed "<layer>/kernel", "<layer>/bias"
+        architecture.json            the layer table: shapes, parameters, kernel sizes, ...
         metrics.json                 the model card: test accuracy, recipe, data hashes, ...
         history.json, curves.png     per-epoch loss/accuracy, training vs validation
 
@@ -32,6 +33,7 @@ SAVED_MODEL_FILE = "saved_model.pb"
 KERAS_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
 METRICS_FILE = "metrics.json"
+ARCHITECTURE_FILE = "architecture.json"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
 TEMP_PREFIX = ".tmp-"

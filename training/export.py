@@ -22,6 +22,33 @@ def keras_weights(model: keras.Model) -> dict[str, Any]:
     }
 
 
+def architecture(model: keras.Model) -> dict[str, Any]:
+    """The layer table that /v1/model serves, read off the Keras model itself.
+
+    Written beside the weights so the service can describe the model without Keras.
+    """
+    keys = ("activation", "filters", "kernel_size", "strides", "padding", "pool_size", "units")
+    layers = []
+    for layer in model.layers:
+        config = layer.get_config()
+        layers.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": list(layer.output.shape[1:]),
+                "parameters": layer.count_params(),
+                **{key: config[key] for key in keys if key in config},
+            }
+        )
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    return {
+        "input_shape": list(INPUT_SHAPE),
+        "layers": layers,
+        "total_parameters": model.count_params(),
+        "trainable_parameters": trainable,
+    }
+
+
 def export_saved_model(model: keras.Model, directory: Path) -> None:
     """A SavedModel with ``serve`` (probabilities) and ``activations`` (every layer) endpoints.
 
@@ -57,6 +84,7 @@ def export_version(
         export_saved_model(model, staging)
         model.save(staging / artifacts.KERAS_FILE)
         artifacts.save_weights(staging / artifacts.WEIGHTS_FILE, keras_weights(model))
+        artifacts.write_json(staging / artifacts.ARCHITECTURE_FILE, architecture(model))
         artifacts.write_json(staging / artifacts.HISTORY_FILE, history)
         title = f"LeNet v{version} ({card['recipe']['name']})"
         plot_curves(history, staging / artifacts.CURVES_FILE, title)

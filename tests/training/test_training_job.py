@@ -20,6 +20,7 @@ EXPECTED_FILES = {
     artifacts.KERAS_FILE,
     artifacts.WEIGHTS_FILE,
     artifacts.METRICS_FILE,
+    artifacts.ARCHITECTURE_FILE,
     artifacts.HISTORY_FILE,
     artifacts.CURVES_FILE,
 }
@@ -48,6 +49,9 @@ def test_cli_one_epoch_writes_every_output_file(mnist_dir, tmp_path):
     assert np.asarray(card["confusion_matrix"]).sum() == card["test_samples"]
     assert len(card["data"]["sha256"]) == 4
     assert "keras" in card["libraries"]
+    layers = artifacts.read_json(tmp_path / "1" / artifacts.ARCHITECTURE_FILE)["layers"]
+    assert [layer["name"] for layer in layers] == list(LAYER_NAMES)
+    assert layers[4]["strides"] == [3, 3] and layers[4]["output_shape"] == [1, 1, 120]
 
     assert main(args) == 0  # the next run publishes the next version
     assert artifacts.list_versions(tmp_path) == [1, 2]
