@@ -9,9 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
-LAYER_NAMES = ("conv1", "pool1", "conv2", "pool2", "conv3", "flatten", "fc1", "output")
+from model.spec import INPUT_SHAPE, NUM_CLASSES
 
 
 def build_lenet() -> keras.Sequential:

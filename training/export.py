@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 
 from model import artifacts
-from model.keras_lenet import INPUT_SHAPE, LAYER_NAMES
+from model.spec import INPUT_SHAPE, LAYER_NAMES
 from training.report import plot_curves
 
 

@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.keras_lenet import NUM_CLASSES, build_lenet
+from model.keras_lenet import build_lenet
+from model.spec import NUM_CLASSES
 from training.data import Mnist
 from training.recipes import Recipe
 

@@ -1,4 +1,5 @@
-from model.keras_lenet import LAYER_NAMES, build_lenet
+from model.keras_lenet import build_lenet
+from model.spec import LAYER_NAMES
 
 EXPECTED = {
     "conv1": ((None, 28, 28, 6), 156),

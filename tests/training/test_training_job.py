@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from model import artifacts
-from model.keras_lenet import LAYER_NAMES
+from model.spec import LAYER_NAMES
 from training import export
 from training.__main__ import main
 from training.data import load_from_dir
