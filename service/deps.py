@@ -1,0 +1,34 @@
+"""What routes receive through ``Depends``: settings, the repository, the model version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from service.repository import ModelRepository, ModelVersion
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_repository(request: Request) -> ModelRepository:
+    return request.app.state.repository
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
+
+
+def get_model(
+    repository: RepositoryDep,
+    version: Annotated[
+        str | None, Query(description="model version to use; default: the latest served")
+    ] = None,
+) -> ModelVersion:
+    return repository.get(version)
+
+
+ModelDep = Annotated[ModelVersion, Depends(get_model)]

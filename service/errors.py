@@ -1,0 +1,108 @@
+"""Exceptions that carry their HTTP status, and the one handler table that renders them.
+
+Every error leaves the service as ``{"error": {"status", "code", "message"}}``; nothing
+else (no stack trace, no framework-specific shape) ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base class: subclasses set ``status_code`` and a stable machine-readable ``code``."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class BadRequest(ServiceError):
+    """The body could not be read at all: an undecodable or truncated image, bad base64."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(ServiceError):
+    """Body bytes, image pixels (decompression bombs) or batch size over a configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class InvalidInput(ServiceError):
+    """Well-formed but wrong: shape, range, NaN/Inf, JSON types."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class ModelNotReady(ServiceError):
+    status_code = 503
+    code = "model_not_ready"
+
+
+class Overloaded(ServiceError):
+    """The batching queue is full: back off instead of queueing without bound."""
+
+    status_code = 503
+    code = "overloaded"
+
+
+def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+    body = {"error": {"status": status, "code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+    )
+    return error_response(422, InvalidInput.code, details or "invalid request")
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, ServiceError.code, "internal server error")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """Install the handler table; call once from the app factory."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,86 @@
+"""Tensors in, response bodies out: the blocking half of each route, run in a worker thread."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+
+from service.backends import Backend
+from service.errors import NotFound
+from service.repository import ModelVersion
+from service.schemas import (
+    ActivationsResponse,
+    Encoding,
+    LayerActivation,
+    Prediction,
+    PredictResponse,
+)
+
+
+def network_input(tensors: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) gray levels 0–255 → (N, 28, 28, 1) float32 in [0, 1]."""
+    return (tensors.astype(np.float32) / np.float32(255.0))[..., None]
+
+
+def predict(model: ModelVersion, backend: Backend, tensors: np.ndarray) -> PredictResponse:
+    probabilities = backend.predict(network_input(tensors))  # (N, 10)
+    digits = probabilities.argmax(axis=1)
+    predictions = [
+        Prediction(digit=int(d), probability=float(p[d]), probabilities=p.tolist())
+        for d, p in zip(digits, probabilities, strict=True)
+    ]
+    return PredictResponse(
+        model=model.name, version=str(model.version), backend=backend.name, predictions=predictions
+    )
+
+
+def select_layers(model: ModelVersion, wanted: str | None) -> list[str]:
+    """``conv1,pool1`` → those layers in network order; None or empty → every layer."""
+    if not wanted:
+        return model.layer_names
+    names = [name.strip() for name in wanted.split(",") if name.strip()]
+    unknown = [name for name in names if name not in model.layer_names]
+    if unknown:
+        raise NotFound(
+            f"unknown layer(s) {', '.join(unknown)}; layers: {', '.join(model.layer_names)}"
+        )
+    return [name for name in model.layer_names if name in names]
+
+
+def activations(
+    model: ModelVersion,
+    backend: Backend,
+    tensor: np.ndarray,
+    layers: list[str],
+    encoding: Encoding,
+) -> ActivationsResponse:
+    """Every selected layer's output for one (28, 28) image."""
+    x = network_input(tensor[None])
+    outputs = backend.activations(x)
+    types = {layer["name"]: layer["type"] for layer in model.architecture["layers"]}
+    return ActivationsResponse(
+        model=model.name,
+        version=str(model.version),
+        backend=backend.name,
+        encoding=encoding,
+        input=x[0, :, :, 0].tolist(),
+        layers=[_layer(name, types[name], outputs[name][0], encoding) for name in layers],
+    )
+
+
+def _layer(name: str, kind: str, values: np.ndarray, encoding: Encoding) -> LayerActivation:
+    values = np.ascontiguousarray(values, dtype="<f4")
+    encoded = (
+        {"b64": base64.b64encode(values.tobytes()).decode()}
+        if encoding is Encoding.base64
+        else {"data": values.tolist()}
+    )
+    return LayerActivation(
+        name=name,
+        type=kind,
+        shape=list(values.shape),
+        min=float(values.min()),
+        max=float(values.max()),
+        **encoded,
+    )

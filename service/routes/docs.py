@@ -1,0 +1,52 @@
+"""OpenAPI fragments shared by routes: the bodies FastAPI cannot infer, and error shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
+from service.schemas import ErrorResponse, PredictRequest
+
+_binary = {"schema": {"type": "string", "format": "binary"}}
+
+
+def image_body(*, batch: bool) -> dict[str, Any]:
+    """A request body that is an image, several uploaded files, or JSON instances."""
+    many = "one or more image files" if batch else "one image file"
+    return {
+        "requestBody": {
+            "required": True,
+            "description": (
+                f"multipart/form-data with {many}; or a raw image body (PNG, JPEG, BMP, GIF, "
+                "WebP) with its image/* content type; or JSON instances: 28×28 arrays of gray "
+                'levels 0–255 (light digit on dark), or {"b64": "<base64 image bytes>"}.'
+            ),
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+                "image/png": _binary,
+                "image/jpeg": _binary,
+                "application/json": {
+                    "schema": PredictRequest.model_json_schema(),
+                    "examples": {
+                        "b64": {
+                            "summary": "a PNG digit, base64 (TF Serving's convention)",
+                            "value": {"instances": [{"b64": EXAMPLE_PNG_B64}]},
+                        },
+                        "array": {
+                            "summary": "a 28×28 array in MNIST form",
+                            "value": {"instances": [EXAMPLE_ARRAY]},
+                        },
+                    },
+                },
+            },
+        }
+    }
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}

@@ -1,0 +1,22 @@
+"""Liveness and readiness, for Docker's HEALTHCHECK and Kubernetes probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import RepositoryDep
+from service.routes.docs import errors
+from service.schemas import Status
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def get_liveness() -> Status:
+    return Status(status="alive")
+
+
+@router.get("/readyz", summary="The model is loaded and warmed up", responses=errors(503))
+async def get_readiness(repository: RepositoryDep) -> Status:
+    repository.get()  # raises ModelNotReady (503) until a version is loaded and warmed up
+    return Status(status="ready")

@@ -1,0 +1,28 @@
+"""``GET /v1/model``: the served model's layer table and model card."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.deps import ModelDep, RepositoryDep
+from service.routes.docs import errors
+from service.schemas import ModelSummary
+
+router = APIRouter(prefix="/v1", tags=["model"])
+
+
+@router.get("/model", summary="Layers, parameters and model card", responses=errors(404, 503))
+async def get_model_summary(model: ModelDep, repository: RepositoryDep) -> ModelSummary:
+    architecture = model.architecture
+    return ModelSummary(
+        model=model.name,
+        version=str(model.version),
+        versions=[str(v) for v in repository.versions()],
+        backends=list(model.backends),
+        default_backend=model.default_backend,
+        input_shape=architecture["input_shape"],
+        layers=architecture["layers"],
+        total_parameters=architecture["total_parameters"],
+        trainable_parameters=architecture["trainable_parameters"],
+        card=model.card,
+    )

@@ -1,0 +1,49 @@
+"""``POST /v1/predict``: digits for one image or a batch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from service import inference
+from service.decoding import read_inputs, to_tensors
+from service.deps import ModelDep, SettingsDep
+from service.routes.docs import errors, image_body
+from service.schemas import PredictResponse, Preprocess
+from service.settings import BackendName
+
+router = APIRouter(prefix="/v1", tags=["inference"])
+
+BackendQuery = Annotated[
+    BackendName | None, Query(description="inference backend; default: the server's")
+]
+PreprocessQuery = Annotated[
+    Preprocess | None,
+    Query(description="default: mnist for images, none for JSON arrays"),
+]
+
+
+@router.post(
+    "/predict",
+    summary="Recognise digits",
+    openapi_extra=image_body(batch=True),
+    responses=errors(400, 404, 413, 415, 422, 503),
+)
+async def predict_digits(
+    request: Request,
+    model: ModelDep,
+    settings: SettingsDep,
+    backend: BackendQuery = None,
+    preprocess: PreprocessQuery = None,
+) -> PredictResponse:
+    """One prediction per image, in request order."""
+    chosen = model.backend(backend)
+    inputs = await read_inputs(request, max_batch=settings.max_batch_size)
+
+    def run() -> PredictResponse:
+        tensors = to_tensors(inputs, preprocess, max_pixels=settings.max_image_pixels)
+        return inference.predict(model, chosen, tensors)
+
+    return await run_in_threadpool(run)

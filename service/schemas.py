@@ -1,0 +1,113 @@
+"""The API contract: request and response bodies, with examples that work when pasted."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Preprocess(StrEnum):
+    """``mnist``: normalise like MNIST was made (default for images); ``none``: use as is
+    (default for JSON arrays, which are taken to be MNIST-form tensors already)."""
+
+    mnist = "mnist"
+    none = "none"
+
+
+class Encoding(StrEnum):
+    """``json``: nested lists; ``base64``: little-endian float32 bytes in C order."""
+
+    json = "json"
+    base64 = "base64"
+
+
+class B64Image(BaseModel):
+    """TF Serving's convention for binary data inside JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+    b64: str = Field(description="base64 of PNG/JPEG/BMP/GIF/WebP bytes")
+
+
+class PredictRequest(BaseModel):
+    """``instances``: 28×28 arrays of gray levels 0–255 (light digit on dark), or images."""
+
+    instances: list[list[Any] | B64Image] = Field(min_length=1)
+
+
+class Prediction(BaseModel):
+    digit: int = Field(ge=0, le=9)
+    probability: float = Field(description="probability of ``digit``")
+    probabilities: list[float] = Field(description="one per digit 0–9")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    backend: str
+    predictions: list[Prediction]
+
+
+class LayerActivation(BaseModel):
+    name: str
+    type: str
+    shape: list[int] = Field(description="one image's output shape, channels last")
+    min: float
+    max: float
+    data: Any | None = Field(default=None, description="nested lists (encoding=json)")
+    b64: str | None = Field(
+        default=None, description="little-endian float32, C order, of ``shape`` (encoding=base64)"
+    )
+
+
+class ActivationsResponse(BaseModel):
+    model: str
+    version: str
+    backend: str
+    encoding: Encoding
+    input: list[list[float]] = Field(description="the 28×28 the network saw, scaled to [0, 1]")
+    layers: list[LayerActivation]
+
+
+class LayerSummary(BaseModel):
+    name: str
+    type: str
+    output_shape: list[int]
+    parameters: int
+    activation: str | None = None
+    filters: int | None = None
+    units: int | None = None
+    kernel_size: list[int] | None = None
+    pool_size: list[int] | None = None
+    strides: list[int] | None = None
+    padding: str | None = None
+
+
+class ModelSummary(BaseModel):
+    model: str
+    version: str
+    versions: list[str] = Field(description="every version this server has loaded")
+    backends: list[str]
+    default_backend: str
+    input_shape: list[int]
+    layers: list[LayerSummary]
+    total_parameters: int
+    trainable_parameters: int
+    card: dict[str, Any] = Field(description="metrics.json of this version: the model card")
+
+
+class Status(BaseModel):
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of the whole API."""
+
+    error: ErrorDetail

@@ -1,0 +1,55 @@
+"""Every knob of the service, typed and defaulted, each set by one ``LENET_*`` variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BackendName = Literal["tensorflow", "numpy"]
+
+
+class Settings(BaseSettings):
+    """Read from the environment (prefix ``LENET_``), e.g. ``LENET_BACKEND=numpy``."""
+
+    model_config = SettingsConfigDict(env_prefix="LENET_", protected_namespaces=())
+
+    model_root: Path = Path("artifacts/lenet")
+    """The model repository: integer version folders as the training job writes them."""
+    model_name: str = "lenet"
+    """The name the API reports; one model per repository root."""
+    model_version: int | None = None
+    """Serve only this version; unset serves the newest ``keep_versions`` found."""
+    keep_versions: int = Field(default=1, gt=0)
+    """How many of the newest versions to serve side by side (``?version=N`` picks one)."""
+    poll_seconds: float = Field(default=10.0, ge=0)
+    """How often to look for new versions under ``model_root``; 0 looks only at start-up."""
+    backends: list[BackendName] = ["tensorflow", "numpy"]
+    """Backends to load. ``["numpy"]`` serves without TensorFlow installed."""
+    default_backend: BackendName | None = None
+    """Answers requests that do not name a backend; unset means the first of ``backends``."""
+
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    """Largest request body accepted (413 above)."""
+    max_image_pixels: int = Field(default=50_000_000, gt=0)
+    """Largest decoded image, width × height (413 above): stops decompression bombs."""
+    max_batch_size: int = Field(default=256, gt=0)
+    """Most images in one predict request (413 above)."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, gt=0, lt=65536)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _default_backend_is_loaded(self) -> Settings:
+        if not self.backends:
+            raise ValueError("LENET_BACKENDS must name at least one backend")
+        if self.default_backend is None:
+            self.default_backend = self.backends[0]
+        elif self.default_backend not in self.backends:
+            raise ValueError(
+                f"LENET_DEFAULT_BACKEND={self.default_backend} is not in LENET_BACKENDS"
+            )
+        return self

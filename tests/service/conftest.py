@@ -1,0 +1,74 @@
+"""An app per test session on the bundled model, driven through httpx like a client would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.settings import Settings
+
+MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
+BACKENDS = ["tensorflow", "numpy"]
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def started(app: FastAPI, timeout: float = 60) -> None:
+    """Wait until the background load has finished (the app answers 503 until then)."""
+    repository = app.state.repository
+    for _ in range(int(timeout / 0.05)):
+        if repository.ready:
+            return
+        assert repository.error is None, repository.error
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the model did not load")
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture(scope="session")
+async def app() -> AsyncIterator[FastAPI]:
+    application = create_app(Settings(model_root=MODEL_ROOT, backends=BACKENDS))
+    async with LifespanManager(application):
+        await started(application)
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def strict_app() -> AsyncIterator[FastAPI]:
+    """Tight limits, to reach every 413 with small requests."""
+    settings = Settings(
+        model_root=MODEL_ROOT,
+        backends=["numpy"],
+        max_body_bytes=64 * 1024,
+        max_image_pixels=1_000_000,
+        max_batch_size=3,
+    )
+    application = create_app(settings)
+    async with LifespanManager(application):
+        await started(application)
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def strict_client(strict_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(strict_app) as http:
+        yield http

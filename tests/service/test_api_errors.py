@@ -1,0 +1,176 @@
+"""Bad input gets one clear JSON error shape, and the service keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import pytest
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.examples import EXAMPLE_ARRAY
+from service.settings import Settings
+from tests.service.conftest import MODEL_ROOT, client_for
+from tests.service.drawing import draw_digit, encode, png_bomb
+
+pytestmark = pytest.mark.anyio
+
+
+def assert_error(response, status: int, code: str, mentions: str = "") -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["status"] == status and body["error"]["code"] == code
+    assert mentions.lower() in body["error"]["message"].lower()
+    assert "Traceback" not in response.text
+
+
+PNG = encode(draw_digit(7), "PNG")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "image/tiff", "application/xml", ""])
+async def test_predict_rejects_unsupported_content_types(client, content_type):
+    response = await client.post(
+        "/v1/predict", content=b"x", headers={"content-type": content_type}
+    )
+    assert_error(response, 415, "unsupported_media_type", "content type")
+
+
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("truncated_png", PNG[: len(PNG) // 2]),
+        ("truncated_jpeg", encode(draw_digit(7).convert("RGB"), "JPEG")[:400]),
+        ("random_bytes", bytes(range(256)) * 4),
+    ],
+)
+async def test_predict_rejects_undecodable_images(client, name, payload):
+    response = await client.post(
+        "/v1/predict", content=payload, headers={"content-type": "image/png"}
+    )
+    assert_error(response, 400, "bad_request")
+    uploaded = await client.post("/v1/predict", files={"file": (name, payload, "image/png")})
+    assert_error(uploaded, 400, "bad_request")
+
+
+async def test_predict_rejects_an_empty_body(client):
+    response = await client.post("/v1/predict", content=b"", headers={"content-type": "image/png"})
+    assert_error(response, 400, "bad_request", "empty")
+
+
+async def test_predict_rejects_malformed_json(client):
+    response = await client.post(
+        "/v1/predict", content=b'{"instances": [', headers={"content-type": "application/json"}
+    )
+    assert_error(response, 400, "bad_request", "json")
+
+
+async def test_predict_rejects_invalid_base64(client):
+    response = await client.post("/v1/predict", json={"instances": [{"b64": "not base64!"}]})
+    assert_error(response, 400, "bad_request", "base64")
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"instances": [[[0] * 28] * 27]}, "27x28"),
+        ({"instances": [[[0] * 27] * 28]}, "28x27"),
+        ({"instances": [[[300] * 28] * 28]}, "255"),
+        ({"instances": [[[-1] * 28] * 28]}, "255"),
+        ({"instances": [[["a"] * 28] * 28]}, ""),
+        ({"instances": [[[True] * 28] * 28]}, ""),
+        ({"instances": "seven"}, "instances"),
+        ({"instances": []}, "instances"),
+        ({"images": [EXAMPLE_ARRAY]}, "instances"),
+        ({"instances": [{"png": "AAAA"}]}, "instances"),
+        ([1, 2, 3], ""),
+    ],
+)
+async def test_predict_rejects_wrong_json(client, body, mentions):
+    assert_error(await client.post("/v1/predict", json=body), 422, "invalid_input", mentions)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+async def test_predict_rejects_nan_and_inf(client, literal):
+    rows = [[0] * 28 for _ in range(28)]
+    text = json.dumps({"instances": [rows]}).replace("0", literal, 1)
+    response = await client.post(
+        "/v1/predict", content=text, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 422, "invalid_input")
+
+
+async def test_predict_rejects_a_body_over_the_limit(strict_client):
+    response = await strict_client.post(
+        "/v1/predict", content=bytes(100 * 1024), headers={"content-type": "image/png"}
+    )
+    assert_error(response, 413, "payload_too_large", "limit")
+
+
+async def test_predict_rejects_a_chunked_body_over_the_limit(strict_client):
+    async def chunks():
+        for _ in range(10):
+            yield bytes(16 * 1024)
+
+    response = await strict_client.post(
+        "/v1/predict", content=chunks(), headers={"content-type": "image/png"}
+    )
+    assert_error(response, 413, "payload_too_large", "limit")
+
+
+async def test_predict_rejects_a_decompression_bomb(strict_client):
+    bomb = png_bomb(20_000, 20_000)
+    assert len(bomb) < 64 * 1024
+    response = await strict_client.post(
+        "/v1/predict", content=bomb, headers={"content-type": "image/png"}
+    )
+    assert_error(response, 413, "payload_too_large", "pixels")
+
+
+async def test_predict_rejects_a_batch_over_the_limit(strict_client):
+    files = [("f", (f"{i}.png", PNG, "image/png")) for i in range(4)]
+    assert_error(
+        await strict_client.post("/v1/predict", files=files), 413, "payload_too_large", "3"
+    )
+    allowed = await strict_client.post("/v1/predict", files=files[:3])
+    assert allowed.status_code == 200
+
+
+async def test_unknown_backend_and_version_are_named(client):
+    response = await client.post("/v1/predict?backend=torch", json={"instances": [EXAMPLE_ARRAY]})
+    assert_error(response, 422, "invalid_input", "backend")
+    response = await client.post("/v1/predict?version=7", json={"instances": [EXAMPLE_ARRAY]})
+    assert_error(response, 404, "not_found", "version")
+
+
+async def test_unknown_routes_use_the_error_shape(client):
+    assert_error(await client.get("/v2/nothing"), 404, "not_found")
+    assert_error(await client.get("/v1/predict"), 405, "method_not_allowed")
+
+
+async def test_service_keeps_serving_after_bad_input(client):
+    for payload in (b"garbage", PNG[:100]):
+        await client.post("/v1/predict", content=payload, headers={"content-type": "image/png"})
+    response = await client.post("/v1/predict", json={"instances": [EXAMPLE_ARRAY]})
+    assert response.status_code == 200
+
+
+async def test_not_ready_answers_503_but_stays_alive():
+    app = create_app(Settings(model_root=MODEL_ROOT))  # lifespan never runs: nothing loads
+    async with client_for(app) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        assert_error(await client.get("/readyz"), 503, "model_not_ready")
+        body = {"instances": [{"b64": base64.b64encode(PNG).decode()}]}
+        assert_error(await client.post("/v1/predict", json=body), 503, "model_not_ready")
+
+
+async def test_a_missing_model_keeps_the_server_unready_with_the_reason(tmp_path):
+    app = create_app(Settings(model_root=tmp_path, backends=["numpy"]))
+    async with LifespanManager(app), client_for(app) as client:
+        for _ in range(100):
+            if app.state.repository.error:
+                break
+            await asyncio.sleep(0.02)
+        assert_error(await client.get("/readyz"), 503, "model_not_ready", "no model versions")
