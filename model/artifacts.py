@@ -74,13 +74,11 @@ def writing_version(root: Path, version: int) -> Iterator[Path]:
 
 
 def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
-    """Write weights keyed "<layer>/kernel" and "<layer>/bias" as float32 arrays."""
+    """Write weights keyed "<layer>/kernel" and "<layer>/bias" as float32 arrays.
+
+    ``model.numpy_lenet.read_weights`` reads them back, with checks.
+    """
     np.savez(path, **{key: np.asarray(value, np.float32) for key, value in weights.items()})
-
-
-def load_weights(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
 
 
 def write_json(path: Path, data: Any) -> None:
