@@ -55,3 +55,23 @@ def test_python_m_service_serves_predictions_over_a_socket():
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_numpy_only_serving_never_imports_tensorflow():
+    """A slim deployment (LENET_BACKENDS=["numpy"]) must run where TensorFlow is not installed."""
+    code = (
+        "import sys, fastapi.testclient as t; from service.app import create_app; "
+        "from service.settings import Settings; "
+        f"app = create_app(Settings(model_root={str(MODEL_ROOT)!r}, backends=['numpy'], "
+        "poll_seconds=0));\n"
+        "with t.TestClient(app) as c:\n"
+        "    import time\n"
+        "    while c.get('/readyz').status_code != 200: time.sleep(0.05)\n"
+        "    assert c.get('/v1/model').json()['backends'] == ['numpy']\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
