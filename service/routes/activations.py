@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from service import inference, render
 from service.decoding import read_inputs, to_tensors
 from service.deps import ModelDep, SettingsDep
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.examples import EXAMPLE_PNG
+from service.repository import ModelVersion
 from service.routes.docs import errors, image_body
 from service.routes.predict import BackendQuery, PreprocessQuery
-from service.schemas import ActivationsResponse, Encoding
+from service.schemas import ActivationsResponse, Encoding, Preprocess
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1/activations", tags=["activations"])
@@ -26,7 +27,9 @@ LayersQuery = Annotated[
 PNG = {200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}}
 
 
-async def read_one_image(request: Request, settings: Settings, preprocess) -> np.ndarray:
+async def read_one_image(
+    request: Request, settings: Settings, preprocess: Preprocess | None
+) -> np.ndarray:
     """The request's single image as a (28, 28) tensor; 422 for a batch."""
     inputs = await read_inputs(request, max_batch=settings.max_batch_size)
     if len(inputs) != 1:
@@ -60,13 +63,16 @@ async def get_activations(
     return await run_in_threadpool(inference.activations, model, chosen, tensor, names, encoding)
 
 
-async def _layer_png(model, backend: str | None, layer: str, tensor: np.ndarray) -> Response:
+async def _layer_png(
+    model: ModelVersion, backend: str | None, layer: str, tensor: np.ndarray
+) -> Response:
     chosen = model.backend(backend)
-    (name,) = inference.select_layers(model, layer)
+    if layer not in model.layer_names:
+        raise NotFound(f"unknown layer {layer!r}; the layers are: {', '.join(model.layer_names)}")
 
     def run() -> bytes:
         outputs = chosen.activations(inference.network_input(tensor[None]))
-        return render.feature_map_grid(outputs[name][0])
+        return render.feature_map_grid(outputs[layer][0])
 
     return Response(await run_in_threadpool(run), media_type="image/png")
 

@@ -90,6 +90,7 @@ async def test_layer_picture_of_a_posted_image_shows_one_tile_per_feature_map(cl
     assert picture.shape == (2 * (84 + 4) + 4, 3 * (84 + 4) + 4)
 
 
-async def test_layer_picture_of_an_unknown_layer_is_404(client):
-    response = await client.get("/v1/activations/conv9.png")
+@pytest.mark.parametrize("layer", ["conv9", "conv1,pool1", "%20"])
+async def test_layer_picture_of_an_unknown_layer_is_404(client, layer):
+    response = await client.get(f"/v1/activations/{layer}.png")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
