@@ -17,6 +17,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="best")
     parser.add_argument(
+        "--backend",
+        choices=("tensorflow", "numpy"),
+        default="tensorflow",
+        help="what fits the network: Keras on TensorFlow, or the from-scratch NumPy library "
+        "(no augmentation, weight decay or EMA; run it with OPENBLAS_NUM_THREADS=1 on a small "
+        "or busy CPU); both export the same model version",
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         default=os.environ.get("MNIST_DIR") or None,
@@ -62,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from training.export import export_version
+    from training.numpy_train import numpy_recipe, train_numpy
     from training.report import confusion_matrix, model_card
     from training.train import train
 
@@ -70,12 +79,19 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs or RECIPES[args.recipe].epochs,
         batch_size=args.batch_size or RECIPES[args.recipe].batch_size,
     )
+    if args.backend == "numpy":
+        recipe = numpy_recipe(recipe)
     version = args.version or artifacts.next_version(args.output)
-    print(f"training LeNet v{version}, recipe {recipe.name}: {recipe.description}", flush=True)
-    result = train(recipe, data, seed=args.seed)
+    print(
+        f"training LeNet v{version} with {args.backend}, recipe {recipe.name}: "
+        f"{recipe.description}",
+        flush=True,
+    )
+    fit = train_numpy if args.backend == "numpy" else train
+    result = fit(recipe, data, seed=args.seed)
     card = model_card(
         version=version,
-        backend="tensorflow",
+        backend=args.backend,
         recipe=recipe.to_dict(),
         epochs=len(result.history["loss"]),
         seconds=result.seconds,
