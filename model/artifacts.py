@@ -7,6 +7,7 @@ framework-free weights and the model card beside the SavedModel::
         saved_model.pb, variables/   the SavedModel: endpoints ``serve`` and ``activations``
         model.keras                  the Keras model, for further training
         weights.npz                  every weight keyed "<layer>/kernel", "<layer>/bias"
+        model.onnx, activations.onnx ONNX graphs from those weights: probabilities; every layer
         architecture.json            the layer table: shapes, parameters, kernel sizes, ...
         metrics.json                 the model card: test accuracy, recipe, data hashes, ...
         history.json, curves.png     per-epoch loss/accuracy, training vs validation
@@ -32,10 +33,27 @@ import numpy as np
 SAVED_MODEL_FILE = "saved_model.pb"
 KERAS_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
+ONNX_FILE = "model.onnx"
+ONNX_ACTIVATIONS_FILE = "activations.onnx"
 METRICS_FILE = "metrics.json"
 ARCHITECTURE_FILE = "architecture.json"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
+VERSION_FILES = frozenset(
+    {
+        SAVED_MODEL_FILE,
+        "variables",
+        KERAS_FILE,
+        WEIGHTS_FILE,
+        ONNX_FILE,
+        ONNX_ACTIVATIONS_FILE,
+        METRICS_FILE,
+        ARCHITECTURE_FILE,
+        HISTORY_FILE,
+        CURVES_FILE,
+    }
+)
+"""Everything a complete version folder holds, whichever backend trained it."""
 TEMP_PREFIX = ".tmp-"
 
 

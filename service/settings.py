@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BackendName = Literal["tensorflow", "numpy"]
+BackendName = Literal["tensorflow", "numpy", "onnx"]
 
 
 class Settings(BaseSettings):
@@ -26,8 +26,8 @@ class Settings(BaseSettings):
     """How many of the newest versions to serve side by side (``?version=N`` picks one)."""
     poll_seconds: float = Field(default=10.0, ge=0)
     """How often to look for new versions under ``model_root``; 0 looks only at start-up."""
-    backends: list[BackendName] = ["tensorflow", "numpy"]
-    """Backends to load. ``["numpy"]`` serves without TensorFlow installed."""
+    backends: list[BackendName] = ["tensorflow", "numpy", "onnx"]
+    """Backends to load. ``["onnx"]`` or ``["numpy"]`` serve without TensorFlow installed."""
     default_backend: BackendName | None = None
     """Answers requests that do not name a backend; unset means the first of ``backends``."""
 
@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     """Largest decoded image, width × height (413 above): stops decompression bombs."""
     max_batch_size: int = Field(default=256, gt=0)
     """Most images in one predict request (413 above)."""
+
+    batch_max_size: int = Field(default=64, gt=0)
+    """Most images one backend call takes when batching concurrent requests."""
+    batch_max_delay_ms: float = Field(default=0.0, ge=0)
+    """How long a batch waits for more requests; 0 takes whatever is already queued."""
+    queue_max_images: int = Field(default=2048, gt=0)
+    """Images waiting for a backend beyond which requests get 503 and Retry-After."""
 
     host: str = "0.0.0.0"
     port: int = Field(default=8000, gt=0, lt=65536)
@@ -52,4 +59,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"LENET_DEFAULT_BACKEND={self.default_backend} is not in LENET_BACKENDS"
             )
+        if self.queue_max_images < self.max_batch_size:
+            raise ValueError("LENET_QUEUE_MAX_IMAGES must hold at least one full request")
         return self

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from model import artifacts
+from model.onnx_lenet import build_onnx
 from model.spec import INPUT_SHAPE, LAYER_NAMES
 from training.report import plot_curves
 
@@ -83,7 +84,11 @@ def export_version(
     with artifacts.writing_version(root, version) as staging:
         export_saved_model(model, staging)
         model.save(staging / artifacts.KERAS_FILE)
-        artifacts.save_weights(staging / artifacts.WEIGHTS_FILE, keras_weights(model))
+        weights = keras_weights(model)
+        artifacts.save_weights(staging / artifacts.WEIGHTS_FILE, weights)
+        (staging / artifacts.ONNX_FILE).write_bytes(build_onnx(weights))
+        onnx_activations = build_onnx(weights, activations=True)
+        (staging / artifacts.ONNX_ACTIVATIONS_FILE).write_bytes(onnx_activations)
         artifacts.write_json(staging / artifacts.ARCHITECTURE_FILE, architecture(model))
         artifacts.write_json(staging / artifacts.HISTORY_FILE, history)
         title = f"LeNet v{version} ({card['recipe']['name']})"

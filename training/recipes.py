@@ -79,11 +79,11 @@ BEST = Recipe(
     validation_split=0.1,
     augment=True,
     keep_best=True,
-    weight_decay=0.0,
+    weight_decay=0.01,
     ema=False,
     description=(
-        "Adam with cosine decay to zero, light augmentation (shifts, rotations, zoom); "
-        "weights of the epoch with the best validation accuracy are kept."
+        "Adam with decoupled weight decay and cosine decay to zero, light augmentation "
+        "(shifts, rotations, zoom); the epoch with the best validation accuracy is kept."
     ),
 )
 

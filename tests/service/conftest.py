@@ -15,7 +15,7 @@ from service.app import create_app
 from service.settings import Settings
 
 MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
-BACKENDS = ["tensorflow", "numpy"]
+BACKENDS = ["tensorflow", "numpy", "onnx"]
 
 
 @pytest.fixture(scope="session")

@@ -53,10 +53,11 @@ async def test_activations_base64_encoding_matches_the_lists(client):
     np.testing.assert_array_equal(decoded, np.asarray(plain["data"], np.float32))
 
 
-async def test_activations_agree_between_backends(client):
+@pytest.mark.parametrize("backend", ["numpy", "onnx"])
+async def test_activations_agree_between_backends(client, backend):
     tf = (await client.post("/v1/activations?backend=tensorflow", json=SEVEN)).json()
-    numpy = (await client.post("/v1/activations?backend=numpy", json=SEVEN)).json()
-    for a, b in zip(tf["layers"], numpy["layers"], strict=True):
+    other = (await client.post(f"/v1/activations?backend={backend}", json=SEVEN)).json()
+    for a, b in zip(tf["layers"], other["layers"], strict=True):
         np.testing.assert_allclose(a["data"], b["data"], atol=1e-5, err_msg=a["name"])
 
 

@@ -32,7 +32,7 @@ async def test_model_summary_lists_layers_and_61706_parameters(client):
     assert conv3["strides"] == [3, 3] and conv3["padding"] == "valid"
     assert summary["layers"][-1]["activation"] == "softmax"
     assert summary["versions"] == ["1"] and summary["version"] == "1"
-    assert set(summary["backends"]) == {"tensorflow", "numpy"}
+    assert set(summary["backends"]) == {"tensorflow", "numpy", "onnx"}
 
 
 async def test_model_summary_carries_the_model_card(client):

@@ -100,12 +100,13 @@ async def test_preprocess_none_feeds_the_image_as_is(client):
     assert plain.json()["predictions"] != normalised.json()["predictions"]
 
 
-async def test_numpy_backend_gives_the_same_answers_as_tensorflow(client):
+@pytest.mark.parametrize("backend", ["numpy", "onnx"])
+async def test_every_backend_gives_the_same_answers_as_tensorflow(client, backend):
     files = [("f", (f"{d}.png", encode(draw_digit(d), "PNG"))) for d in (0, 2, 5, 7, 9)]
     tf = (await client.post("/v1/predict?backend=tensorflow", files=files)).json()
-    np_ = (await client.post("/v1/predict?backend=numpy", files=files)).json()
-    assert np_["backend"] == "numpy" and tf["backend"] == "tensorflow"
-    for a, b in zip(tf["predictions"], np_["predictions"], strict=True):
+    other = (await client.post(f"/v1/predict?backend={backend}", files=files)).json()
+    assert other["backend"] == backend and tf["backend"] == "tensorflow"
+    for a, b in zip(tf["predictions"], other["predictions"], strict=True):
         assert a["digit"] == b["digit"]
         np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-5)
 

@@ -15,17 +15,6 @@ from training.data import load_from_dir
 from training.recipes import BEST
 from training.train import scale, train
 
-EXPECTED_FILES = {
-    "saved_model.pb",
-    "variables",
-    artifacts.KERAS_FILE,
-    artifacts.WEIGHTS_FILE,
-    artifacts.METRICS_FILE,
-    artifacts.ARCHITECTURE_FILE,
-    artifacts.HISTORY_FILE,
-    artifacts.CURVES_FILE,
-}
-
 
 @pytest.fixture(scope="module")
 def trained(mnist_dir):
@@ -42,7 +31,7 @@ def test_cli_one_epoch_writes_every_output_file(mnist_dir, tmp_path):
     args = ["--data-dir", str(mnist_dir), "--epochs", "1", "--output", str(tmp_path), "--seed", "3"]
     assert main(args) == 0
     assert artifacts.list_versions(tmp_path) == [1]
-    assert EXPECTED_FILES <= {p.name for p in (tmp_path / "1").iterdir()}
+    assert artifacts.VERSION_FILES <= {p.name for p in (tmp_path / "1").iterdir()}
     card = artifacts.read_json(tmp_path / "1" / artifacts.METRICS_FILE)
     assert card["version"] == 1 and card["parameters"] == 61_706
     assert card["recipe"]["name"] == "best" and card["epochs"] == 1
