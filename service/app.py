@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watching = asyncio.create_task(watch_models(app.state.repository, settings.poll_seconds))
         yield
         watching.cancel()
+        app.state.repository.close()
 
     app = FastAPI(title="lenet-serve", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

@@ -23,15 +23,19 @@ def network_input(tensors: np.ndarray) -> np.ndarray:
     return (tensors.astype(np.float32) / np.float32(255.0))[..., None]
 
 
-def predict(model: ModelVersion, backend: Backend, tensors: np.ndarray) -> PredictResponse:
-    probabilities = backend.predict(network_input(tensors))  # (N, 10)
+def predictions(
+    model: ModelVersion, backend: Backend, probabilities: np.ndarray
+) -> PredictResponse:
+    """(N, 10) probabilities → the response body, one prediction per image in order."""
     digits = probabilities.argmax(axis=1)
-    predictions = [
-        Prediction(digit=int(d), probability=float(p[d]), probabilities=p.tolist())
-        for d, p in zip(digits, probabilities, strict=True)
-    ]
     return PredictResponse(
-        model=model.name, version=str(model.version), backend=backend.name, predictions=predictions
+        model=model.name,
+        version=str(model.version),
+        backend=backend.name,
+        predictions=[
+            Prediction(digit=int(d), probability=float(p[d]), probabilities=p.tolist())
+            for d, p in zip(digits, probabilities, strict=True)
+        ],
     )
 
 

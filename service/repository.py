@@ -8,26 +8,34 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from model import artifacts
 from service.backends import Backend, load_backend
+from service.batching import MicroBatcher
 from service.errors import InvalidInput, ModelNotReady, NotFound
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+UNLOAD_GRACE_SECONDS = 30.0
+"""How long a replaced version keeps answering requests that already hold it."""
+
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One loaded version: its backends, its layer table and its model card."""
+    """One loaded version: its backends (each behind a batcher), layer table and model card."""
 
     name: str
     version: int
     path: Path
     backends: dict[str, Backend]
+    batchers: dict[str, MicroBatcher]
     default_backend: str
     architecture: dict[str, Any]
     card: dict[str, Any]
@@ -43,16 +51,35 @@ class ModelVersion:
             raise InvalidInput(f"backend {chosen!r} is not loaded; this server has: {loaded}")
         return self.backends[chosen]
 
+    def predict(self, backend: Backend, images: np.ndarray) -> Future[np.ndarray]:
+        """Queue (n, 28, 28, 1) images for ``backend``'s batcher; resolves to (n, 10)."""
+        return self.batchers[backend.name].submit(images)
+
+    def close(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.close()
+
 
 def load_version(settings: Settings, path: Path) -> ModelVersion:
     architecture = artifacts.read_json(path / artifacts.ARCHITECTURE_FILE)
     layer_names = [layer["name"] for layer in architecture["layers"]]
     backends = {name: load_backend(name, path, layer_names) for name in settings.backends}
+    batchers = {
+        name: MicroBatcher(
+            backend.predict,
+            max_batch=settings.batch_max_size,
+            max_delay=settings.batch_max_delay_ms / 1000,
+            max_queue=settings.queue_max_images,
+            name=f"{name}-v{path.name}",
+        )
+        for name, backend in backends.items()
+    }
     return ModelVersion(
         name=settings.model_name,
         version=int(path.name),
         path=path,
         backends=backends,
+        batchers=batchers,
         default_backend=str(settings.default_backend),
         architecture=architecture,
         card=artifacts.read_json(path / artifacts.METRICS_FILE),
@@ -97,9 +124,20 @@ class ModelRepository:
             if v not in self._versions
         }
         with self._lock:
+            dropped = [loaded for v, loaded in self._versions.items() if v not in wanted]
             self._versions = {v: fresh.get(v) or self._versions[v] for v in wanted}
         for version in fresh:
             logger.info("serving %s version %d from %s", self._settings.model_name, version, root)
+        for old in dropped:
+            logger.info("unloading %s version %d", old.name, old.version)
+            threading.Timer(UNLOAD_GRACE_SECONDS, old.close).start()
+
+    def close(self) -> None:
+        """Stop every version's batchers (at shutdown)."""
+        with self._lock:
+            versions, self._versions = list(self._versions.values()), {}
+        for loaded in versions:
+            loaded.close()
 
     def get(self, version: str | None = None) -> ModelVersion:
         """The requested version, or the latest; 503 until something is loaded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -41,9 +42,10 @@ async def predict_digits(
     """One prediction per image, in request order."""
     chosen = model.backend(backend)
     inputs = await read_inputs(request, max_batch=settings.max_batch_size)
-
-    def run() -> PredictResponse:
-        tensors = to_tensors(inputs, preprocess, max_pixels=settings.max_image_pixels)
-        return inference.predict(model, chosen, tensors)
-
-    return await run_in_threadpool(run)
+    tensors = await run_in_threadpool(
+        to_tensors, inputs, preprocess, max_pixels=settings.max_image_pixels
+    )
+    probabilities = await asyncio.wrap_future(
+        model.predict(chosen, inference.network_input(tensors))
+    )
+    return inference.predictions(model, chosen, probabilities)
