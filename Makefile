@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint train clean
+.PHONY: serve test lint train bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m training --data-dir $${MNIST_DIR:-../shared/data/mnist}
+
+# Rewrites docs/benchmarks.md and bench/results.json (~10-15 min; needs wrk: apt-get install wrk).
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

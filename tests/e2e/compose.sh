@@ -146,7 +146,7 @@ after=$(docker inspect -f '{{.State.StartedAt}} restarts={{.RestartCount}}' "$ap
 [[ $before == "$after" ]] || fail "the api restarted: $before -> $after"
 passed
 
-step "slim image: NumPy backend only, on 127.0.0.1:$SLIM_PORT"
+step "slim image: no TensorFlow (ONNX Runtime and NumPy), on 127.0.0.1:$SLIM_PORT"
 docker run -d --name "$SLIM_CONTAINER" -p "127.0.0.1:$SLIM_PORT:8000" "$SLIM_IMAGE" >/dev/null
 wait_for 120 is_healthy "$SLIM_CONTAINER" || fail "slim not healthy (status: $(health "$SLIM_CONTAINER"))"
 check_answer "$(predict "$SLIM_PORT")" 1 onnx
