@@ -1,18 +1,23 @@
 """``python -m service``: serve with uvicorn on the configured host and port."""
 
-import logging
+import copy
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
-from service.app import create_app
 from service.settings import Settings
 
 if __name__ == "__main__":
     settings = Settings()
-    # uvicorn configures only its own loggers; this makes version loads and errors visible too.
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s"
-    )
+    # uvicorn configures only its own loggers, in every worker; add ours so version loads and
+    # errors show up too.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["service"] = {"handlers": ["default"], "level": "INFO"}
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        "service.app:app",  # an import string, so that several workers can each import it
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        log_config=log_config,
     )

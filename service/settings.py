@@ -47,6 +47,8 @@ class Settings(BaseSettings):
 
     host: str = "0.0.0.0"
     port: int = Field(default=8000, gt=0, lt=65536)
+    workers: int = Field(default=1, gt=0)
+    """uvicorn worker processes for ``python -m service``; each loads its own models."""
     log_level: str = "info"
 
     @model_validator(mode="after")
