@@ -90,6 +90,9 @@ class OnnxBackend:
         options.inter_op_num_threads = 1  # the graph is a chain: nothing runs side by side
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle operator threads would otherwise spin for work, taking the CPU that the event
+        # loop and the image decoding of the next requests need on a small machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         self._predict = ort.InferenceSession(
             str(version_dir / artifacts.ONNX_FILE), options, providers=providers
