@@ -1,4 +1,8 @@
-"""What routes receive through ``Depends``: settings, the repository, the model version."""
+"""What routes receive through ``Depends``: settings, the repository, the model version.
+
+All ``async def``: they only read ``app.state``, and FastAPI runs a plain ``def``
+dependency in the thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from service.repository import ModelRepository, ModelVersion
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_repository(request: Request) -> ModelRepository:
+async def get_repository(request: Request) -> ModelRepository:
     return request.app.state.repository
 
 
@@ -22,7 +26,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
 
 
-def get_model(
+async def get_model(
     repository: RepositoryDep,
     version: Annotated[
         str | None, Query(description="model version to use; default: the latest served")
