@@ -1,0 +1,224 @@
+"""``python -m bench``: run every part, write the results as JSON and docs/benchmarks.md.
+
+``python -m bench`` (``make bench``) is the full run, about 10–15 minutes on 2 cores;
+``python -m bench --quick --out /tmp/bench.json`` is the seconds-long smoke that CI runs: every
+code path, tiny durations, and it never writes docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, machine, modeldir, report, serving, targets
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("http", "model", "training", "coldstart")
+SUBPROCESS_TIMEOUT_S = 900
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI)")
+    parser.add_argument("--duration", type=float, help="seconds per wrk run (10; quick 1)")
+    parser.add_argument("--connections", help="comma-separated (1,8,64; quick 1,8)")
+    parser.add_argument(
+        "--backends", help="our backends to measure (tensorflow,numpy,onnx; quick numpy)"
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help="any of " + ",".join(PARTS))
+    parser.add_argument("--no-naive", action="store_true", help="leave out the naive service")
+    parser.add_argument("--model-root", type=Path, default=Path("artifacts/lenet"))
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("MNIST_DIR") or "../shared/data/mnist"),
+        help="MNIST IDX files for the training part (random digits if absent)",
+    )
+    parser.add_argument("--out", type=Path, help="results JSON (bench/results.json; quick none)")
+    parser.add_argument(
+        "--markdown", type=Path, help="the report (docs/benchmarks.md; quick: not written)"
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.duration = args.duration or (1.0 if quick else 10.0)
+    args.warmup = 0.0 if quick else 2.0
+    args.connections = [
+        int(c) for c in (args.connections or ("1,8" if quick else "1,8,64")).split(",")
+    ]
+    args.backends = (args.backends or ("numpy" if quick else "tensorflow,numpy,onnx")).split(",")
+    args.parts = args.parts.split(",")
+    if not quick:
+        args.out = args.out or Path("bench/results.json")
+        args.markdown = args.markdown or Path("docs/benchmarks.md")
+    return args
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_json(module: str, arguments: list[str], env: dict[str, str] | None = None) -> Any:
+    """Run ``python -m module`` in its own process and read the JSON document it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *arguments],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout)
+
+
+def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
+    return serving.run(
+        model,
+        backends=args.backends,
+        bodies=["png", "json"],
+        connections=args.connections,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        naive=not args.no_naive,
+        progress=say,
+    )
+
+
+def model_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
+    """Our backends, the bare onnxruntime session and the GEMM rate, in one process."""
+    backends = [*args.backends, "onnx"] if "onnx" not in args.backends else args.backends
+    common = ["--version-dir", str(model.version_dir)]
+    if args.quick:
+        common += [
+            "--batches",
+            "1,32",
+            "--seconds",
+            "0.2",
+            "--rounds",
+            "1",
+            "--gemm-seconds",
+            "0.4",
+        ]
+    result: dict[str, Any] = run_json("bench.model", [*common, "--backends", ",".join(backends)])
+    gemm = max(result["gemm"].values(), key=lambda g: g["macs_per_s"])
+    macs = modeldir.multiply_adds(model.version_dir)
+    result["macs_per_image"] = macs
+    result["gemm_macs_per_s"] = gemm["macs_per_s"]
+    result["limit_images_per_s"] = round(gemm["macs_per_s"] / macs)
+    for batches in result["candidates"].values():
+        for cell in batches.values():
+            cell["fraction_of_limit"] = round(
+                cell["images_per_s"] / result["limit_images_per_s"], 4
+            )
+    for name in result["candidates"]:
+        say(
+            f"  {name:34} "
+            + "  ".join(
+                f"b{b}: {c['images_per_s']:9.0f} img/s"
+                for b, c in result["candidates"][name].items()
+            )
+        )
+    return result
+
+
+def training_part(args: argparse.Namespace, model: modeldir.ModelDir) -> list[dict[str, Any]]:
+    """Both backends on the lecture recipe (the same work for both) and on "best" (the job's
+    default: TensorFlow adds augmentation, which the NumPy library lacks)."""
+    if args.quick:
+        cells = [("numpy", "lecture")]
+        sizes = ["--limit", "2400", "--epochs", "2"]
+    else:
+        cells = [(b, r) for r in ("lecture", "best") for b in ("tensorflow", "numpy")]
+        sizes = ["--limit", "15000", "--epochs", "4"]
+    rows = []
+    for backend, recipe in cells:
+        env = {"OPENBLAS_NUM_THREADS": "1"} if backend == "numpy" else {}
+        arguments = ["--backend", backend, "--recipe", recipe, "--data-dir", str(args.data_dir)]
+        rows.append(run_json("bench.training", [*arguments, *sizes], env=env))
+        say(f"  {backend:10} {recipe:8} {rows[-1]['seconds_per_epoch']:7.2f} s/epoch")
+    return rows
+
+
+def coldstart_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
+    repeats = 1 if args.quick else 3
+    starts = {}
+    for backend in args.backends:
+        starts[backend] = coldstart.measure(backend, model.root, repeats)
+        say(
+            f"  {backend:10} {starts[backend]['seconds']:6.2f} s to ready, "
+            f"{starts[backend]['rss_mib']:7.1f} MiB resident"
+        )
+    return starts
+
+
+PART_RUNNERS: dict[str, Callable[[argparse.Namespace, modeldir.ModelDir], Any]] = {
+    "http": http_part,
+    "model": model_part,
+    "training": training_part,
+    "coldstart": coldstart_part,
+}
+RESULT_KEYS = {
+    "http": "http",
+    "model": "throughput",
+    "training": "training",
+    "coldstart": "coldstart",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    results: dict[str, Any] = {"quick": args.quick, "machine": machine.describe()}
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
+        model = modeldir.prepare(args.model_root, Path(scratch))
+        results["model"] = model.describe()
+        results["settings"] = {
+            "duration_s": args.duration,
+            "connections": args.connections,
+            "backends": args.backends,
+            "parts": args.parts,
+        }
+        for part in args.parts:
+            say(f"{part} (load average {machine.load_average()})")
+            part_started = time.perf_counter()
+            try:
+                results[RESULT_KEYS[part]] = PART_RUNNERS[part](args, model)
+            except Exception as exc:
+                traceback.print_exc()
+                results[RESULT_KEYS[part]] = {"error": f"{type(exc).__name__}: {exc}"}
+                failed.append(part)
+            results.setdefault("part_seconds", {})[part] = round(
+                time.perf_counter() - part_started, 1
+            )
+    results["machine"]["load_average_end"] = machine.load_average()
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["targets"] = targets.evaluate(results)
+    markdown = report.render(results)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        say(f"wrote {args.out}")
+    if args.markdown:
+        report.write(args.markdown, markdown)
+        say(f"wrote {args.markdown}")
+    if args.quick or not args.markdown:
+        say(markdown)
+    say(
+        f"done in {results['seconds']:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

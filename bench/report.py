@@ -1,0 +1,305 @@
+"""Results → docs/benchmarks.md: the machine, the targets, one table per part.
+
+Everything is generated except the block between ``ANALYSIS_START`` and ``ANALYSIS_END``,
+which holds what a person concluded (profiles, causes) and is carried over from the file
+being replaced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.targets import http_cell
+
+ANALYSIS_START = "<!-- analysis: kept by `python -m bench` when it rewrites this file -->"
+ANALYSIS_END = "<!-- end of analysis -->"
+PLACEHOLDER = "(Write what the numbers mean here: profiles, causes of the gaps.)"
+
+
+def write(path: Path, markdown: str) -> None:
+    """Write ``markdown``, keeping the analysis block of the file it replaces."""
+    analysis = PLACEHOLDER
+    if path.exists():
+        old = path.read_text()
+        if ANALYSIS_START in old and ANALYSIS_END in old:
+            analysis = old.split(ANALYSIS_START, 1)[1].split(ANALYSIS_END, 1)[0].strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown.replace(PLACEHOLDER, analysis))
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = [
+        _header(results),
+        _targets(results.get("targets", [])),
+        _http(results.get("http")),
+        _throughput(results.get("throughput")),
+        _training(results.get("training")),
+        _coldstart(results.get("coldstart"), results.get("http")),
+        f"## Analysis\n\n{ANALYSIS_START}\n{PLACEHOLDER}\n{ANALYSIS_END}\n",
+    ]
+    return "\n".join(part for part in parts if part)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _header(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    model = results.get("model", {})
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    mode = " (quick smoke: not representative)" if results.get("quick") else ""
+    built = "; ONNX graphs built by the harness" if model.get("onnx_built_by_bench") else ""
+    about_model = (
+        f"version {model.get('version')} from `{model.get('source')}` (recipe "
+        f"{model.get('recipe')}, test accuracy {model.get('test_accuracy')}){built}"
+    )
+    return f"""# Benchmarks{mode}
+
+Every figure here comes from one run of `make bench` (`.venv/bin/python -m bench`), which
+rewrites this file and `bench/results.json` (the raw numbers); only the "Analysis" section is
+written by hand and kept across runs. `python -m bench --quick` is the seconds-long smoke CI
+runs. The machine is shared and noisy, so absolute figures swing 2–3× between runs: compare
+**ratios within one run**, where the candidates were measured side by side.
+
+| machine | |
+|---|---|
+| date | {m["date"]} |
+| CPU | {m["cpu"]}, {m["cpus"]} logical CPUs ({m["cpus_usable"]} usable) |
+| memory | {m["memory_gib"]} GiB |
+| load average (1, 5, 15 min) | start {m["load_average_start"]}, end {m.get("load_average_end")} |
+| kernel, Python | Linux {m["kernel"]}, Python {m["python"]} |
+| libraries | {versions} |
+| model | {about_model} |
+| run | {results.get("seconds")} s in all; parts {results.get("part_seconds")} |
+"""
+
+
+def _targets(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    body = [
+        [
+            row["target"] + (f" ({row['backend']})" if row.get("backend") else ""),
+            f"{row['measured']:.2f}{row['unit']}",
+            row["limit"],
+            "yes" if row["holds"] else "**no**",
+        ]
+        for row in rows
+    ]
+    return (
+        "## Targets\n\nOur side of each ratio is our best backend in that cell (named).\n\n"
+        + _table(["target", "measured", "limit", "holds"], body)
+    )
+
+
+def _http(http: dict[str, Any] | None) -> str:
+    if not http:
+        return ""
+    if "error" in http:
+        return f"## 1. HTTP\n\nFailed: `{http['error']}`\n"
+    text = f"""## 1. HTTP: `POST /v1/predict`, one 28×28 digit per request
+
+{http["wrk"]}, one thread, {http["duration_s"]:.0f} s per cell after a warm-up; every server is
+one uvicorn process on 127.0.0.1 with the same uvicorn options, all started together and
+loaded in turn within each body × connections cell. Before each body every server must answer
+the example digit (a 7) correctly. Errors are non-2xx answers, socket errors and timeouts
+(10 s).
+
+- **ours-*backend***: `python -m service` with `LENET_BACKENDS=["backend"]`.
+- **ceiling**: `bench/ceiling_app.py`, FastAPI's fastest path for the same body: an `async`
+  route that reads the body and parses it into a 28×28 array (PNG decoded by Pillow; JSON by
+  `request.json()`), then returns a constant shaped like our answer. No normalisation, no
+  inference, no thread pool.
+- **naive**: `bench/naive_app.py`, what tutorials ship: `keras.models.load_model` and one
+  `model.predict` per request inside an `async` route.
+
+Ratios are ours ÷ theirs in the same cell: req/s above 1 is better, p99 below 1 is better.
+"Server CPU" is the server process's CPU time (all threads, from /proc) during the run, per
+request and as a share of one core (200% = both cores, leaving none to wrk); "context
+switches" counts its threads' voluntary and involuntary switches, per request.
+"""
+    for body in sorted({run["body"] for run in http["runs"]}, reverse=True):
+        rows = []
+        counts = sorted({run["connections"] for run in http["runs"] if run["body"] == body})
+        for count in counts:
+            ceiling = http_cell({"http": http}, "ceiling", body, count)
+            naive = http_cell({"http": http}, "naive", body, count)
+            for run in http["runs"]:
+                if (run["body"], run["connections"]) != (body, count):
+                    continue
+                ours = run["server"].startswith("ours-")
+                rows.append(
+                    [
+                        run["server"],
+                        count,
+                        _num(run["rps"]),
+                        f"{run['p50_ms']:.2f}",
+                        f"{run['p99_ms']:.2f}",
+                        run["errors"],
+                        _x(run["rps"] / ceiling["rps"]) if ours and ceiling else "",
+                        _x(run["p99_ms"] / ceiling["p99_ms"]) if ours and ceiling else "",
+                        _x(run["rps"] / naive["rps"]) if ours and naive else "",
+                        f"{run['server_cpu_ms_per_request']:.2f}",
+                        run["server_cpu_percent"],
+                        run["server_context_switches_per_request"],
+                    ]
+                )
+        text += f"\n### {body.upper()} body\n\n" + _table(
+            [
+                "server",
+                "connections",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "req/s ÷ ceiling",
+                "p99 ÷ ceiling",
+                "req/s ÷ naive",
+                "server CPU ms/request",
+                "server CPU %",
+                "context switches/request",
+            ],
+            rows,
+        )
+    return text
+
+
+def _throughput(throughput: dict[str, Any] | None) -> str:
+    if not throughput:
+        return ""
+    if "error" in throughput:
+        return f"## 2. Model throughput\n\nFailed: `{throughput['error']}`\n"
+    candidates = throughput["candidates"]
+    batches = sorted({b for c in candidates.values() for b in c}, key=int)
+    rows = []
+    for name, cells in candidates.items():
+        row = [name]
+        for batch in batches:
+            cell = cells.get(batch)
+            row += [_num(cell["images_per_s"]) if cell else "–"]
+        row += [f"{cells[batches[0]]['call_p50_ms']:.3f}" if batches[0] in cells else "–"]
+        largest = cells.get(batches[-1])
+        row += [f"{100 * largest['fraction_of_limit']:.1f}%" if largest else "–"]
+        rows.append(row)
+    failures = "".join(
+        f"\n- {name} did not load: `{error}`" for name, error in throughput["failures"].items()
+    )
+    gemm = throughput["gemm_macs_per_s"]
+    n = throughput["gemm"]["before"]["n"]
+    text = f"""## 2. Model throughput without HTTP
+
+`bench/model.py`: each backend through `service.backends.load_backend(...).predict`, as the
+service calls it, and a bare `onnxruntime.InferenceSession` with default options on the same
+`model.onnx`, all in one process, timed in turns (rounds × candidates) on the example digit
+repeated to the batch size; images/s is the batch over the median call. "numpy, 1 OpenBLAS
+thread" is the NumPy backend with OpenBLAS switched to one thread around each call (what
+`OPENBLAS_NUM_THREADS=1` does), timed in the same turns.
+
+The arithmetic limit: LeNet does {throughput["macs_per_image"]:,} multiply-adds per image; this
+machine's float32 GEMM rate (NumPy, {n}×{n} matmul, all cores, median call, the better of a
+measurement before and one after the candidates) was {gemm / 1e9:.1f} G multiply-adds/s, so at
+most {throughput["limit_images_per_s"]:,} images/s.{failures}
+
+"""
+    header = [
+        "candidate",
+        *(f"batch {b} images/s" for b in batches),
+        f"batch {batches[0]} ms",
+        f"of limit at batch {batches[-1]}",
+    ]
+    return text + _table(header, rows)
+
+
+def _training(training: list[dict[str, Any]] | dict[str, Any] | None) -> str:
+    if not training:
+        return ""
+    if isinstance(training, dict):
+        return f"## 3. Training\n\nFailed: `{training['error']}`\n"
+    rows = [
+        [
+            row["backend"],
+            row["recipe"],
+            f"{row['seconds_per_epoch']:.1f}",
+            f"{row['images']:,} images ({row['data']})",
+            ", ".join(f"{s:.2f}" for s in row["epoch_seconds"]),
+            row["openblas_threads"] or "default",
+        ]
+        for row in training
+    ]
+    return """## 3. Training: seconds per MNIST epoch
+
+`bench/training.py` runs the job's own fit loops (`training.train.train`,
+`training.numpy_train.train_numpy`) on the first images of MNIST and clocks each epoch (its
+validation pass included); the first epoch (graph tracing, allocation) is dropped and the
+median of the others, scaled to 60,000 images, is the figure. "lecture" is the same
+work on both backends; "best" is the job's default, where TensorFlow also augments the images
+and NumPy does not.
+
+""" + _table(
+        [
+            "backend",
+            "recipe",
+            "s per 60k epoch",
+            "measured on",
+            "each epoch on the subset, s",
+            "OpenBLAS threads",
+        ],
+        rows,
+    )
+
+
+def _coldstart(coldstart: dict[str, Any] | None, http: dict[str, Any] | None) -> str:
+    if not coldstart:
+        return ""
+    if "error" in coldstart:
+        return f"## 4. Cold start\n\nFailed: `{coldstart['error']}`\n"
+    after = (http or {}).get("memory_after_load_mib", {})
+    rows = [
+        [
+            backend,
+            f"{row['seconds']:.2f}",
+            ", ".join(f"{s:.2f}" for s in row["all_seconds"]),
+            row["rss_mib"],
+            after.get(f"ours-{backend}", {}).get("VmHWM", "–"),
+        ]
+        for backend, row in coldstart.items()
+    ]
+    others = ", ".join(
+        f"{name} {mem['VmHWM']} MiB" for name, mem in after.items() if not name.startswith("ours-")
+    )
+    return (
+        """## 4. Cold start and memory
+
+`bench/coldstart.py`: `python -m service` with one backend, from spawn to the first 200 from
+`/readyz` (model loaded and warmed up), one start at a time; resident memory (VmRSS) at that
+moment; peak resident memory (VmHWM) of the HTTP part's server after all its load.
+"""
+        + (
+            f"For comparison, peak resident memory after the HTTP load: {others}.\n"
+            if others
+            else ""
+        )
+        + "\n"
+        + _table(
+            [
+                "backend",
+                "seconds to ready (median)",
+                "each start",
+                "MiB resident at ready",
+                "MiB peak after HTTP load",
+            ],
+            rows,
+        )
+    )

@@ -1,0 +1,203 @@
+"""Start and stop the HTTP servers under test, each a uvicorn process on 127.0.0.1.
+
+All three run the same uvicorn (one process, its default event loop and HTTP parser, no access
+log), so they differ only in the app: ours through ``python -m service`` exactly as it ships,
+the ceiling and the naive app through ``python -m uvicorn``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 120.0
+
+
+class ServerFailed(RuntimeError):
+    """A server exited or never became ready; the message ends with its log."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to start one server: its label, command line and extra environment."""
+
+    name: str
+    argv: list[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""
+    """Appended to ``/v1/predict``, e.g. ``?backend=numpy``."""
+    port_flag: bool = False
+    """Pass the port as ``--port`` (uvicorn's CLI) as well as ``LENET_PORT`` (our service)."""
+
+
+@dataclass
+class Server:
+    """A running server: its process, base URL and how long it took to become ready."""
+
+    spec: ServerSpec
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    @property
+    def predict_url(self) -> str:
+        return f"{self.url}/v1/predict{self.spec.query}"
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the process has used so far, all its threads."""
+        return process_cpu_seconds(self.process.pid)
+
+    def context_switches(self) -> int:
+        """Voluntary plus involuntary context switches of its live threads so far."""
+        return process_context_switches(self.process.pid)
+
+    def memory_kib(self) -> dict[str, int]:
+        """Resident set now (VmRSS) and its peak (VmHWM), from /proc, in KiB."""
+        return process_memory_kib(self.process.pid)
+
+
+def ours(backend: str, model_root: Path) -> ServerSpec:
+    """``python -m service`` serving one backend, as deployed, without version polling; one
+    process, like the ceiling and the naive app (and so /proc accounting sees all of it)."""
+    return ServerSpec(
+        name=f"ours-{backend}",
+        argv=[sys.executable, "-m", "service"],
+        env={
+            "LENET_HOST": HOST,
+            "LENET_MODEL_ROOT": str(model_root),
+            "LENET_BACKENDS": json.dumps([backend]),
+            "LENET_POLL_SECONDS": "0",
+            "LENET_WORKERS": "1",
+            "LENET_LOG_LEVEL": "warning",
+        },
+        query=f"?backend={backend}",
+    )
+
+
+def ceiling() -> ServerSpec:
+    return ServerSpec("ceiling", _uvicorn("bench.ceiling_app:app"), port_flag=True)
+
+
+def naive(keras_file: Path) -> ServerSpec:
+    return ServerSpec(
+        "naive",
+        _uvicorn("bench.naive_app:app"),
+        env={"BENCH_NAIVE_MODEL": str(keras_file)},
+        port_flag=True,
+    )
+
+
+def _uvicorn(app: str) -> list[str]:
+    # --port is filled in by start(); --log-level warning matches LENET_LOG_LEVEL above.
+    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--log-level", "warning"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    # /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks; the command name in
+    # parentheses may hold spaces, so count from the last ")".
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_context_switches(pid: int) -> int:
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in status.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def process_memory_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+def launch(spec: ServerSpec, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Spawn the server on a free port, output to ``log``; returns the process and base URL."""
+    port = free_port()
+    argv = [*spec.argv, "--port", str(port)] if spec.port_flag else spec.argv
+    env = {**os.environ, **spec.env, "LENET_PORT": str(port)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    return process, f"http://{HOST}:{port}"
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
+    """Poll ``/readyz`` every 20 ms until it answers 200; raise if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerFailed(f"{url} exited with {process.returncode}:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.02)
+    raise ServerFailed(f"{url} was not ready after {timeout:.0f} s:\n{_tail(log)}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (uvicorn shuts down cleanly), SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def running(specs: list[ServerSpec], log_dir: Path | None = None) -> Iterator[list[Server]]:
+    """Start every server at once (their imports overlap), wait for all, stop all on exit."""
+    with ExitStack() as stack:
+        logs = Path(log_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        started = []
+        for spec in specs:
+            log = logs / f"{spec.name}.log"
+            process, url = launch(spec, log)
+            stack.callback(stop, process)
+            started.append(Server(spec, process, url, log))
+        for server in started:
+            wait_ready(server.process, server.url, server.log, READY_TIMEOUT_S)
+        yield started
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

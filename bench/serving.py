@@ -1,0 +1,87 @@
+"""Part 1: ``/v1/predict`` over HTTP with wrk, our service (one process per backend) beside the
+framework ceiling and the naive Keras service, all running at once on the same machine.
+
+Besides wrk's figures, each run records the server's CPU time (all threads, /proc) per request,
+its CPU use in percent, and its threads' context switches per request: on 2 cores shared with
+wrk, CPU per request is what bounds req/s, and these say where a gap comes from better than
+wall-clock latency does.
+
+For each body and concurrency every server is loaded in turn, back to back, so all of them see
+the same background load within a minute of each other; ratios are taken within such a cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench import http_load, servers
+from bench.bodies import BODIES
+from bench.modeldir import ModelDir
+from model import artifacts
+
+WARMUP_CONNECTIONS = 8
+
+
+def specs(model: ModelDir, backends: list[str], naive: bool) -> list[servers.ServerSpec]:
+    chosen = [servers.ours(backend, model.root) for backend in backends]
+    chosen.append(servers.ceiling())
+    if naive:
+        chosen.append(servers.naive(model.version_dir / artifacts.KERAS_FILE))
+    return chosen
+
+
+def run(
+    model: ModelDir,
+    *,
+    backends: list[str],
+    bodies: list[str],
+    connections: list[int],
+    duration_s: float,
+    warmup_s: float,
+    naive: bool = True,
+    log_dir: Path | None = None,
+    progress: Any = print,
+) -> dict[str, Any]:
+    """Every (body, connections, server) cell once; each server's memory at the end."""
+    runs: list[dict[str, Any]] = []
+    with servers.running(specs(model, backends, naive), log_dir) as started:
+        for body_name in bodies:
+            body = BODIES[body_name]
+            for server in started:
+                http_load.check_answer(server.predict_url, body)
+                if warmup_s:
+                    http_load.run_wrk(server.predict_url, body, WARMUP_CONNECTIONS, warmup_s)
+            for count in connections:
+                for server in started:
+                    cpu_before, switches_before = server.cpu_seconds(), server.context_switches()
+                    result = http_load.run_wrk(server.predict_url, body, count, duration_s)
+                    cpu = server.cpu_seconds() - cpu_before
+                    switches = server.context_switches() - switches_before
+                    requests = max(result["requests"], 1)
+                    result["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3)
+                    result["server_cpu_percent"] = round(100 * cpu / result["seconds"])
+                    result["server_context_switches_per_request"] = round(switches / requests, 1)
+                    runs.append(
+                        {"server": server.spec.name, "body": body_name, "connections": count}
+                        | result
+                    )
+                    progress(
+                        f"  {server.spec.name:16} {body_name:4} c={count:<3} "
+                        f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f} ms  "
+                        f"p99 {result['p99_ms']:8.2f} ms  errors {result['errors']}  "
+                        f"CPU {result['server_cpu_ms_per_request']:.2f} ms/request"
+                    )
+        memory = {
+            server.spec.name: {
+                key: round(kib / 1024, 1) for key, kib in server.memory_kib().items()
+            }
+            for server in started
+        }
+    return {
+        "wrk": http_load.wrk_version(),
+        "duration_s": duration_s,
+        "servers": [server.name for server in specs(model, backends, naive)],
+        "memory_after_load_mib": memory,
+        "runs": runs,
+    }

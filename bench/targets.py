@@ -1,0 +1,144 @@
+"""The issue's targets, checked against one run's results: each becomes a row with the
+measured ratio (or seconds), the limit, and whether it holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+OURS = "ours-"
+BARE_ORT = "onnxruntime-bare"
+OUR_BACKENDS = ("tensorflow", "numpy", "onnx")
+
+
+def http_cell(
+    results: dict[str, Any], server: str, body: str, connections: int
+) -> dict[str, Any] | None:
+    for run in results.get("http", {}).get("runs", []):
+        if (run["server"], run["body"], run["connections"]) == (server, body, connections):
+            return dict(run)
+    return None
+
+
+def best_ours(results: dict[str, Any], body: str, connections: int) -> dict[str, Any] | None:
+    """Our fastest backend in one cell (most req/s)."""
+    runs = [
+        run
+        for run in results.get("http", {}).get("runs", [])
+        if run["server"].startswith(OURS)
+        and (run["body"], run["connections"]) == (body, connections)
+    ]
+    return max(runs, key=lambda run: run["rps"]) if runs else None
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("s" if count != 1 else "")
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("inf")
+
+
+def row(
+    target: str, measured: float, limit: float, at_least: bool, unit: str = "×", **extra: str
+) -> dict[str, Any]:
+    holds = measured >= limit if at_least else measured <= limit
+    sign = "≥" if at_least else "≤"
+    return {
+        "target": target,
+        "measured": round(measured, 3),
+        "unit": unit,
+        "limit": f"{sign} {limit}{unit}",
+        "holds": bool(holds),
+        **extra,
+    }
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    http = results.get("http", {})
+    bodies = sorted({run["body"] for run in http.get("runs", [])}, reverse=True)
+    counts = sorted({run["connections"] for run in http.get("runs", [])})
+    for body in bodies:
+        for count in [c for c in counts if c >= 8]:
+            ours, ceiling = (
+                best_ours(results, body, count),
+                http_cell(results, "ceiling", body, count),
+            )
+            if ours and ceiling:
+                who = ours["server"].removeprefix(OURS)
+                rows.append(
+                    row(
+                        f"req/s vs ceiling, {body}, {count} connections",
+                        ratio(ours["rps"], ceiling["rps"]),
+                        1.0,
+                        True,
+                        backend=who,
+                    )
+                )
+                rows.append(
+                    row(
+                        f"p99 vs ceiling's, {body}, {count} connections",
+                        ratio(ours["p99_ms"], ceiling["p99_ms"]),
+                        1.5,
+                        False,
+                        backend=who,
+                    )
+                )
+        for count in counts:
+            ours, naive = best_ours(results, body, count), http_cell(results, "naive", body, count)
+            if ours and naive:
+                rows.append(
+                    row(
+                        f"req/s vs naive Keras service, {body}, {plural(count, 'connection')}",
+                        ratio(ours["rps"], naive["rps"]),
+                        20,
+                        True,
+                        backend=ours["server"].removeprefix(OURS),
+                    )
+                )
+    rows += _model_rows(results.get("throughput", {}).get("candidates", {}))
+    for backend, limit in (("numpy", 3), ("tensorflow", 10)):
+        start = results.get("coldstart", {}).get(backend)
+        if start:
+            rows.append(row(f"cold start, {backend}", start["seconds"], limit, False, unit=" s"))
+    return rows
+
+
+def _model_rows(candidates: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    ours = {name: c for name, c in candidates.items() if name in OUR_BACKENDS}
+    bare = candidates.get(BARE_ORT)
+    if ours and bare and "1024" in bare:
+        best = max(ours, key=lambda name: ours[name]["1024"]["images_per_s"])
+        rows.append(
+            row(
+                "best backend vs bare onnxruntime, images/s at batch 1024",
+                ratio(ours[best]["1024"]["images_per_s"], bare["1024"]["images_per_s"]),
+                0.95,
+                True,
+                backend=best,
+            )
+        )
+    if ours and bare and "1" in bare:
+        best = min(ours, key=lambda name: ours[name]["1"]["call_p50_ms"])
+        rows.append(
+            row(
+                "best backend vs bare onnxruntime, latency at batch 1",
+                ratio(ours[best]["1"]["call_p50_ms"], bare["1"]["call_p50_ms"]),
+                1.2,
+                False,
+                backend=best,
+            )
+        )
+    numpy, tensorflow = candidates.get("numpy"), candidates.get("tensorflow")
+    for batch, limit in (("1", 1.0), ("1024", 0.8)):
+        if numpy and tensorflow and batch in numpy and batch in tensorflow:
+            rows.append(
+                row(
+                    f"NumPy vs TensorFlow, images/s at batch {batch}",
+                    ratio(numpy[batch]["images_per_s"], tensorflow[batch]["images_per_s"]),
+                    limit,
+                    True,
+                )
+            )
+    return rows
