@@ -130,7 +130,9 @@ class ModelRepository:
             logger.info("serving %s version %d from %s", self._settings.model_name, version, root)
         for old in dropped:
             logger.info("unloading %s version %d", old.name, old.version)
-            threading.Timer(UNLOAD_GRACE_SECONDS, old.close).start()
+            closing = threading.Timer(UNLOAD_GRACE_SECONDS, old.close)
+            closing.daemon = True  # never holds up the process's exit
+            closing.start()
 
     def close(self) -> None:
         """Stop every version's batchers (at shutdown)."""
