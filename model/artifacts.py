@@ -100,7 +100,7 @@ def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -1,4 +1,5 @@
-"""What routes receive through ``Depends``: settings, the repository, the model version.
+"""What routes receive: settings, the repository and the model version through ``Depends``,
+and the query parameters the inference routes share.
 
 All ``async def``: they only read ``app.state``, and FastAPI runs a plain ``def``
 dependency in the thread pool, a thread hop per dependency per request.
@@ -11,7 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from service.repository import ModelRepository, ModelVersion
-from service.settings import Settings
+from service.schemas import Preprocess
+from service.settings import BackendName, Settings
 
 
 async def get_settings(request: Request) -> Settings:
@@ -36,3 +38,12 @@ async def get_model(
 
 
 ModelDep = Annotated[ModelVersion, Depends(get_model)]
+
+
+BackendQuery = Annotated[
+    BackendName | None, Query(description="inference backend; default: the server's")
+]
+PreprocessQuery = Annotated[
+    Preprocess | None,
+    Query(description="default: mnist for images, none for JSON arrays"),
+]

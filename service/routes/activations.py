@@ -10,12 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from service import inference, render
 from service.decoding import read_inputs, to_tensors
-from service.deps import ModelDep, SettingsDep
+from service.deps import BackendQuery, ModelDep, PreprocessQuery, SettingsDep
 from service.errors import InvalidInput, NotFound
 from service.examples import EXAMPLE_PNG
 from service.repository import ModelVersion
 from service.routes.docs import errors, image_body
-from service.routes.predict import BackendQuery, PreprocessQuery
 from service.schemas import ActivationsResponse, Encoding, Preprocess
 from service.settings import Settings
 

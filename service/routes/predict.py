@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from service import inference
 from service.decoding import read_inputs, to_tensors
-from service.deps import ModelDep, SettingsDep
+from service.deps import BackendQuery, ModelDep, PreprocessQuery, SettingsDep
 from service.routes.docs import errors, image_body
-from service.schemas import PredictResponse, Preprocess
-from service.settings import BackendName
+from service.schemas import PredictResponse
 
 router = APIRouter(prefix="/v1", tags=["inference"])
-
-BackendQuery = Annotated[
-    BackendName | None, Query(description="inference backend; default: the server's")
-]
-PreprocessQuery = Annotated[
-    Preprocess | None,
-    Query(description="default: mnist for images, none for JSON arrays"),
-]
 
 
 @router.post(
