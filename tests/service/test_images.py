@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from service.errors import BadRequest, InvalidInput, PayloadTooLarge
 from service.images import (
+    _quantile,
     decode_image,
     normalize_mnist,
     resize_plain,
@@ -384,3 +385,10 @@ def test_validate_array_rejects_deep_nesting_without_recursing_forever() -> None
         values = [values]
     with pytest.raises(InvalidInput, match="nested"):
         validate_array(values)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 400, 5000])
+@pytest.mark.parametrize("q", [0.0, 0.25, 0.5, 0.95, 1.0])
+def test_quantile_matches_numpy(size: int, q: float) -> None:
+    values = np.random.default_rng(size).normal(128, 40, size).astype(np.float32)
+    assert _quantile(values, q) == pytest.approx(float(np.quantile(values, q)), rel=1e-6)
