@@ -1,7 +1,9 @@
 """Request bodies → 28×28 gray-level tensors, apart from the routes that call it.
 
-Reading the body (async, cheap) is split from decoding images (CPU work that runs in a
-worker thread), so the event loop never decodes a photo.
+Reading the body (async, cheap) is split from decoding images. A few small inputs (JSON
+arrays, PNGs of at most ``INLINE_MAX_PIXELS``) are decoded right on the event loop: that
+takes ~0.1 ms, less than a round trip through a worker thread on a busy 2-core machine.
+Anything larger is decoded in a worker thread, so the event loop never decodes a photo.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import struct
 from typing import Any
 
 import numpy as np
 import orjson
 from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from service import images
@@ -35,6 +39,11 @@ IMAGE_TYPES = frozenset(
         "image/webp",
     }
 )
+INLINE_MAX_INPUTS = 4
+INLINE_MAX_PIXELS = 64 * 64
+"""Requests of at most ``INLINE_MAX_INPUTS`` arrays or PNGs this small decode on the loop."""
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _predict_request = TypeAdapter(PredictRequest)
 
 
@@ -103,11 +112,32 @@ def _summarise(exc: ValidationError) -> str:
     return 'expected {"instances": [<28x28 array> | {"b64": "..."}, ...]}; ' + "; ".join(problems)
 
 
-def to_tensors(
+async def to_tensors(
     inputs: list[RawInput], preprocess: Preprocess | None, *, max_pixels: int
 ) -> np.ndarray:
-    """(N, 28, 28) float32 gray levels 0–255, light on dark; blocking, run it in a thread."""
+    """(N, 28, 28) float32 gray levels 0–255, light on dark; on the loop only if small."""
+    if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
+        return _decode_all(inputs, preprocess, max_pixels=max_pixels)
+    return await run_in_threadpool(_decode_all, inputs, preprocess, max_pixels=max_pixels)
+
+
+def _decode_all(
+    inputs: list[RawInput], preprocess: Preprocess | None, *, max_pixels: int
+) -> np.ndarray:
+    """``to_tensors``'s work, blocking."""
     return np.stack([_to_tensor(item, preprocess, max_pixels) for item in inputs])
+
+
+def _is_small(item: RawInput) -> bool:
+    """A JSON array (checked to be 28×28 before any work), or a PNG whose IHDR chunk, first
+    in every PNG and where Pillow too reads the size, declares at most ``INLINE_MAX_PIXELS``.
+    Other formats go to a thread."""
+    if not isinstance(item, bytes):
+        return True
+    if len(item) < 24 or not item.startswith(_PNG_SIGNATURE):
+        return False
+    width, height = struct.unpack(">II", item[16:24])
+    return width * height <= INLINE_MAX_PIXELS
 
 
 def _to_tensor(item: RawInput, preprocess: Preprocess | None, max_pixels: int) -> np.ndarray:

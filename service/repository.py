@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +50,9 @@ class ModelVersion:
             raise InvalidInput(f"backend {chosen!r} is not loaded; this server has: {loaded}")
         return self.backends[chosen]
 
-    def predict(self, backend: Backend, images: np.ndarray) -> Future[np.ndarray]:
-        """Queue (n, 28, 28, 1) images for ``backend``'s batcher; resolves to (n, 10)."""
-        return self.batchers[backend.name].submit(images)
+    async def predict(self, backend: Backend, images: np.ndarray) -> np.ndarray:
+        """(n, 28, 28, 1) images → (n, 10) probabilities, through ``backend``'s batcher."""
+        return await self.batchers[backend.name].predict(images)
 
     def close(self) -> None:
         for batcher in self.batchers.values():
@@ -70,6 +69,7 @@ def load_version(settings: Settings, path: Path) -> ModelVersion:
             max_batch=settings.batch_max_size,
             max_delay=settings.batch_max_delay_ms / 1000,
             max_queue=settings.queue_max_images,
+            inline_max=backend.inline_max_images,
             name=f"{name}-v{path.name}",
         )
         for name, backend in backends.items()

@@ -33,9 +33,7 @@ async def read_one_image(
     inputs = await read_inputs(request, max_batch=settings.max_batch_size)
     if len(inputs) != 1:
         raise InvalidInput(f"send exactly one image for activations, not {len(inputs)}")
-    tensors = await run_in_threadpool(
-        to_tensors, inputs, preprocess, max_pixels=settings.max_image_pixels
-    )
+    tensors = await to_tensors(inputs, preprocess, max_pixels=settings.max_image_pixels)
     return tensors[0]
 
 
@@ -106,7 +104,5 @@ async def get_example_layer_picture(
     layer: str, model: ModelDep, settings: SettingsDep, backend: BackendQuery = None
 ) -> Response:
     inputs = [EXAMPLE_PNG]
-    tensors = await run_in_threadpool(
-        to_tensors, inputs, None, max_pixels=settings.max_image_pixels
-    )
+    tensors = await to_tensors(inputs, None, max_pixels=settings.max_image_pixels)
     return await _layer_png(model, backend, layer, tensors[0])

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request, Response
 
 from service import inference
 from service.decoding import read_inputs, to_tensors
@@ -19,6 +16,7 @@ router = APIRouter(prefix="/v1", tags=["inference"])
 @router.post(
     "/predict",
     summary="Recognise digits",
+    response_model=PredictResponse,
     openapi_extra=image_body(batch=True),
     responses=errors(400, 404, 413, 415, 422, 503),
 )
@@ -28,14 +26,12 @@ async def predict_digits(
     settings: SettingsDep,
     backend: BackendQuery = None,
     preprocess: PreprocessQuery = None,
-) -> PredictResponse:
+) -> Response:
     """One prediction per image, in request order."""
     chosen = model.backend(backend)
     inputs = await read_inputs(request, max_batch=settings.max_batch_size)
-    tensors = await run_in_threadpool(
-        to_tensors, inputs, preprocess, max_pixels=settings.max_image_pixels
+    tensors = await to_tensors(inputs, preprocess, max_pixels=settings.max_image_pixels)
+    probabilities = await model.predict(chosen, inference.network_input(tensors))
+    return Response(
+        inference.predictions(model, chosen, probabilities), media_type="application/json"
     )
-    probabilities = await asyncio.wrap_future(
-        model.predict(chosen, inference.network_input(tensors))
-    )
-    return inference.predictions(model, chosen, probabilities)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -11,18 +11,25 @@ import pytest
 from service.batching import MicroBatcher
 from service.errors import ModelNotReady, Overloaded
 
+pytestmark = pytest.mark.anyio
+
 
 class RecordingModel:
-    """Answers each image with its own id, and can be held busy to let a queue build up."""
+    """Answers each image with its own id; records batch sizes and the thread of each call.
+    Closing ``gate`` holds it busy (in the worker thread only) to let a queue build up."""
 
     def __init__(self) -> None:
         self.batches: list[int] = []
+        self.threads: list[str] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.entered.set()
         self.gate.wait(timeout=10)
         self.batches.append(len(images))
+        self.threads.append(threading.current_thread().name)
         return np.repeat(images.reshape(len(images), -1)[:, :1], 10, axis=1)
 
 
@@ -30,98 +37,152 @@ def images(*ids: int) -> np.ndarray:
     return np.stack([np.full((28, 28, 1), i, np.float32) for i in ids])
 
 
-def wait_until_taken(batcher: MicroBatcher) -> None:
-    """Until the worker has taken everything queued (it is then blocked in the model)."""
-    deadline = time.monotonic() + 5
-    while batcher._queued_images:
-        assert time.monotonic() < deadline, "the worker never took the request"
-        time.sleep(0.001)
-
-
 def make(model: RecordingModel, **limits: float) -> MicroBatcher:
-    options = {"max_batch": 8, "max_delay": 0.0, "max_queue": 100, **limits}
+    options = {"max_batch": 8, "max_delay": 0.0, "max_queue": 100, "inline_max": 0, **limits}
     return MicroBatcher(model, name="test", **options)
 
 
-def test_requests_that_queue_while_the_model_is_busy_share_one_call():
+async def busy(model: RecordingModel, batcher: MicroBatcher) -> asyncio.Task[np.ndarray]:
+    """Start a one-image request and return once the worker thread is held inside the model."""
+    model.gate.clear()
+    first = asyncio.create_task(batcher.predict(images(99)))
+    while not model.entered.is_set():
+        await asyncio.sleep(0.001)
+    return first
+
+
+def ids(result: np.ndarray) -> list[int]:
+    return result[:, 0].astype(int).tolist()
+
+
+async def test_requests_that_queue_while_the_model_is_busy_share_one_call():
     model = RecordingModel()
     batcher = make(model)
-    model.gate.clear()
-    first = batcher.submit(images(0))
-    wait_until_taken(batcher)
-    waiting = [batcher.submit(images(i)) for i in range(1, 6)]
+    first = await busy(model, batcher)
+    waiting = [asyncio.create_task(batcher.predict(images(i))) for i in range(1, 6)]
+    await asyncio.sleep(0.01)
     model.gate.set()
-    assert first.result(timeout=10)[0, 0] == 0
-    assert [f.result(timeout=10)[0, 0] for f in waiting] == [1, 2, 3, 4, 5]
+    assert ids(await first) == [99]
+    assert [ids(await w) for w in waiting] == [[1], [2], [3], [4], [5]]
     assert model.batches == [1, 5]
     batcher.close()
 
 
-def test_a_batch_never_exceeds_max_batch_and_keeps_request_order():
+async def test_requests_of_the_same_loop_turn_share_one_call_on_the_loop():
+    model = RecordingModel()
+    batcher = make(model, inline_max=8)
+    results = await asyncio.gather(*(batcher.predict(images(i)) for i in range(3)))
+    assert [ids(r) for r in results] == [[0], [1], [2]]
+    assert model.batches == [3]
+    assert model.threads == [threading.current_thread().name]  # run inline, no hand-off
+    batcher.close()
+
+
+async def test_batches_over_inline_max_run_in_the_worker_thread():
+    model = RecordingModel()
+    batcher = make(model, inline_max=2)
+    await batcher.predict(images(0, 1))
+    await batcher.predict(images(0, 1, 2))
+    assert model.threads[0] == threading.current_thread().name
+    assert model.threads[1].startswith("batcher-test")
+    batcher.close()
+
+
+async def test_a_batch_never_exceeds_max_batch_and_keeps_request_order():
     model = RecordingModel()
     batcher = make(model, max_batch=4)
-    model.gate.clear()
-    blocker = batcher.submit(images(99))
-    wait_until_taken(batcher)
-    futures = [batcher.submit(images(2 * i, 2 * i + 1)) for i in range(5)]
+    blocker = await busy(model, batcher)
+    waiting = [asyncio.create_task(batcher.predict(images(2 * i, 2 * i + 1))) for i in range(5)]
+    await asyncio.sleep(0.01)
     model.gate.set()
-    blocker.result(timeout=10)
-    results = [f.result(timeout=10)[:, 0].tolist() for f in futures]
-    assert results == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    await blocker
+    assert [ids(await w) for w in waiting] == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
     assert model.batches == [1, 4, 4, 2]
     batcher.close()
 
 
-def test_a_request_larger_than_max_batch_runs_alone():
+async def test_a_request_larger_than_max_batch_runs_alone():
     model = RecordingModel()
     batcher = make(model, max_batch=2)
-    assert batcher.submit(images(*range(5))).result(timeout=10).shape == (5, 10)
+    assert (await batcher.predict(images(*range(5)))).shape == (5, 10)
     assert model.batches == [5]
     batcher.close()
 
 
-def test_a_full_queue_refuses_with_retry_after():
+async def test_a_full_queue_refuses_with_retry_after():
     model = RecordingModel()
     batcher = make(model, max_queue=3)
-    model.gate.clear()
-    batcher.submit(images(0))
-    wait_until_taken(batcher)
-    batcher.submit(images(1, 2, 3))
+    first = await busy(model, batcher)
+    queued = asyncio.create_task(batcher.predict(images(1, 2, 3)))
+    await asyncio.sleep(0.01)
     with pytest.raises(Overloaded) as refused:
-        batcher.submit(images(4))
+        await batcher.predict(images(4))
     assert refused.value.status_code == 503 and refused.value.headers == {"Retry-After": "1"}
     model.gate.set()
+    assert ids(await first) == [99] and ids(await queued) == [1, 2, 3]
+    assert ids(await batcher.predict(images(4))) == [4]  # room again once served
     batcher.close()
 
 
-def test_a_failing_model_fails_every_request_of_the_batch():
-    def broken(_: np.ndarray) -> np.ndarray:
+@pytest.mark.parametrize("inline_max", [0, 8])
+async def test_a_failing_model_fails_every_request_of_the_batch(inline_max: int):
+    calls = []
+
+    def broken(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
         raise RuntimeError("backend crashed")
 
-    batcher = MicroBatcher(broken, max_batch=8, max_delay=0.01, max_queue=100, name="broken")
-    futures = [batcher.submit(images(i)) for i in range(3)]
-    for future in futures:
-        with pytest.raises(RuntimeError, match="backend crashed"):
-            future.result(timeout=10)
-    assert batcher.submit(images(0)).exception(timeout=10) is not None  # still serving
+    batcher = MicroBatcher(
+        broken, max_batch=8, max_delay=0.0, max_queue=100, inline_max=inline_max, name="broken"
+    )
+    results = await asyncio.gather(
+        *(batcher.predict(images(i)) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, RuntimeError) and "crashed" in str(r) for r in results)
+    assert calls == [3]
+    with pytest.raises(RuntimeError):  # still serving, and failing the same way
+        await batcher.predict(images(0))
     batcher.close()
 
 
-def test_close_finishes_queued_work_then_refuses():
+async def test_a_client_that_went_away_does_not_disturb_its_batch():
     model = RecordingModel()
-    batcher = make(model, max_delay=0.05)
-    pending = [batcher.submit(images(i)) for i in range(3)]
+    batcher = make(model)
+    first = await busy(model, batcher)
+    gone = asyncio.create_task(batcher.predict(images(1)))
+    stays = asyncio.create_task(batcher.predict(images(2)))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    model.gate.set()
+    assert ids(await first) == [99] and ids(await stays) == [2]
     batcher.close()
-    assert [f.result(timeout=10)[0, 0] for f in pending] == [0, 1, 2]
+
+
+async def test_close_refuses_new_work():
+    model = RecordingModel()
+    batcher = make(model)
+    assert ids(await batcher.predict(images(1))) == [1]
+    batcher.close()
     with pytest.raises(ModelNotReady):
-        batcher.submit(images(3))
+        await batcher.predict(images(2))
 
 
-def test_max_delay_gathers_requests_that_arrive_soon_after():
+async def test_max_delay_gathers_requests_that_arrive_soon_after():
     model = RecordingModel()
-    batcher = make(model, max_delay=0.5)
-    first = batcher.submit(images(0))
-    second = batcher.submit(images(1))
-    assert first.result(timeout=10)[0, 0] == 0 and second.result(timeout=10)[0, 0] == 1
+    batcher = make(model, max_delay=0.2)
+    first = asyncio.create_task(batcher.predict(images(0)))
+    await asyncio.sleep(0.02)  # a later turn of the loop, well within the delay
+    second = asyncio.create_task(batcher.predict(images(1)))
+    assert ids(await first) == [0] and ids(await second) == [1]
     assert model.batches == [2]
+    batcher.close()
+
+
+async def test_a_full_batch_does_not_wait_out_max_delay():
+    model = RecordingModel()
+    batcher = make(model, max_batch=2, max_delay=30.0)
+    results = await asyncio.wait_for(
+        asyncio.gather(batcher.predict(images(0)), batcher.predict(images(1))), timeout=5
+    )
+    assert [ids(r) for r in results] == [[0], [1]]
     batcher.close()
