@@ -14,6 +14,8 @@ PACKAGES = (
     "fastapi",
     "starlette",
     "uvicorn",
+    "uvloop",
+    "httptools",
     "pydantic",
     "numpy",
     "onnxruntime",

@@ -112,10 +112,10 @@ def _http(http: dict[str, Any] | None) -> str:
     text = f"""## 1. HTTP: `POST /v1/predict`, one 28×28 digit per request
 
 {http["wrk"]}, one thread, {http["duration_s"]:.0f} s per cell after a warm-up; every server is
-one uvicorn process on 127.0.0.1 with the same uvicorn options, all started together and
-loaded in turn within each body × connections cell. Before each body every server must answer
-the example digit (a 7) correctly. Errors are non-2xx answers, socket errors and timeouts
-(10 s).
+one uvicorn process (uvloop, httptools) on 127.0.0.1 with the same uvicorn options, all
+started together and loaded in turn within each body × connections cell. Before each body
+every server must answer the example digit (a 7) correctly. Errors are non-2xx answers,
+socket errors and timeouts (10 s).
 
 - **ours-*backend***: `python -m service` with `LENET_BACKENDS=["backend"]`.
 - **ceiling**: `bench/ceiling_app.py`, FastAPI's fastest path for the same body: an `async`

@@ -1,8 +1,9 @@
 """Start and stop the HTTP servers under test, each a uvicorn process on 127.0.0.1.
 
-All three run the same uvicorn (one process, its default event loop and HTTP parser, no access
-log), so they differ only in the app: ours through ``python -m service`` exactly as it ships,
-the ceiling and the naive app through ``python -m uvicorn``.
+All three run the same uvicorn (one process, the event loop and HTTP parser it picks: uvloop and
+httptools where installed; no access log), so they differ only in the app: ours through
+``python -m service`` exactly as it ships, the ceiling and the naive app through
+``python -m uvicorn``.
 """
 
 from __future__ import annotations

@@ -114,8 +114,9 @@ class ModelRepository:
             raise FileNotFoundError(f"no model versions under {root}")
         return available[-self._settings.keep_versions :]
 
-    def refresh(self) -> None:
-        """Load new versions and warm them up before they answer (blocking: run it in a thread)."""
+    def refresh(self) -> bool:
+        """Load new versions and warm them up before they answer (blocking: run it in a thread).
+        True when the set of served versions changed."""
         wanted = self.wanted_versions()
         root = self._settings.model_root
         fresh = {
@@ -133,6 +134,7 @@ class ModelRepository:
             closing = threading.Timer(UNLOAD_GRACE_SECONDS, old.close)
             closing.daemon = True  # never holds up the process's exit
             closing.start()
+        return bool(fresh or dropped)
 
     def close(self) -> None:
         """Stop every version's batchers (at shutdown)."""
