@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backends", help="our backends to measure (tensorflow,numpy,onnx; quick numpy)"
     )
+    parser.add_argument(
+        "--workers", default="1,2", help="uvicorn worker counts for ours (onnx) and the ceiling"
+    )
     parser.add_argument("--parts", default=",".join(PARTS), help="any of " + ",".join(PARTS))
     parser.add_argument("--no-naive", action="store_true", help="leave out the naive service")
     parser.add_argument("--model-root", type=Path, default=Path("artifacts/lenet"))
@@ -55,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         int(c) for c in (args.connections or ("1,8" if quick else "1,8,64")).split(",")
     ]
     args.backends = (args.backends or ("numpy" if quick else "tensorflow,numpy,onnx")).split(",")
+    args.workers = [int(w) for w in args.workers.split(",")]
     args.parts = args.parts.split(",")
     if not quick:
         args.out = args.out or Path("bench/results.json")
@@ -90,6 +94,7 @@ def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, A
         duration_s=args.duration,
         warmup_s=args.warmup,
         naive=not args.no_naive,
+        workers=tuple(args.workers),
         progress=say,
     )
 
@@ -187,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration,
             "connections": args.connections,
             "backends": args.backends,
+            "workers": args.workers,
             "parts": args.parts,
         }
         for part in args.parts:

@@ -43,6 +43,8 @@ class ServerSpec:
     """Appended to ``/v1/predict``, e.g. ``?backend=numpy``."""
     port_flag: bool = False
     """Pass the port as ``--port`` (uvicorn's CLI) as well as ``LENET_PORT`` (our service)."""
+    workers: int = 1
+    """uvicorn worker processes; CPU, switches and memory are summed over all of them."""
 
 
 @dataclass
@@ -59,38 +61,50 @@ class Server:
         return f"{self.url}/v1/predict{self.spec.query}"
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far, all its threads."""
-        return process_cpu_seconds(self.process.pid)
+        """User plus system CPU time used so far, all threads of all its processes."""
+        return sum(process_cpu_seconds(pid) for pid in process_tree(self.process.pid))
 
     def context_switches(self) -> int:
         """Voluntary plus involuntary context switches of its live threads so far."""
-        return process_context_switches(self.process.pid)
+        return sum(process_context_switches(pid) for pid in process_tree(self.process.pid))
 
     def memory_kib(self) -> dict[str, int]:
-        """Resident set now (VmRSS) and its peak (VmHWM), from /proc, in KiB."""
-        return process_memory_kib(self.process.pid)
+        """Resident set now (VmRSS) and the sum of peaks (VmHWM), from /proc, in KiB."""
+        total = {"VmRSS": 0, "VmHWM": 0}
+        for pid in process_tree(self.process.pid):
+            for key, kib in process_memory_kib(pid).items():
+                total[key] += kib
+        return total
 
 
-def ours(backend: str, model_root: Path) -> ServerSpec:
-    """``python -m service`` serving one backend, as deployed, without version polling; one
-    process, like the ceiling and the naive app (and so /proc accounting sees all of it)."""
+def named(base: str, workers: int) -> str:
+    """``ours-onnx``, or ``ours-onnx-2w`` for two worker processes."""
+    return base if workers == 1 else f"{base}-{workers}w"
+
+
+def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
+    """``python -m service`` serving one backend, as deployed, without version polling."""
     return ServerSpec(
-        name=f"ours-{backend}",
+        name=named(f"ours-{backend}", workers),
         argv=[sys.executable, "-m", "service"],
         env={
             "LENET_HOST": HOST,
             "LENET_MODEL_ROOT": str(model_root),
             "LENET_BACKENDS": json.dumps([backend]),
             "LENET_POLL_SECONDS": "0",
-            "LENET_WORKERS": "1",
+            "LENET_WORKERS": str(workers),
             "LENET_LOG_LEVEL": "warning",
         },
         query=f"?backend={backend}",
+        workers=workers,
     )
 
 
-def ceiling() -> ServerSpec:
-    return ServerSpec("ceiling", _uvicorn("bench.ceiling_app:app"), port_flag=True)
+def ceiling(workers: int = 1) -> ServerSpec:
+    argv = _uvicorn("bench.ceiling_app:app")
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    return ServerSpec(named("ceiling", workers), argv, port_flag=True, workers=workers)
 
 
 def naive(keras_file: Path) -> ServerSpec:
@@ -111,6 +125,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (uvicorn's worker processes), from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if parent == pid:
+            children.append(int(stat.parent.name))
+    return [pid, *children]
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -154,20 +181,28 @@ def launch(spec: ServerSpec, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://{HOST}:{port}"
 
 
-def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float) -> None:
-    """Poll ``/readyz`` every 20 ms until it answers 200; raise if the process dies first."""
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, timeout: float, streak: int = 1
+) -> None:
+    """Poll ``/readyz`` every 20 ms until it answers 200 ``streak`` times in a row (each on a
+    new connection, so several workers each get asked); raise if the process dies first."""
     deadline = time.monotonic() + timeout
+    answered = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerFailed(f"{url} exited with {process.returncode}:\n{_tail(log)}")
         try:
             with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
+                answered = answered + 1 if response.status == 200 else 0
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            answered = 0
+        if answered >= streak:
+            return
         time.sleep(0.02)
     raise ServerFailed(f"{url} was not ready after {timeout:.0f} s:\n{_tail(log)}")
+
+
+READY_STREAK_PER_WORKER = 10
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -193,7 +228,8 @@ def running(specs: list[ServerSpec], log_dir: Path | None = None) -> Iterator[li
             stack.callback(stop, process)
             started.append(Server(spec, process, url, log))
         for server in started:
-            wait_ready(server.process, server.url, server.log, READY_TIMEOUT_S)
+            streak = READY_STREAK_PER_WORKER * server.spec.workers if server.spec.workers > 1 else 1
+            wait_ready(server.process, server.url, server.log, READY_TIMEOUT_S, streak)
         yield started
 
 

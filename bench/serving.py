@@ -23,11 +23,18 @@ from model import artifacts
 WARMUP_CONNECTIONS = 8
 
 
-def specs(model: ModelDir, backends: list[str], naive: bool) -> list[servers.ServerSpec]:
+def specs(
+    model: ModelDir, backends: list[str], naive: bool, workers: list[int]
+) -> list[servers.ServerSpec]:
+    """Every backend in one process, the ceiling, the naive app; then, for each worker count
+    above one, our ONNX backend (or the first asked for) and the ceiling with that many."""
     chosen = [servers.ours(backend, model.root) for backend in backends]
     chosen.append(servers.ceiling())
     if naive:
         chosen.append(servers.naive(model.version_dir / artifacts.KERAS_FILE))
+    scaled = "onnx" if "onnx" in backends else backends[0]
+    for count in (w for w in workers if w > 1):
+        chosen += [servers.ours(scaled, model.root, count), servers.ceiling(count)]
     return chosen
 
 
@@ -40,12 +47,13 @@ def run(
     duration_s: float,
     warmup_s: float,
     naive: bool = True,
+    workers: tuple[int, ...] = (1,),
     log_dir: Path | None = None,
     progress: Any = print,
 ) -> dict[str, Any]:
     """Every (body, connections, server) cell once; each server's memory at the end."""
     runs: list[dict[str, Any]] = []
-    with servers.running(specs(model, backends, naive), log_dir) as started:
+    with servers.running(specs(model, backends, naive, list(workers)), log_dir) as started:
         for body_name in bodies:
             body = BODIES[body_name]
             for server in started:
@@ -81,7 +89,7 @@ def run(
     return {
         "wrk": http_load.wrk_version(),
         "duration_s": duration_s,
-        "servers": [server.name for server in specs(model, backends, naive)],
+        "servers": [server.name for server in specs(model, backends, naive, list(workers))],
         "memory_after_load_mib": memory,
         "runs": runs,
     }
