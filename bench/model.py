@@ -13,8 +13,6 @@ start as the environment given to it says; it prints one JSON document.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import glob
 import json
 import os
 import statistics
@@ -25,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from model import artifacts
 from service.examples import EXAMPLE_ARRAY
 
 Predict = Callable[[np.ndarray], np.ndarray]
 BARE_ORT = "onnxruntime-bare"
-NUMPY_ONE_THREAD = "numpy, 1 OpenBLAS thread"
 GEMM_N = 1024
 
 
@@ -57,9 +55,6 @@ def load_candidates(
             candidates[name] = load_backend(name, version_dir, layer_names).predict
         except Exception as exc:  # a missing package or model file: report it, go on
             failures[name] = f"{type(exc).__name__}: {exc}"
-    set_threads = openblas_threads_setter()
-    if "numpy" in candidates and set_threads is not None:
-        candidates[NUMPY_ONE_THREAD] = one_blas_thread(candidates["numpy"], set_threads)
     if "onnx" in backends:
         try:
             candidates[BARE_ORT] = bare_session(version_dir / artifacts.ONNX_FILE)
@@ -79,31 +74,6 @@ def bare_session(onnx_file: Path) -> Predict:
         return np.asarray(session.run(None, {name: x})[0])
 
     return predict
-
-
-def openblas_threads_setter() -> Callable[[int], int] | None:
-    """``openblas_set_num_threads_local`` of the OpenBLAS that NumPy's wheel bundles (sets the
-    calling thread's count, returns the old one), or None where NumPy links another BLAS."""
-    for path in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*.so")):
-        setter = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
-        if setter is not None:
-            setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
-            return setter  # type: ignore[no-any-return]
-    return None
-
-
-def one_blas_thread(predict: Predict, set_threads: Callable[[int], int]) -> Predict:
-    """``predict`` as under ``OPENBLAS_NUM_THREADS=1`` (which the NumPy library's docs advise
-    on small shared CPUs), switched per call so it is timed in turns with the others."""
-
-    def run(x: np.ndarray) -> np.ndarray:
-        previous = set_threads(1)
-        try:
-            return predict(x)
-        finally:
-            set_threads(previous)
-
-    return run
 
 
 def time_calls(predict: Predict, x: np.ndarray, seconds: float) -> list[float]:
@@ -148,8 +118,10 @@ def gemm_rate(seconds: float, n: int = GEMM_N) -> dict[str, Any]:
     """float32 multiply-adds per second of an n×n by n×n NumPy matmul (median and best)."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
-    a @ b  # noqa: B018 — warm-up: thread pool start, page faults
-    times = time_calls(lambda _: a @ b, a, seconds)
+    # All cores, whatever a backend set: the NumPy backend limits OpenBLAS to one thread.
+    with threadpool_limits(len(os.sched_getaffinity(0)), user_api="blas"):
+        a @ b  # noqa: B018 — warm-up: thread pool start, page faults
+        times = time_calls(lambda _: a @ b, a, seconds)
     return {
         "n": n,
         "macs_per_s": round(n**3 / statistics.median(times)),

@@ -210,9 +210,10 @@ def _throughput(throughput: dict[str, Any] | None) -> str:
 `bench/model.py`: each backend through `service.backends.load_backend(...).predict`, as the
 service calls it, and a bare `onnxruntime.InferenceSession` with default options on the same
 `model.onnx`, all in one process, timed in turns (rounds × candidates) on the example digit
-repeated to the batch size; images/s is the batch over the median call. "numpy, 1 OpenBLAS
-thread" is the NumPy backend with OpenBLAS switched to one thread around each call (what
-`OPENBLAS_NUM_THREADS=1` does), timed in the same turns.
+repeated to the batch size; images/s is the batch over the median call. Each backend runs
+with the threads it picks for itself: ONNX one operator thread up to batch 8 and one per CPU
+above; NumPy one OpenBLAS thread, a batch of 128 or more split across one thread per CPU;
+TensorFlow its defaults.
 
 The arithmetic limit: LeNet does {throughput["macs_per_image"]:,} multiply-adds per image; this
 machine's float32 GEMM rate (NumPy, {n}×{n} matmul, all cores, median call, the better of a

@@ -129,11 +129,11 @@ def _decode_all(
 
 
 def _is_small(item: RawInput) -> bool:
-    """A JSON array (checked to be 28×28 before any work), or a PNG whose IHDR chunk, first
-    in every PNG and where Pillow too reads the size, declares at most ``INLINE_MAX_PIXELS``.
-    Other formats go to a thread."""
+    """A plain 28×28 JSON array of numbers, or a PNG whose IHDR chunk (first in every PNG,
+    where Pillow too reads the size) declares at most ``INLINE_MAX_PIXELS``. Anything else,
+    however it is shaped, goes to a thread: nothing sized by the client runs on the loop."""
     if not isinstance(item, bytes):
-        return True
+        return images.is_plain_28x28(item)
     if len(item) < 24 or not item.startswith(_PNG_SIGNATURE):
         return False
     width, height = struct.unpack(">II", item[16:24])

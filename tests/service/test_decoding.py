@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from service import decoding
-from service.errors import PayloadTooLarge
+from service.errors import InvalidInput, PayloadTooLarge
 from service.examples import EXAMPLE_ARRAY
 from tests.service.drawing import draw_digit, encode, png_bomb
 
@@ -46,6 +46,7 @@ async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[
         pytest.param([png(65)], id="a PNG over 64x64"),
         pytest.param([encode(draw_digit(7, (28, 28)), "JPEG")], id="a JPEG however small"),
         pytest.param([png(28)] * (decoding.INLINE_MAX_INPUTS + 1), id="too many inputs"),
+        pytest.param([[[[v] for v in row] for row in EXAMPLE_ARRAY]], id="a 28x28x1 array"),
     ],
 )
 async def test_larger_work_goes_to_a_thread(
@@ -69,3 +70,11 @@ async def test_loop_and_thread_decode_alike(thread_hops: list[Any]) -> None:
     crowded = await decoding.to_tensors([image] * 5, None, max_pixels=MAX_PIXELS)
     assert len(thread_hops) == 1
     np.testing.assert_array_equal(crowded, np.repeat(alone, 5, axis=0))
+
+
+async def test_an_array_of_the_wrong_shape_is_checked_in_a_thread(
+    thread_hops: list[Any],
+) -> None:
+    with pytest.raises(InvalidInput, match="got 1x100000"):
+        await decoding.to_tensors([[[0] * 100_000]], None, max_pixels=MAX_PIXELS)
+    assert len(thread_hops) == 1
