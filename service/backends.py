@@ -40,9 +40,16 @@ class TensorFlowBackend:
     name = "tensorflow"
     inline_max_images = 0  # ~1 ms a call whatever the batch: always in a worker thread
 
-    def __init__(self, version_dir: Path, layer_names: list[str]) -> None:
+    def __init__(
+        self, version_dir: Path, layer_names: list[str], threads: int | None = None
+    ) -> None:
         import tensorflow as tf  # imported here so NumPy-only deployments never need it
 
+        if threads:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+            except RuntimeError:  # TensorFlow has run before in this process: its pool is fixed
+                pass
         self._tf = tf
         self._model = tf.saved_model.load(str(version_dir))
         self._layer_names = layer_names
@@ -147,9 +154,12 @@ BACKENDS: dict[str, type[TensorFlowBackend] | type[NumpyBackend] | type[OnnxBack
 }
 
 
-def load_backend(name: str, version_dir: Path, layer_names: list[str]) -> Backend:
-    """Load and warm up: the first calls trace and allocate, so make them before serving."""
-    backend = BACKENDS[name](version_dir, layer_names)
+def load_backend(
+    name: str, version_dir: Path, layer_names: list[str], threads: int | None = None
+) -> Backend:
+    """Load and warm up: the first calls trace and allocate, so make them before serving.
+    ``threads``: for its operators; None means every CPU this process may use."""
+    backend = BACKENDS[name](version_dir, layer_names, threads)
     for batch in (1, 8):
         backend.predict(np.zeros((batch, *INPUT_SHAPE), np.float32))
     backend.activations(np.zeros((1, *INPUT_SHAPE), np.float32))

@@ -62,7 +62,10 @@ class ModelVersion:
 def load_version(settings: Settings, path: Path) -> ModelVersion:
     architecture = artifacts.read_json(path / artifacts.ARCHITECTURE_FILE)
     layer_names = [layer["name"] for layer in architecture["layers"]]
-    backends = {name: load_backend(name, path, layer_names) for name in settings.backends}
+    backends = {
+        name: load_backend(name, path, layer_names, settings.threads_per_backend)
+        for name in settings.backends
+    }
     batchers = {
         name: MicroBatcher(
             backend.predict,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +50,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, gt=0, lt=65536)
     workers: int = Field(default=1, gt=0)
     """uvicorn worker processes for ``python -m service``; each loads its own models."""
+    backend_threads: int | None = Field(default=None, gt=0)
+    """Operator threads of each backend, per process; unset: the CPUs this process may use
+    divided among ``workers`` (set it when another process manager runs several copies)."""
     log_level: str = "info"
+
+    @property
+    def threads_per_backend(self) -> int:
+        return self.backend_threads or max(1, len(os.sched_getaffinity(0)) // self.workers)
 
     @model_validator(mode="after")
     def _default_backend_is_loaded(self) -> Settings:
