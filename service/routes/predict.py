@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from service import inference
 from service.decoding import read_inputs, to_tensors
-from service.deps import BackendQuery, ModelDep, PreprocessQuery, SettingsDep
+from service.deps import InferenceOptions, inference_for, query_parameters
 from service.routes.docs import errors, image_body
 from service.schemas import PredictResponse
 
@@ -17,21 +17,16 @@ router = APIRouter(prefix="/v1", tags=["inference"])
     "/predict",
     summary="Recognise digits",
     response_model=PredictResponse,
-    openapi_extra=image_body(batch=True),
+    openapi_extra={**image_body(batch=True), "parameters": query_parameters(InferenceOptions)},
     responses=errors(400, 404, 413, 415, 422, 503),
 )
-async def predict_digits(
-    request: Request,
-    model: ModelDep,
-    settings: SettingsDep,
-    backend: BackendQuery = None,
-    preprocess: PreprocessQuery = None,
-) -> Response:
+async def predict_digits(request: Request) -> Response:
     """One prediction per image, in request order."""
-    chosen = model.backend(backend)
-    inputs = await read_inputs(request, max_batch=settings.max_batch_size)
-    tensors = await to_tensors(inputs, preprocess, max_pixels=settings.max_image_pixels)
-    probabilities = await model.predict(chosen, inference.network_input(tensors))
+    job = inference_for(request)
+    inputs = await read_inputs(request, max_batch=job.settings.max_batch_size)
+    tensors = await to_tensors(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
+    probabilities = await job.model.predict(job.backend, inference.network_input(tensors))
     return Response(
-        inference.predictions(model, chosen, probabilities), media_type="application/json"
+        inference.predictions(job.model, job.backend, probabilities),
+        media_type="application/json",
     )

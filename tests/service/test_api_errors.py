@@ -143,6 +143,8 @@ async def test_unknown_backend_and_version_are_named(client):
     assert_error(response, 422, "invalid_input", "backend")
     response = await client.post("/v1/predict?version=7", json={"instances": [EXAMPLE_ARRAY]})
     assert_error(response, 404, "not_found", "version")
+    response = await client.get("/v1/activations/conv1.png?preprocess=sharpen")
+    assert_error(response, 422, "invalid_input", "query.preprocess")
 
 
 async def test_unknown_routes_use_the_error_shape(client):

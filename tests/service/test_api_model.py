@@ -54,6 +54,24 @@ async def test_docs_and_openapi_are_served(client):
     assert {"multipart/form-data", "image/png", "application/json"} <= set(content)
 
 
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/v1/predict", "post"),
+        ("/v1/activations", "post"),
+        ("/v1/activations/{layer}.png", "post"),
+        ("/v1/activations/{layer}.png", "get"),
+    ],
+)
+async def test_the_inference_query_parameters_are_documented(client, path, method):
+    spec = (await client.get("/openapi.json")).json()
+    parameters = {p["name"]: p for p in spec["paths"][path][method]["parameters"]}
+    assert {"backend", "version", "preprocess"} <= set(parameters)
+    backend = parameters["backend"]
+    assert backend["in"] == "query" and not backend["required"] and backend["description"]
+    assert {"tensorflow", "numpy", "onnx"} <= set(backend["schema"]["anyOf"][0]["enum"])
+
+
 @pytest.mark.parametrize("path", ["/v1/predict", "/v1/activations"])
 async def test_the_openapi_examples_work_when_pasted(client, path):
     spec = (await client.get("/openapi.json")).json()
