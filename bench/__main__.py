@@ -22,7 +22,7 @@ from typing import Any
 from bench import coldstart, machine, modeldir, report, serving, targets
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("http", "model", "training", "coldstart")
+PARTS = ("http", "stages", "model", "training", "coldstart")
 SUBPROCESS_TIMEOUT_S = 900
 
 
@@ -99,6 +99,21 @@ def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, A
     )
 
 
+def stages_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
+    """Each stage of a predict request, timed in one process, for each backend and body."""
+    arguments = ["--model-root", str(model.root), "--backends", ",".join(args.backends)]
+    result: dict[str, Any] = run_json(
+        "bench.stages", [*arguments, "--rounds", "200" if args.quick else "2000"]
+    )
+    for backend, bodies in result.items():
+        for body, stages in bodies.items():
+            say(
+                f"  {backend:10} {body:4} whole app {stages['whole app']:7.1f} µs, "
+                f"ceiling app {stages['ceiling app']:7.1f} µs"
+            )
+    return result
+
+
 def model_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
     """Our backends, the bare onnxruntime session and the GEMM rate, in one process."""
     backends = [*args.backends, "onnx"] if "onnx" not in args.backends else args.backends
@@ -168,12 +183,14 @@ def coldstart_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[s
 
 PART_RUNNERS: dict[str, Callable[[argparse.Namespace, modeldir.ModelDir], Any]] = {
     "http": http_part,
+    "stages": stages_part,
     "model": model_part,
     "training": training_part,
     "coldstart": coldstart_part,
 }
 RESULT_KEYS = {
     "http": "http",
+    "stages": "stages",
     "model": "throughput",
     "training": "training",
     "coldstart": "coldstart",

@@ -33,6 +33,7 @@ def render(results: dict[str, Any]) -> str:
         _header(results),
         _targets(results.get("targets", [])),
         _http(results.get("http")),
+        _stages(results.get("stages")),
         _throughput(results.get("throughput")),
         _training(results.get("training")),
         _coldstart(results.get("coldstart"), results.get("http")),
@@ -183,11 +184,31 @@ the run, per request and as a share of one core (200% = both cores, leaving none
     return text
 
 
+def _stages(stages: dict[str, Any] | None) -> str:
+    if not stages:
+        return ""
+    if "error" in stages:
+        return f"## 2. A request, stage by stage\n\nFailed: `{stages['error']}`\n"
+    columns = [(backend, body) for backend, bodies in stages.items() for body in bodies]
+    names = list(stages[columns[0][0]][columns[0][1]])
+    rows = [[name, *(f"{stages[b][body][name]:.1f}" for b, body in columns)] for name in names]
+    return """## 2. A request, stage by stage
+
+`bench/stages.py`: one request body at a time through the functions `POST /v1/predict`
+calls, each timed alone, then through the whole ASGI app (everything but the HTTP server),
+beside the ceiling app on the same body; one process, uvloop, median µs of 2,000 calls.
+"The rest" is the whole app less the stages: routing, dependencies, the batcher's hand-off,
+middleware. The HTTP server's own work (part 1's server CPU per request less the app's time
+here) comes on top of both apps alike.
+
+""" + _table(["µs per request", *(f"{b}, {body}" for b, body in columns)], rows)
+
+
 def _throughput(throughput: dict[str, Any] | None) -> str:
     if not throughput:
         return ""
     if "error" in throughput:
-        return f"## 2. Model throughput\n\nFailed: `{throughput['error']}`\n"
+        return f"## 3. Model throughput\n\nFailed: `{throughput['error']}`\n"
     candidates = throughput["candidates"]
     batches = sorted({b for c in candidates.values() for b in c}, key=int)
     rows = []
@@ -205,7 +226,7 @@ def _throughput(throughput: dict[str, Any] | None) -> str:
     )
     gemm = throughput["gemm_macs_per_s"]
     n = throughput["gemm"]["before"]["n"]
-    text = f"""## 2. Model throughput without HTTP
+    text = f"""## 3. Model throughput without HTTP
 
 `bench/model.py`: each backend through `service.backends.load_backend(...).predict`, as the
 service calls it, and a bare `onnxruntime.InferenceSession` with default options on the same
@@ -234,7 +255,7 @@ def _training(training: list[dict[str, Any]] | dict[str, Any] | None) -> str:
     if not training:
         return ""
     if isinstance(training, dict):
-        return f"## 3. Training\n\nFailed: `{training['error']}`\n"
+        return f"## 4. Training\n\nFailed: `{training['error']}`\n"
     rows = [
         [
             row["backend"],
@@ -246,7 +267,7 @@ def _training(training: list[dict[str, Any]] | dict[str, Any] | None) -> str:
         ]
         for row in training
     ]
-    return """## 3. Training: seconds per MNIST epoch
+    return """## 4. Training: seconds per MNIST epoch
 
 `bench/training.py` runs the job's own fit loops (`training.train.train`,
 `training.numpy_train.train_numpy`) on the first images of MNIST and clocks each epoch (its
@@ -272,7 +293,7 @@ def _coldstart(coldstart: dict[str, Any] | None, http: dict[str, Any] | None) ->
     if not coldstart:
         return ""
     if "error" in coldstart:
-        return f"## 4. Cold start\n\nFailed: `{coldstart['error']}`\n"
+        return f"## 5. Cold start\n\nFailed: `{coldstart['error']}`\n"
     after = (http or {}).get("memory_after_load_mib", {})
     rows = [
         [
@@ -290,7 +311,7 @@ def _coldstart(coldstart: dict[str, Any] | None, http: dict[str, Any] | None) ->
         if not name.startswith("ours-") or workers_of(name) > 1
     )
     return (
-        """## 4. Cold start and memory
+        """## 5. Cold start and memory
 
 `bench/coldstart.py`: `python -m service` with one backend, from spawn to the first 200 from
 `/readyz` (model loaded and warmed up), one start at a time; resident memory (VmRSS) at that
