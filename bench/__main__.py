@@ -102,10 +102,12 @@ def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, A
 def stages_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
     """Each stage of a predict request, timed in one process, for each backend and body."""
     arguments = ["--model-root", str(model.root), "--backends", ",".join(args.backends)]
-    result: dict[str, Any] = run_json(
-        "bench.stages", [*arguments, "--rounds", "200" if args.quick else "2000"]
-    )
-    for backend, bodies in result.items():
+    rounds = 200 if args.quick else 2000
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "backends": run_json("bench.stages", [*arguments, "--rounds", str(rounds)]),
+    }
+    for backend, bodies in result["backends"].items():
         for body, stages in bodies.items():
             say(
                 f"  {backend:10} {body:4} whole app {stages['whole app']:7.1f} µs, "

@@ -189,15 +189,18 @@ def _stages(stages: dict[str, Any] | None) -> str:
         return ""
     if "error" in stages:
         return f"## 2. A request, stage by stage\n\nFailed: `{stages['error']}`\n"
-    columns = [(backend, body) for backend, bodies in stages.items() for body in bodies]
-    names = list(stages[columns[0][0]][columns[0][1]])
-    rows = [[name, *(f"{stages[b][body][name]:.1f}" for b, body in columns)] for name in names]
-    return """## 2. A request, stage by stage
+    backends = stages["backends"]
+    columns = [(backend, body) for backend, bodies in backends.items() for body in bodies]
+    names = list(backends[columns[0][0]][columns[0][1]])
+    rows = [[name, *(f"{backends[b][body][name]:.1f}" for b, body in columns)] for name in names]
+    return f"""## 2. A request, stage by stage
 
 `bench/stages.py`: one request body at a time through the functions `POST /v1/predict`
 calls, each timed alone, then through the whole ASGI app (everything but the HTTP server),
-beside the ceiling app on the same body; one process, uvloop, median µs of 2,000 calls.
-"The rest" is the whole app less the stages: routing, dependencies, the batcher's hand-off,
+beside the ceiling app on the same body; one process, uvloop, median µs of {stages["rounds"]:,}
+calls.
+"All five in turn" runs them one after another (each then finds colder caches than alone);
+"the rest" is the whole app less that: routing, dependencies, the batcher's hand-off,
 middleware. The HTTP server's own work (part 1's server CPU per request less the app's time
 here) comes on top of both apps alike.
 

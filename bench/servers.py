@@ -18,14 +18,18 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
+T = TypeVar("T")
+READY_STREAK_PER_WORKER = 10
+"""/readyz answers in a row, per worker, before a multi-worker server counts as ready."""
 
 
 class ServerFailed(RuntimeError):
@@ -45,6 +49,8 @@ class ServerSpec:
     """Pass the port as ``--port`` (uvicorn's CLI) as well as ``LENET_PORT`` (our service)."""
     workers: int = 1
     """uvicorn worker processes; CPU, switches and memory are summed over all of them."""
+    ready_line: str = ""
+    """Logged once by each worker when it is ready (a server has no per-worker probe)."""
 
 
 @dataclass
@@ -62,19 +68,22 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time used so far, all threads of all its processes."""
-        return sum(process_cpu_seconds(pid) for pid in process_tree(self.process.pid))
+        return sum(_alive(process_cpu_seconds, pid, 0.0) for pid in self._tree())
 
     def context_switches(self) -> int:
         """Voluntary plus involuntary context switches of its live threads so far."""
-        return sum(process_context_switches(pid) for pid in process_tree(self.process.pid))
+        return sum(_alive(process_context_switches, pid, 0) for pid in self._tree())
 
     def memory_kib(self) -> dict[str, int]:
         """Resident set now (VmRSS) and the sum of peaks (VmHWM), from /proc, in KiB."""
         total = {"VmRSS": 0, "VmHWM": 0}
-        for pid in process_tree(self.process.pid):
-            for key, kib in process_memory_kib(pid).items():
+        for pid in self._tree():
+            for key, kib in _alive(process_memory_kib, pid, {}).items():
                 total[key] += kib
         return total
+
+    def _tree(self) -> list[int]:
+        return process_tree(self.process.pid)
 
 
 def named(base: str, workers: int) -> str:
@@ -97,6 +106,7 @@ def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
         },
         query=f"?backend={backend}",
         workers=workers,
+        ready_line="serving lenet version",  # service.repository logs it per version loaded
     )
 
 
@@ -125,6 +135,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
+
+
+def _alive(read: Callable[[int], T], pid: int, gone: T) -> T:
+    """``read(pid)``, or ``gone`` if the process exited since it was listed."""
+    try:
+        return read(pid)
+    except FileNotFoundError:
+        return gone
 
 
 def process_tree(pid: int) -> list[int]:
@@ -182,11 +200,19 @@ def launch(spec: ServerSpec, log: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def wait_ready(
-    process: subprocess.Popen[bytes], url: str, log: Path, timeout: float, streak: int = 1
+    process: subprocess.Popen[bytes],
+    url: str,
+    log: Path,
+    timeout: float,
+    *,
+    workers: int = 1,
+    ready_line: str = "",
 ) -> None:
-    """Poll ``/readyz`` every 20 ms until it answers 200 ``streak`` times in a row (each on a
-    new connection, so several workers each get asked); raise if the process dies first."""
+    """Poll ``/readyz`` every 20 ms until it answers 200 and, with several workers, each has
+    logged ``ready_line`` (or, without one, answered 200 often in a row on new connections);
+    raise if the process dies first."""
     deadline = time.monotonic() + timeout
+    streak = 1 if workers == 1 or ready_line else READY_STREAK_PER_WORKER * workers
     answered = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -196,13 +222,18 @@ def wait_ready(
                 answered = answered + 1 if response.status == 200 else 0
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             answered = 0
-        if answered >= streak:
+        logged = workers == 1 or not ready_line or _count(log, ready_line) >= workers
+        if answered >= streak and logged:
             return
         time.sleep(0.02)
     raise ServerFailed(f"{url} was not ready after {timeout:.0f} s:\n{_tail(log)}")
 
 
-READY_STREAK_PER_WORKER = 10
+def _count(log: Path, line: str) -> int:
+    try:
+        return log.read_text(errors="replace").count(line)
+    except OSError:
+        return 0
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -228,8 +259,14 @@ def running(specs: list[ServerSpec], log_dir: Path | None = None) -> Iterator[li
             stack.callback(stop, process)
             started.append(Server(spec, process, url, log))
         for server in started:
-            streak = READY_STREAK_PER_WORKER * server.spec.workers if server.spec.workers > 1 else 1
-            wait_ready(server.process, server.url, server.log, READY_TIMEOUT_S, streak)
+            wait_ready(
+                server.process,
+                server.url,
+                server.log,
+                READY_TIMEOUT_S,
+                workers=server.spec.workers,
+                ready_line=server.spec.ready_line,
+            )
         yield started
 
 

@@ -3,11 +3,12 @@
 The HTTP part says how far we are from the ceiling; this says why. Each request body goes
 through the same functions ``POST /v1/predict`` calls, each timed on its own — reading the
 body into inputs, decoding them to 28×28 tensors, scaling for the network, the backend's
-``predict`` at batch 1, the JSON answer — and then whole, through the ASGI app (routing,
+``predict`` at batch 1, the JSON answer — then all five in turn (one after another each
+runs with colder caches than alone), and then whole, through the ASGI app (routing,
 dependencies, batching, error middleware: everything but the HTTP server), beside the
-ceiling app on the same body. "The rest" is the whole app less the stages: what FastAPI and
-our plumbing add. Medians of ``--rounds`` calls each, after a warm-up, on uvloop as served;
-microseconds.
+ceiling app on the same body. "The rest" is the whole app less the five in turn: what
+FastAPI and our plumbing add. Medians of ``--rounds`` calls each, after a warm-up, on uvloop
+as served; microseconds.
 
 Run as its own process (``python -m bench.stages``); it prints one JSON document.
 """
@@ -36,7 +37,6 @@ from service.app import create_app
 from service.settings import Settings
 
 WARMUP = 200
-MAX_PIXELS = Settings().max_image_pixels
 
 
 def scope(body: Body) -> dict[str, Any]:
@@ -92,11 +92,12 @@ async def median_us(step: Callable[[], Awaitable[Any]], rounds: int) -> float:
 
 
 async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[str, float]:
+    max_pixels = app.state.settings.max_image_pixels
     model = app.state.repository.get(None)
     backend = model.backend(backend_name)
     request = Request(scope(body), receiver(body))
     inputs = await decoding.read_inputs(request, max_batch=1)
-    tensors = await decoding.to_tensors(inputs, None, max_pixels=MAX_PIXELS)
+    tensors = await decoding.to_tensors(inputs, None, max_pixels=max_pixels)
     x = inference.network_input(tensors)
     probabilities = backend.predict(x)
 
@@ -104,7 +105,7 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
         return await decoding.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
 
     async def decode() -> Any:
-        return await decoding.to_tensors(inputs, None, max_pixels=MAX_PIXELS)
+        return await decoding.to_tensors(inputs, None, max_pixels=max_pixels)
 
     async def scale() -> Any:
         return inference.network_input(tensors)
@@ -115,6 +116,13 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
     async def answer() -> Any:
         return inference.predictions(model, backend, probabilities)
 
+    async def in_turn() -> Any:
+        found = await decoding.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
+        pixels = await decoding.to_tensors(found, None, max_pixels=max_pixels)
+        return inference.predictions(
+            model, backend, backend.predict(inference.network_input(pixels))
+        )
+
     stages = {
         "read body": await median_us(read, rounds),
         "decode to 28×28": await median_us(decode, rounds),
@@ -122,10 +130,12 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
         "backend predict, batch 1": await median_us(predict, rounds),
         "JSON answer": await median_us(answer, rounds),
     }
+    pipeline = await median_us(in_turn, rounds)
     whole = await median_us(lambda: call_app(app, body), rounds)
     return {
         **stages,
-        "the rest (FastAPI, batching)": round(whole - sum(stages.values()), 1),
+        "all five in turn": pipeline,
+        "the rest (FastAPI, batching)": round(whole - pipeline, 1),
         "whole app": whole,
         "ceiling app": await median_us(lambda: call_app(ceiling_app, body), rounds),
     }

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.errors import register_error_handlers
 from service.limits import BodySizeLimit
-from service.repository import ModelRepository
+from service.repository import UNLOAD_GRACE_SECONDS, ModelRepository
 from service.routes import activations, health, model, predict
 from service.settings import Settings
 
@@ -32,7 +32,8 @@ def settle_heap() -> None:
     A loaded model leaves 10⁵–10⁶ long-lived objects (TensorFlow's most of all), and every
     full collection walks them all: 18 ms with ONNX Runtime alone, on the event loop, in
     the middle of some request. Frozen, they are never walked; they are still freed by
-    reference counting. Unfreezing first lets a collection reclaim a replaced version.
+    reference counting. Unfreezing first lets a collection reclaim a replaced version, once
+    its unload grace is over and nothing holds it (hence a second call then).
     """
     gc.unfreeze()
     gc.collect()
@@ -47,6 +48,7 @@ async def watch_models(repository: ModelRepository, poll_seconds: float) -> None
         try:
             if await run_in_threadpool(repository.refresh):
                 settle_heap()
+                asyncio.get_running_loop().call_later(UNLOAD_GRACE_SECONDS + 1, settle_heap)
             repository.error = None
         except Exception as exc:
             logger.exception("loading the model repository failed")

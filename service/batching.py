@@ -54,7 +54,8 @@ class MicroBatcher:
         self._inline_max = inline_max
         self._queue: deque[_Request] = deque()
         self._queued_images = 0
-        self._flush_at: asyncio.Handle | None = None  # a TimerHandle while gathering
+        self._flush_at: asyncio.Handle | None = None  # uvloop's handles duck-type it
+        self._gathering = False  # the flush waits out max_delay for more requests
         self._running = False  # a batch is in the worker thread
         self._closed = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
@@ -76,46 +77,58 @@ class MicroBatcher:
         return await request.result
 
     def close(self) -> None:
-        """Refuse new work; a batch already running finishes. Safe from any thread."""
+        """Refuse new work; what is queued is still answered. Safe from any thread."""
         self._closed = True
         self._worker.shutdown(wait=False)
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Arrange the next flush: next turn of the loop, or after ``max_delay`` unless full."""
+    def _schedule(self, loop: asyncio.AbstractEventLoop, *, waited: bool = False) -> None:
+        """Arrange the next flush: after ``max_delay`` while a batch is gathering, or on the
+        loop's next turn once it is full or its requests ``waited`` out a running batch."""
         if self._running or not self._queue:
             return
-        full = self._queued_images >= self._max_batch
+        now = waited or not self._max_delay or self._queued_images >= self._max_batch
         if self._flush_at is not None:
-            if not (full and isinstance(self._flush_at, asyncio.TimerHandle)):
+            if not (now and self._gathering):
                 return
             self._flush_at.cancel()  # the delay is for gathering; a full batch goes now
-        if self._max_delay and not full:
-            self._flush_at = loop.call_later(self._max_delay, self._flush, loop)
-        else:
+        self._gathering = not now
+        if now:
             self._flush_at = loop.call_soon(self._flush, loop)
+        else:
+            self._flush_at = loop.call_later(self._max_delay, self._flush, loop)
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_at = None
         batch = self._take()
-        images = np.concatenate([request.images for request in batch])
-        if len(images) <= self._inline_max:
-            try:
-                probabilities = self._predict(images)
-            except Exception as exc:  # every waiting request learns why
-                _fail(batch, exc)
-            else:
-                _answer(batch, probabilities)
-            self._schedule(loop)
-            return
+        try:
+            images = np.concatenate([request.images for request in batch])
+            if len(images) > self._inline_max and self._hand_off(loop, batch, images):
+                return
+            probabilities = self._predict(images)
+        except Exception as exc:  # every waiting request learns why
+            _fail(batch, exc)
+        else:
+            _answer(batch, probabilities)
+        self._schedule(loop, waited=True)
+
+    def _hand_off(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Request], images: np.ndarray
+    ) -> bool:
+        """Run the batch in the worker thread; False if closed, to run it here instead."""
         try:
             running = self._worker.submit(self._predict, images)
-        except RuntimeError:  # closed meanwhile: the executor takes no more work
-            _fail(batch, ModelNotReady("this model version is being unloaded; retry"))
-            return
+        except RuntimeError:  # closed: the executor takes no more work
+            return False
         self._running = True
-        running.add_done_callback(
-            lambda done: loop.call_soon_threadsafe(self._finish, loop, batch, done)
-        )
+
+        def finished(done: Future[np.ndarray]) -> None:
+            try:
+                loop.call_soon_threadsafe(self._finish, loop, batch, done)
+            except RuntimeError:  # the loop itself is closed: nobody is waiting any more
+                self._running = False
+
+        running.add_done_callback(finished)
+        return True
 
     def _finish(
         self, loop: asyncio.AbstractEventLoop, batch: list[_Request], done: Future[np.ndarray]
@@ -125,7 +138,7 @@ class MicroBatcher:
             _fail(batch, error)
         else:
             _answer(batch, done.result())
-        self._schedule(loop)
+        self._schedule(loop, waited=True)
 
     def _take(self) -> list[_Request]:
         """The oldest request, then more in order while they fit in ``max_batch``."""

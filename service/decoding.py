@@ -41,6 +41,7 @@ IMAGE_TYPES = frozenset(
 )
 INLINE_MAX_INPUTS = 4
 INLINE_MAX_PIXELS = 64 * 64
+INLINE_MAX_BYTES = 32 * 1024
 """Requests of at most ``INLINE_MAX_INPUTS`` arrays or PNGs this small decode on the loop."""
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -129,12 +130,13 @@ def _decode_all(
 
 
 def _is_small(item: RawInput) -> bool:
-    """A plain 28×28 JSON array of numbers, or a PNG whose IHDR chunk (first in every PNG,
-    where Pillow too reads the size) declares at most ``INLINE_MAX_PIXELS``. Anything else,
-    however it is shaped, goes to a thread: nothing sized by the client runs on the loop."""
+    """A plain 28×28 JSON array of numbers, or a PNG file of at most ``INLINE_MAX_BYTES``
+    whose IHDR chunk (first in every PNG, where Pillow too reads the size) declares at most
+    ``INLINE_MAX_PIXELS``: the bytes bound what is checksummed and inflated (extra chunks
+    included), the pixels what is normalised. Anything else goes to a thread."""
     if not isinstance(item, bytes):
         return images.is_plain_28x28(item)
-    if len(item) < 24 or not item.startswith(_PNG_SIGNATURE):
+    if not 24 <= len(item) <= INLINE_MAX_BYTES or not item.startswith(_PNG_SIGNATURE):
         return False
     width, height = struct.unpack(">II", item[16:24])
     return width * height <= INLINE_MAX_PIXELS

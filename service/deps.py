@@ -35,8 +35,10 @@ class InferenceOptions(BaseModel):
 
 
 def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """``model``'s fields as OpenAPI query parameters, for routes that validate it directly."""
+    """``model``'s fields as OpenAPI query parameters, for routes that validate it directly;
+    enums and other referenced types are written inline (the document has no ``$defs``)."""
     schema = model.model_json_schema()
+    properties = _inline(schema["properties"], schema.get("$defs", {}))
     return [
         {
             "name": name,
@@ -45,8 +47,18 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             "description": field.pop("description", ""),
             "schema": field,
         }
-        for name, field in schema["properties"].items()
+        for name, field in properties.items()
     ]
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ _SPECK = 0.02  # share of the ink that a detached speck on either side may hold
 _BBOX_FLOOR = 0.02  # rows/columns with less than this share of the peak row's ink are empty
 _THIN_STROKE = 1.0  # box pixels, as estimated below: under MNIST's 1st percentile ...
 _STROKE = 2.0  # ... and its median, to which thinner strokes are widened
+_NUMBER_TYPES = frozenset({int, float})  # of JSON numbers as parsed; bool is not one
 _SORT_MAX = 4096  # values; np.quantile's O(n) selection wins above this
 _MAX_DEPTH = 8  # of JSON arrays: deep enough to report a mistaken shape like 1x28x28x1
 
@@ -184,9 +185,6 @@ def is_plain_28x28(values: object) -> bool:
         and all(type(row) is list and len(row) == SIZE for row in values)
         and set(map(type, itertools.chain.from_iterable(values))) <= _NUMBER_TYPES
     )
-
-
-_NUMBER_TYPES = {int, float}
 
 
 def _nested_shape(values: object, where: str, depth: int) -> tuple[int, ...]:

@@ -70,6 +70,8 @@ async def test_the_inference_query_parameters_are_documented(client, path, metho
     backend = parameters["backend"]
     assert backend["in"] == "query" and not backend["required"] and backend["description"]
     assert {"tensorflow", "numpy", "onnx"} <= set(backend["schema"]["anyOf"][0]["enum"])
+    assert parameters["preprocess"]["schema"]["anyOf"][0]["enum"] == ["mnist", "none"]
+    assert "#/$defs/" not in str(spec["paths"][path][method]["parameters"])  # none dangling
 
 
 @pytest.mark.parametrize("path", ["/v1/predict", "/v1/activations"])

@@ -14,6 +14,16 @@ from service.errors import ModelNotReady, Overloaded
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture(
+    params=[
+        pytest.param("asyncio", id="asyncio"),
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),  # as served
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
+
+
 class RecordingModel:
     """Answers each image with its own id; records batch sizes and the thread of each call.
     Closing ``gate`` holds it busy (in the worker thread only) to let a queue build up."""
@@ -158,6 +168,18 @@ async def test_a_client_that_went_away_does_not_disturb_its_batch():
     batcher.close()
 
 
+async def test_close_still_answers_what_is_queued():
+    model = RecordingModel()
+    batcher = make(model, max_batch=2)
+    first = await busy(model, batcher)
+    queued = [asyncio.create_task(batcher.predict(images(i, i))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    batcher.close()  # as a version's unload timer does, from its own thread
+    model.gate.set()
+    assert ids(await first) == [99]
+    assert [ids(await q) for q in queued] == [[0, 0], [1, 1], [2, 2]]
+
+
 async def test_close_refuses_new_work():
     model = RecordingModel()
     batcher = make(model)
@@ -175,6 +197,21 @@ async def test_max_delay_gathers_requests_that_arrive_soon_after():
     second = asyncio.create_task(batcher.predict(images(1)))
     assert ids(await first) == [0] and ids(await second) == [1]
     assert model.batches == [2]
+    batcher.close()
+
+
+async def test_requests_that_waited_out_a_running_batch_do_not_wait_max_delay_again():
+    model = RecordingModel()
+    batcher = make(model, max_batch=2, max_delay=30.0)
+    model.gate.clear()
+    first = asyncio.create_task(batcher.predict(images(0, 1)))  # full: goes at once
+    while not model.entered.is_set():
+        await asyncio.sleep(0.001)
+    second = asyncio.create_task(batcher.predict(images(2)))  # queues behind it
+    await asyncio.sleep(0.01)
+    model.gate.set()
+    assert ids(await asyncio.wait_for(first, 5)) == [0, 1]
+    assert ids(await asyncio.wait_for(second, 5)) == [2]
     batcher.close()
 
 

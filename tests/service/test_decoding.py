@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL.PngImagePlugin import PngInfo
 
 from service import decoding
 from service.errors import InvalidInput, PayloadTooLarge
@@ -34,6 +35,13 @@ def png(side: int) -> bytes:
     return encode(draw_digit(7, (side, side)), "PNG")
 
 
+def padded_png(side: int, extra: int) -> bytes:
+    """A valid PNG of ``side``² pixels carrying ``extra`` bytes of text: all inflated on load."""
+    info = PngInfo()
+    info.add_text("comment", "x" * extra)
+    return encode(draw_digit(7, (side, side)), "PNG", pnginfo=info)
+
+
 async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[Any]) -> None:
     inputs: list[decoding.RawInput] = [png(28), png(64), EXAMPLE_ARRAY]
     tensors = await decoding.to_tensors(inputs, None, max_pixels=MAX_PIXELS)
@@ -46,6 +54,7 @@ async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[
         pytest.param([png(65)], id="a PNG over 64x64"),
         pytest.param([encode(draw_digit(7, (28, 28)), "JPEG")], id="a JPEG however small"),
         pytest.param([png(28)] * (decoding.INLINE_MAX_INPUTS + 1), id="too many inputs"),
+        pytest.param([padded_png(28, 64 * 1024)], id="a small PNG of many bytes"),
         pytest.param([[[[v] for v in row] for row in EXAMPLE_ARRAY]], id="a 28x28x1 array"),
     ],
 )
