@@ -100,10 +100,11 @@ def _targets(rows: list[dict[str, Any]]) -> str:
         for row in rows
     ]
     return (
-        "## Targets\n\nOur side of each ratio is our best server in that cell (named): against"
-        " the ceiling and the naive app as one usually runs them, one process, it may use"
-        " uvicorn workers (a lever the issue lists); the rows marked *both N workers* compare"
-        " like with like.\n\n" + _table(["target", "measured", "limit", "holds"], body)
+        "## Targets\n\nOur side of each ratio is our best server in that cell (named). Against"
+        " the ceiling as one usually\nruns it, one process, it may use uvicorn workers (a"
+        " lever the issue lists); the rows marked *both N\nworkers* compare like with like;"
+        " against the naive app, one process each.\n\n"
+        + _table(["target", "measured", "limit", "holds"], body)
     )
 
 
@@ -198,8 +199,7 @@ def _stages(stages: dict[str, Any] | None) -> str:
 `bench/stages.py`: one request body at a time through the functions `POST /v1/predict`
 calls, each timed alone, then through the whole ASGI app (everything but the HTTP server),
 beside the ceiling app on the same body; one process, uvloop, median µs of {stages["rounds"]:,}
-calls.
-"All five in turn" runs them one after another (each then finds colder caches than alone);
+calls. "All five in turn" runs them one after another (each then finds colder caches than alone);
 "the rest" is the whole app less that: routing, dependencies, the batcher's hand-off,
 middleware. The HTTP server's own work (part 1's server CPU per request less the app's time
 here) comes on top of both apps alike.
