@@ -235,7 +235,7 @@ def _throughput(throughput: dict[str, Any] | None) -> str:
 service calls it, and a bare `onnxruntime.InferenceSession` with default options on the same
 `model.onnx`, all in one process, timed in turns (rounds × candidates) on the example digit
 repeated to the batch size; images/s is the batch over the median call. Each backend runs
-with the threads it picks for itself: ONNX one operator thread up to batch 8 and one per CPU
+with the threads it picks for itself: ONNX one operator thread up to batch 8, one per CPU
 above; NumPy one OpenBLAS thread, a batch of 128 or more split across one thread per CPU;
 TensorFlow its defaults.
 

@@ -105,16 +105,22 @@ class OnnxBackend:
     """ONNX Runtime on the exported ``model.onnx`` (probabilities) and ``activations.onnx``
     (every layer); needs only the ``onnxruntime`` package.
 
-    Two sessions on the same model: one operator thread for the small batches that run on
-    the event loop, and one per CPU this process may use for large ones. On the 2-core dev
-    machine a second thread halves the time of batch 1024, but makes batch 1 about 40%
-    slower when it may not spin, and spinning idle threads would take the CPU that the
-    event loop and the next requests' decoding need. Sessions are safe to run from several
-    threads at once.
+    Two sessions on the same model: one operator thread for small batches, and one per CPU
+    this process may use for large ones. On the 2-core dev machine a second thread halves
+    the time of batch 1024, but makes batch 1 about 40% slower when it may not spin, and
+    spinning idle threads would take the CPU that the event loop and the next requests'
+    decoding need. Sessions are safe to run from several threads at once.
+
+    Every batch the batcher forms (up to ``LENET_BATCH_MAX_SIZE``, 64) runs on the event loop:
+    about a millisecond at 64, and the session's own threads already use the other core, so
+    handing it to the batcher's thread only added a hop (more CPU per request under load in
+    the bench's HTTP part).
     """
 
     name = "onnx"
-    inline_max_images = 8  # ~0.03 ms at batch 1, ~0.17 ms at 8
+    inline_max_images = 64
+    SMALL_BATCH = 8
+    """Batches up to this size run on the one-thread session."""
 
     def __init__(
         self, version_dir: Path, layer_names: list[str], threads: int | None = None
@@ -139,7 +145,7 @@ class OnnxBackend:
         self._layer_names = layer_names
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        session = self._small if len(images) <= self.inline_max_images else self._large
+        session = self._small if len(images) <= self.SMALL_BATCH else self._large
         return session.run(["probabilities"], {"image": images})[0]
 
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
