@@ -29,11 +29,12 @@ network with `/v1/activations` and `/v1/activations/{layer}.png`.
 def settle_heap() -> None:
     """Hide what loading built from the cyclic garbage collector (``gc.freeze``).
 
-    A loaded model leaves 10⁵–10⁶ long-lived objects (TensorFlow's most of all), and every
-    full collection walks them all: 18 ms with ONNX Runtime alone, on the event loop, in
-    the middle of some request. Frozen, they are never walked; they are still freed by
-    reference counting. Unfreezing first lets a collection reclaim a replaced version, once
-    its unload grace is over and nothing holds it (hence a second call then).
+    A loaded model leaves tens of thousands of long-lived objects (TensorFlow far more), and
+    every full collection walks them all, ~20 ms with ONNX Runtime alone (docs/benchmarks.md
+    has the command), on the event loop, in the middle of some request. Frozen, they are never
+    walked; they are still freed by reference counting. Unfreezing first lets a collection
+    reclaim a replaced version, once its unload grace is over and nothing holds it (hence a
+    second call then).
     """
     gc.unfreeze()
     gc.collect()

@@ -72,7 +72,7 @@ class NumpyBackend:
     """
 
     name = "numpy"
-    inline_max_images = 4  # ~0.1 ms at batch 1, ~0.2 ms at 4
+    inline_max_images = 4  # ~0.1 ms at batch 1 (docs/benchmarks.md, part 3)
     SPLIT_MIN_IMAGES = 128
     """Batches from this size up are split across threads."""
 
@@ -107,7 +107,7 @@ class OnnxBackend:
 
     Two sessions on the same model: one operator thread for small batches, and one per CPU
     this process may use for large ones. On the 2-core dev machine a second thread halves
-    the time of batch 1024, but makes batch 1 about 40% slower when it may not spin, and
+    the time of batch 1024, but makes batch 1 slower when it may not spin, and
     spinning idle threads would take the CPU that the event loop and the next requests'
     decoding need. Sessions are safe to run from several threads at once.
 

@@ -8,8 +8,8 @@ call at batch 32 than at batch 1 for nearly the same fixed cost. A full queue re
 The queue lives on the event loop, not behind a lock: requests that arrive in the same turn
 of the loop are gathered by a callback scheduled for the next turn. A batch of at most
 ``inline_max`` images then runs right there, on the loop: for a LeNet on ONNX Runtime or
-NumPy that is tens of microseconds, far less than handing it to a thread and back (two
-wake-ups and a GIL hand-over, ~0.3 ms each on a loaded 2-core machine). Larger batches, and
+NumPy that is tens of microseconds, less than handing it to a thread and back (two
+wake-ups and a GIL hand-over on a loaded 2-core machine). Larger batches, and
 every batch of a backend that is slow per call, run in the batcher's one worker thread while
 the loop goes on reading requests; what queues meanwhile becomes the next batch. One worker
 per backend keeps a small machine from running many model calls at once.

@@ -2,7 +2,8 @@
 
 Reading the body (async, cheap) is split from decoding images. A few small inputs (JSON
 arrays, PNGs of at most ``INLINE_MAX_PIXELS``) are decoded right on the event loop: that
-takes ~0.1 ms, less than a round trip through a worker thread on a busy 2-core machine.
+takes 0.1–0.2 ms (``bench/stages.py``), less than a round trip through a worker thread on a
+busy 2-core machine.
 Anything larger is decoded in a worker thread, so the event loop never decodes a photo.
 """
 

@@ -75,9 +75,9 @@ def inference_for(request: Request) -> Inference:
     """Validate ``InferenceOptions`` from the query string and look up what they name.
 
     Called by the route itself, not through ``Depends``: FastAPI solves dependencies and
-    query parameters one by one, ~70 µs a request here (``bench/stages.py`` shows the hot
-    path's share), where one pydantic validation costs a few. Invalid values give the same
-    422 that FastAPI's own validation does.
+    query parameters one by one, a large part of what ``bench/stages.py`` calls "the rest"
+    on this hot path, where one pydantic validation does the same checks at once. Invalid
+    values give the same 422 that FastAPI's own validation does.
     """
     try:
         options = InferenceOptions.model_validate(dict(request.query_params))

@@ -311,8 +311,8 @@ def _paper_field(ink: np.ndarray) -> np.ndarray:
 
 def _quantile(values: np.ndarray, q: float) -> float:
     """``np.quantile(values, q)`` (linear interpolation), by sorting when the values are few:
-    on the few hundred pixels of a small image's border, np.quantile's generality costs ~10×
-    the sort itself, and a 28×28 digit takes five of them."""
+    on the few hundred pixels of a small image's border, np.quantile's generality costs
+    several times the sort itself, and a 28×28 digit takes five of them."""
     if values.size > _SORT_MAX:
         return float(np.quantile(values, q))
     ordered = np.sort(values, axis=None)
