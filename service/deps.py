@@ -8,7 +8,7 @@ plain ``def`` dependency in the thread pool, a thread hop per dependency per req
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,33 +32,6 @@ class InferenceOptions(BaseModel):
     preprocess: Preprocess | None = Field(
         default=None, description="default: mnist for images, none for JSON arrays"
     )
-
-
-def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
-    """``model``'s fields as OpenAPI query parameters, for routes that validate it directly;
-    enums and other referenced types are written inline (the document has no ``$defs``)."""
-    schema = model.model_json_schema()
-    properties = _inline(schema["properties"], schema.get("$defs", {}))
-    return [
-        {
-            "name": name,
-            "in": "query",
-            "required": name in schema.get("required", []),
-            "description": field.pop("description", ""),
-            "schema": field,
-        }
-        for name, field in properties.items()
-    ]
-
-
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        if "$ref" in node:
-            return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
-        return {key: _inline(value, definitions) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_inline(item, definitions) for item in node]
-    return node
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from service import inference, render
 from service.decoding import read_inputs, to_tensors
-from service.deps import Inference, InferenceOptions, inference_for, query_parameters
+from service.deps import Inference, inference_for
 from service.errors import InvalidInput, NotFound
 from service.examples import EXAMPLE_PNG
-from service.routes.docs import errors, image_body
+from service.routes.docs import INFERENCE_QUERY, errors, image_body
 from service.schemas import ActivationsResponse, Encoding
 
 router = APIRouter(prefix="/v1/activations", tags=["activations"])
@@ -21,7 +21,6 @@ router = APIRouter(prefix="/v1/activations", tags=["activations"])
 LayersQuery = Annotated[
     str | None, Query(description="comma-separated layer names, e.g. conv1,pool1; default: all")
 ]
-INFERENCE_QUERY = query_parameters(InferenceOptions)
 PNG = {200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}}
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from service.deps import InferenceOptions
 from service.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
 from service.schemas import ErrorResponse, PredictRequest
 
@@ -50,3 +53,34 @@ def image_body(*, batch: bool) -> dict[str, Any]:
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorResponse} for status in statuses}
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """``model``'s fields as OpenAPI query parameters, for routes that validate it directly;
+    enums and other referenced types are written inline (the document has no ``$defs``)."""
+    schema = model.model_json_schema()
+    properties = _inline(schema["properties"], schema.get("$defs", {}))
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": name in schema.get("required", []),
+            "description": field.pop("description", ""),
+            "schema": field,
+        }
+        for name, field in properties.items()
+    ]
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+        return {key: _inline(value, definitions) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, definitions) for item in node]
+    return node
+
+
+INFERENCE_QUERY = query_parameters(InferenceOptions)
+"""The inference routes' options, which they validate themselves (``deps.inference_for``)."""

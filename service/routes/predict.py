@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from service import inference
 from service.decoding import read_inputs, to_tensors
-from service.deps import InferenceOptions, inference_for, query_parameters
-from service.routes.docs import errors, image_body
+from service.deps import inference_for
+from service.routes.docs import INFERENCE_QUERY, errors, image_body
 from service.schemas import PredictResponse
 
 router = APIRouter(prefix="/v1", tags=["inference"])
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["inference"])
     "/predict",
     summary="Recognise digits",
     response_model=PredictResponse,
-    openapi_extra={**image_body(batch=True), "parameters": query_parameters(InferenceOptions)},
+    openapi_extra={**image_body(batch=True), "parameters": INFERENCE_QUERY},
     responses=errors(400, 404, 413, 415, 422, 503),
 )
 async def predict_digits(request: Request) -> Response:
