@@ -8,6 +8,7 @@ a worker thread.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,7 +88,7 @@ class NumpyBackend:
         self._net = load_lenet(version_dir / artifacts.WEIGHTS_FILE)
         self._layer_names = layer_names
         self._parts = threads or len(os.sched_getaffinity(0))
-        self._helpers = ThreadPoolExecutor(self._parts - 1) if self._parts > 1 else None
+        self._helpers = _helper_pool(self._parts - 1) if self._parts > 1 else None
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         if self._helpers is None or len(images) < self.SPLIT_MIN_IMAGES:
@@ -99,6 +100,12 @@ class NumpyBackend:
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self._net.activations(images)
         return {name: outputs[name] for name in self._layer_names}
+
+
+@functools.cache
+def _helper_pool(threads: int) -> ThreadPoolExecutor:
+    """One pool of each size for the whole process: a replaced version leaves no threads."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="numpy-split")
 
 
 class OnnxBackend:
