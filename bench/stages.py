@@ -32,8 +32,9 @@ from starlette.types import ASGIApp, Message
 
 from bench.bodies import BODIES, Body
 from bench.ceiling_app import app as ceiling_app
-from service import decoding, inference
+from service import inference
 from service.app import create_app
+from service.inputs import bodies
 from service.settings import Settings
 
 WARMUP = 200
@@ -96,32 +97,31 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
     model = app.state.repository.get(None)
     backend = model.backend(backend_name)
     request = Request(scope(body), receiver(body))
-    inputs = await decoding.read_inputs(request, max_batch=1)
-    tensors = await decoding.to_tensors(inputs, None, max_pixels=max_pixels)
-    x = inference.network_input(tensors)
+    inputs = await bodies.read_inputs(request, max_batch=1)
+    found = await bodies.to_digits(inputs, None, max_pixels=max_pixels)
+    x = inference.network_input(bodies.tensors(found))
     probabilities = backend.predict(x)
 
     async def read() -> Any:
-        return await decoding.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
+        return await bodies.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
 
     async def decode() -> Any:
-        return await decoding.to_tensors(inputs, None, max_pixels=max_pixels)
+        return bodies.tensors(await bodies.to_digits(inputs, None, max_pixels=max_pixels))
 
     async def scale() -> Any:
-        return inference.network_input(tensors)
+        return inference.network_input(bodies.tensors(found))
 
     async def predict() -> Any:
         return backend.predict(x)
 
     async def answer() -> Any:
-        return inference.predictions(model, backend, probabilities)
+        return inference.predictions(model, backend, probabilities, found)
 
     async def in_turn() -> Any:
-        found = await decoding.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
-        pixels = await decoding.to_tensors(found, None, max_pixels=max_pixels)
-        return inference.predictions(
-            model, backend, backend.predict(inference.network_input(pixels))
-        )
+        read = await bodies.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
+        digits = await bodies.to_digits(read, None, max_pixels=max_pixels)
+        pixels = inference.network_input(bodies.tensors(digits))
+        return inference.predictions(model, backend, backend.predict(pixels), digits)
 
     stages = {
         "read body": await median_us(read, rounds),

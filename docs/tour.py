@@ -12,7 +12,7 @@ Run from the repository root (a few seconds; every figure in docs/tour/ comes fr
    Haffner 1998, "Gradient-based learning applied to document recognition", Table I);
 4. ``lenet.png``: the trained LeNet's feature maps for the same photo, and its prediction.
 
-Only ``model.numpy_lenet`` computes; Pillow reads the photo, ``service.images.normalize_mnist``
+Only ``model.numpy_lenet`` computes; Pillow reads the photo, ``service.inputs.photos.read_digit``
 turns it into the network's 28x28 input as the API does, and matplotlib draws (``Figure``
 without pyplot renders with Agg: no display, no global state).
 """
@@ -34,7 +34,8 @@ from PIL import Image
 
 from model.numpy_lenet import C3_TABLE, Conv2D, MaxPool, Tanh, load_lenet
 from model.numpy_lenet.layers import Array
-from service.images import normalize_mnist, to_grayscale
+from service.inputs.images import decode_image
+from service.inputs.photos import read_digit
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "tests" / "data" / "seven.png"  # 1200x900, dark ink on light, uneven light
@@ -79,8 +80,10 @@ def load_photo(path: Path, width: int = PHOTO_WIDTH) -> Array:
 
 def load_digit(path: Path) -> Array:
     """The photo as the network sees it: (1, 28, 28, 1) in [0, 1], MNIST's size and centring."""
-    gray = to_grayscale(Image.open(path))  # (1200, 900) gray levels, dark ink
-    digit = normalize_mnist(gray) / 255  # (28, 28), light ink on black, centred by mass
+    picture = decode_image(path.read_bytes(), max_pixels=50_000_000)  # (1200, 900), dark ink
+    found = read_digit(picture)  # the ink found, brought to MNIST's form
+    assert found is not None, f"{path} shows no digit"
+    digit = found.tensor / 255  # (28, 28), light ink on black, centred by mass
     return digit[None, :, :, None]  # (1, 28, 28, 1)
 
 
@@ -277,7 +280,7 @@ def draw_lenet(photo: Array, digit: Array, acts: dict[str, Array]) -> Figure:
     top, *rows, bottom = fig.subfigures(6, 1, height_ratios=[1.7, 1.2, 1.2, 0.9, 0.9, 1.4])
     axes = top.subplots(1, 3, width_ratios=[1.3, 1, 2])
     show(axes[0], 1 - photo[0, :, :, 0], f"the photo, {PHOTO.name}", signed=False)
-    show(axes[1], digit[0, :, :, 0], f"normalize_mnist: the input {digit.shape}", signed=False)
+    show(axes[1], digit[0, :, :, 0], f"read_digit: the input {digit.shape}", signed=False)
     probs = acts["output"][0]  # (10,)
     axes[2].bar(
         range(10), probs, color=["tab:orange" if p == probs.max() else "0.6" for p in probs]

@@ -12,17 +12,19 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import register_error_handlers
+from service.inputs import photos
 from service.limits import BodySizeLimit
 from service.repository import UNLOAD_GRACE_SECONDS, ModelRepository
-from service.routes import activations, health, model, predict
+from service.routes import activations, health, model, predict, read
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = """LeNet-5 (LeCun et al., 1998) recognising handwritten digits.
 
-POST a digit image (a photo of a digit on paper works) to `/v1/predict`; look inside the
-network with `/v1/activations` and `/v1/activations/{layer}.png`.
+POST a digit image (a phone photo of a digit on paper works) to `/v1/predict`, a photo of
+a number to `/v1/read`; look inside the network with `/v1/activations` and
+`/v1/activations/{layer}.png`.
 """
 
 
@@ -61,6 +63,7 @@ async def watch_models(repository: ModelRepository, poll_seconds: float) -> None
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    photos.use_one_thread()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = ModelRepository(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     register_error_handlers(app)
-    for module in (predict, activations, model, health):
+    for module in (predict, read, activations, model, health):
         app.include_router(module.router)
     return app
 

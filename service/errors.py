@@ -59,6 +59,13 @@ class InvalidInput(ServiceError):
     code = "invalid_input"
 
 
+class NoDigit(InvalidInput):
+    """An image with nothing written on it: a blank sheet, the desk alone. Guessing a digit
+    from noise would be a confident wrong answer."""
+
+    code = "no_digit"
+
+
 class ModelNotReady(ServiceError):
     status_code = 503
     code = "model_not_ready"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import numpy as np
 import orjson
 
 from service.backends import Backend
 from service.errors import NotFound
+from service.inputs.photos import Digit
 from service.repository import ModelVersion
 from service.schemas import (
     ActivationsResponse,
@@ -22,27 +24,52 @@ def network_input(tensors: np.ndarray) -> np.ndarray:
     return (tensors.astype(np.float32) / np.float32(255.0))[..., None]
 
 
-def predictions(model: ModelVersion, backend: Backend, probabilities: np.ndarray) -> bytes:
-    """(N, 10) probabilities → the ``PredictResponse`` JSON body, one prediction per image.
+def predictions(
+    model: ModelVersion, backend: Backend, probabilities: np.ndarray, found: list[Digit]
+) -> bytes:
+    """(N, 10) probabilities → the ``PredictResponse`` JSON body, one prediction per image,
+    each with its digit's box when it came from an image.
 
     Serialised straight to bytes by orjson: building and validating pydantic models for
     this fixed, simple shape cost more than the model's own inference. Probabilities are
     written as float32, the precision they were computed in (shortest round-trip digits).
     """
-    probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)  # orjson needs both
-    digits = probabilities.argmax(axis=1)
     return orjson.dumps(
         {
             "model": model.name,
             "version": str(model.version),
             "backend": backend.name,
-            "predictions": [
-                {"digit": int(d), "probability": p[d], "probabilities": p}
-                for d, p in zip(digits, probabilities, strict=True)
-            ],
+            "predictions": _predictions(probabilities, found),
         },
         option=orjson.OPT_SERIALIZE_NUMPY,
     )
+
+
+def number(
+    model: ModelVersion, backend: Backend, probabilities: np.ndarray, found: list[Digit]
+) -> bytes:
+    """(N, 10) probabilities of a number's digits, left to right → the ``ReadResponse`` body."""
+    digits = _predictions(probabilities, found)
+    return orjson.dumps(
+        {
+            "model": model.name,
+            "version": str(model.version),
+            "backend": backend.name,
+            "number": "".join(str(d["digit"]) for d in digits),
+            "digits": digits,
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def _predictions(probabilities: np.ndarray, found: list[Digit]) -> list[dict[str, Any]]:
+    probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)  # orjson needs both
+    digits = probabilities.argmax(axis=1)
+    return [
+        {"digit": int(d), "probability": p[d], "probabilities": p}
+        | ({} if digit.box is None else {"box": digit.box})
+        for d, p, digit in zip(digits, probabilities, found, strict=True)
+    ]
 
 
 def select_layers(model: ModelVersion, wanted: str | None) -> list[str]:
@@ -61,12 +88,12 @@ def select_layers(model: ModelVersion, wanted: str | None) -> list[str]:
 def activations(
     model: ModelVersion,
     backend: Backend,
-    tensor: np.ndarray,
+    digit: Digit,
     layers: list[str],
     encoding: Encoding,
 ) -> ActivationsResponse:
-    """Every selected layer's output for one (28, 28) image."""
-    x = network_input(tensor[None])
+    """Every selected layer's output for one digit."""
+    x = network_input(digit.tensor[None])
     outputs = backend.activations(x)
     types = {layer["name"]: layer["type"] for layer in model.architecture["layers"]}
     return ActivationsResponse(
@@ -74,6 +101,7 @@ def activations(
         version=str(model.version),
         backend=backend.name,
         encoding=encoding,
+        box=None if digit.box is None else list(digit.box),
         input=x[0, :, :, 0].tolist(),
         layers=[_layer(name, types[name], outputs[name][0], encoding) for name in layers],
     )

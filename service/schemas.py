@@ -36,10 +36,19 @@ class PredictRequest(BaseModel):
     instances: list[list[Any] | B64Image] = Field(min_length=1)
 
 
+BOX_DESCRIPTION = (
+    "where the digit is: [x, y, width, height] in the uploaded image's pixels (after its EXIF "
+    "rotation); only for images"
+)
+
+
 class Prediction(BaseModel):
     digit: int = Field(ge=0, le=9)
     probability: float = Field(description="probability of ``digit``")
     probabilities: list[float] = Field(description="one per digit 0–9")
+    box: list[int] | None = Field(
+        default=None, min_length=4, max_length=4, description=BOX_DESCRIPTION
+    )
 
 
 class PredictResponse(BaseModel):
@@ -47,6 +56,14 @@ class PredictResponse(BaseModel):
     version: str
     backend: str
     predictions: list[Prediction]
+
+
+class ReadResponse(BaseModel):
+    model: str
+    version: str
+    backend: str
+    number: str = Field(description="the digits read, left to right, e.g. 2026")
+    digits: list[Prediction] = Field(description="one per digit, left to right, with its box")
 
 
 class LayerActivation(BaseModel):
@@ -66,6 +83,7 @@ class ActivationsResponse(BaseModel):
     version: str
     backend: str
     encoding: Encoding
+    box: list[int] | None = Field(default=None, description=BOX_DESCRIPTION)
     input: list[list[float]] = Field(description="the 28×28 the network saw, scaled to [0, 1]")
     layers: list[LayerActivation]
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service import inference, render
-from service.decoding import read_inputs, to_tensors
 from service.deps import Inference, inference_for
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.examples import EXAMPLE_PNG
+from service.inputs.bodies import read_one, to_digits
+from service.inputs.photos import Digit
 from service.routes.docs import INFERENCE_QUERY, errors, image_body
 from service.schemas import ActivationsResponse, Encoding
 
@@ -24,13 +25,11 @@ LayersQuery = Annotated[
 PNG = {200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}}
 
 
-async def read_one_image(request: Request, job: Inference) -> np.ndarray:
-    """The request's single image as a (28, 28) tensor; 422 for a batch."""
-    inputs = await read_inputs(request, max_batch=job.settings.max_batch_size)
-    if len(inputs) != 1:
-        raise InvalidInput(f"send exactly one image for activations, not {len(inputs)}")
-    tensors = await to_tensors(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
-    return tensors[0]
+async def read_one_digit(request: Request, job: Inference) -> Digit:
+    """The request's single image (or array) as a digit; 422 for a batch."""
+    item = await read_one(request, max_batch=job.settings.max_batch_size)
+    found = await to_digits([item], job.preprocess, max_pixels=job.settings.max_image_pixels)
+    return found[0]
 
 
 @router.post(
@@ -48,9 +47,9 @@ async def get_activations(
 ) -> ActivationsResponse:
     job = inference_for(request)
     names = inference.select_layers(job.model, layers)
-    tensor = await read_one_image(request, job)
+    digit = await read_one_digit(request, job)
     return await run_in_threadpool(
-        inference.activations, job.model, job.backend, tensor, names, encoding
+        inference.activations, job.model, job.backend, digit, names, encoding
     )
 
 
@@ -75,7 +74,7 @@ async def _layer_png(job: Inference, layer: str, tensor: np.ndarray) -> Response
 )
 async def get_layer_picture(request: Request, layer: str) -> Response:
     job = inference_for(request)
-    return await _layer_png(job, layer, await read_one_image(request, job))
+    return await _layer_png(job, layer, (await read_one_digit(request, job)).tensor)
 
 
 @router.get(
@@ -87,7 +86,5 @@ async def get_layer_picture(request: Request, layer: str) -> Response:
 )
 async def get_example_layer_picture(request: Request, layer: str) -> Response:
     job = inference_for(request)
-    tensors = await to_tensors(
-        [EXAMPLE_PNG], job.preprocess, max_pixels=job.settings.max_image_pixels
-    )
-    return await _layer_png(job, layer, tensors[0])
+    found = await to_digits([EXAMPLE_PNG], job.preprocess, max_pixels=job.settings.max_image_pixels)
+    return await _layer_png(job, layer, found[0].tensor)

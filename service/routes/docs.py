@@ -13,16 +13,33 @@ from service.schemas import ErrorResponse, PredictRequest
 _binary = {"schema": {"type": "string", "format": "binary"}}
 
 
-def image_body(*, batch: bool) -> dict[str, Any]:
-    """A request body that is an image, several uploaded files, or JSON instances."""
+def image_body(*, batch: bool, arrays: bool = True) -> dict[str, Any]:
+    """A request body that is an image, several uploaded files, or JSON instances (28×28
+    arrays too, where ``arrays``)."""
     many = "one or more image files" if batch else "one image file"
+    instances = (
+        'JSON instances: 28×28 arrays of gray levels 0–255 (light digit on dark), or {"b64": '
+        '"<base64 image bytes>"}'
+        if arrays
+        else 'JSON {"instances": [{"b64": "<base64 image bytes>"}]}'
+    )
+    examples = {
+        "b64": {
+            "summary": "a PNG digit, base64 (TF Serving's convention)",
+            "value": {"instances": [{"b64": EXAMPLE_PNG_B64}]},
+        }
+    }
+    if arrays:
+        examples["array"] = {
+            "summary": "a 28×28 array in MNIST form",
+            "value": {"instances": [EXAMPLE_ARRAY]},
+        }
     return {
         "requestBody": {
             "required": True,
             "description": (
                 f"multipart/form-data with {many}; or a raw image body (PNG, JPEG, BMP, GIF, "
-                "WebP) with its image/* content type; or JSON instances: 28×28 arrays of gray "
-                'levels 0–255 (light digit on dark), or {"b64": "<base64 image bytes>"}.'
+                f"WebP) with its image/* content type; or {instances}."
             ),
             "content": {
                 "multipart/form-data": {
@@ -35,16 +52,7 @@ def image_body(*, batch: bool) -> dict[str, Any]:
                 "image/jpeg": _binary,
                 "application/json": {
                     "schema": PredictRequest.model_json_schema(),
-                    "examples": {
-                        "b64": {
-                            "summary": "a PNG digit, base64 (TF Serving's convention)",
-                            "value": {"instances": [{"b64": EXAMPLE_PNG_B64}]},
-                        },
-                        "array": {
-                            "summary": "a 28×28 array in MNIST form",
-                            "value": {"instances": [EXAMPLE_ARRAY]},
-                        },
-                    },
+                    "examples": examples,
                 },
             },
         }

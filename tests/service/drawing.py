@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 Point = tuple[float, float]
+Box = tuple[int, int, int, int]
+"""x, y, width, height in pixels."""
 
 # Drawn at this multiple of the requested size, then box-reduced: anti-aliased strokes.
 _SUPERSAMPLE = 4
@@ -77,6 +79,38 @@ def draw_digit(
         for x, y in (points[0], points[-1]):  # round caps
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=ink)
     return canvas.reduce(ss)
+
+
+def draw_number(
+    digits: str, size: tuple[int, int] = (600, 240), *, scale: float = 0.9
+) -> tuple[Image.Image, list[Box]]:
+    """A grayscale image of the number ``digits`` written in a row, each digit centred in its
+    own share of the width (well spaced), and each digit's ink box, left to right."""
+    width, height = size
+    page = np.full((height, width), 255, np.uint8)
+    boxes = []
+    for i, digit in enumerate(digits):
+        dx = round((i + 0.5) * width / len(digits) - width / 2)
+        drawn = draw_digit(int(digit), size, offset=(dx, 0), scale=scale)
+        page = np.minimum(page, np.asarray(drawn))
+        boxes.append(ink_box(drawn))
+    return Image.fromarray(page), boxes
+
+
+def ink_box(image: Image.Image, *, dark_ink: bool = True) -> Box:
+    """The box of the pixels on the ink's side of mid-gray."""
+    gray = np.asarray(image.convert("L"))
+    rows, cols = np.nonzero(gray < 128 if dark_ink else gray > 128)
+    top, left = int(rows.min()), int(cols.min())
+    return left, top, int(cols.max()) + 1 - left, int(rows.max()) + 1 - top
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    shared = max(width, 0) * max(height, 0)
+    return shared / (a[2] * a[3] + b[2] * b[3] - shared)
 
 
 def photo_like(image: Image.Image, seed: int) -> Image.Image:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from model.spec import LAYER_NAMES
 from service.examples import EXAMPLE_ARRAY, EXAMPLE_PNG
-from tests.service.drawing import draw_digit, encode
+from tests.service.drawing import draw_digit, encode, ink_box, iou
 
 pytestmark = pytest.mark.anyio
 
@@ -65,6 +65,23 @@ async def test_activations_accept_an_uploaded_image(client):
     files = {"file": ("7.png", encode(draw_digit(7), "PNG"), "image/png")}
     response = await client.post("/v1/activations?layers=output", files=files)
     assert int(np.argmax(response.json()["layers"][0]["data"])) == 7
+
+
+async def test_activations_box_an_images_digit(client):
+    drawing = draw_digit(3, (320, 240), offset=(70, -30), scale=0.6)
+    files = {"file": ("3.png", encode(drawing, "PNG"), "image/png")}
+    response = await client.post("/v1/activations?layers=output", files=files)
+    assert response.status_code == 200, response.text
+    box = response.json()["box"]
+    assert len(box) == 4 and all(type(v) is int for v in box)
+    assert iou(box, ink_box(drawing)) > 0.7
+
+
+async def test_activations_of_an_array_have_a_null_box(client):
+    response = await client.post("/v1/activations?layers=output", json=SEVEN)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "box" in body and body["box"] is None
 
 
 async def test_activations_reject_a_batch_and_unknown_layers(client):

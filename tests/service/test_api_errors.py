@@ -8,12 +8,13 @@ import json
 
 import pytest
 from asgi_lifespan import LifespanManager
+from PIL import Image
 
 from service.app import create_app
 from service.examples import EXAMPLE_ARRAY
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT, client_for
-from tests.service.drawing import draw_digit, encode, png_bomb
+from tests.service.drawing import draw_digit, encode, photo_like, png_bomb
 
 pytestmark = pytest.mark.anyio
 
@@ -28,6 +29,7 @@ def assert_error(response, status: int, code: str, mentions: str = "") -> None:
 
 
 PNG = encode(draw_digit(7), "PNG")
+BLANK_SHEET = encode(photo_like(Image.new("L", (640, 480), 255), seed=1), "JPEG")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "image/tiff", "application/xml", ""])
@@ -136,6 +138,23 @@ async def test_predict_rejects_a_batch_over_the_limit(strict_client):
     )
     allowed = await strict_client.post("/v1/predict", files=files[:3])
     assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "route", ["/v1/predict", "/v1/read", "/v1/activations", "/v1/activations/conv1.png"]
+)
+async def test_a_blank_sheet_is_no_digit_and_the_next_digit_is_read(client, route):
+    response = await client.post(route, content=BLANK_SHEET, headers={"content-type": "image/jpeg"})
+    assert_error(response, 422, "no_digit", "shows no digit")
+    after = await client.post("/v1/predict", files={"file": ("7.png", PNG, "image/png")})
+    assert after.status_code == 200
+    assert after.json()["predictions"][0]["digit"] == 7
+
+
+async def test_no_digit_names_the_blank_image_of_a_batch(client):
+    files = [("f", ("7.png", PNG, "image/png")), ("f", ("blank.jpg", BLANK_SHEET, "image/jpeg"))]
+    response = await client.post("/v1/predict", files=files)
+    assert_error(response, 422, "no_digit", "input 2 of 2")
 
 
 async def test_unknown_backend_and_version_are_named(client):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from service.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
-from tests.service.drawing import draw_digit, encode, photo_like
+from tests.service.drawing import draw_digit, encode, ink_box, iou, photo_like
 
 pytestmark = pytest.mark.anyio
 
@@ -26,10 +26,12 @@ def digits_of(response) -> list[int]:
     return [p["digit"] for p in response.json()["predictions"]]
 
 
+SEVEN_ON_PAPER = draw_digit(7, (1200, 900), offset=(-250, 120), scale=0.8)
+
+
 def photo_of_seven() -> bytes:
     """Dark ink on light paper, off-centre, large, unevenly lit: what a phone gives."""
-    drawing = draw_digit(7, (1200, 900), offset=(-250, 120), scale=0.8)
-    return encode(photo_like(drawing, seed=7), "JPEG", quality=85)
+    return encode(photo_like(SEVEN_ON_PAPER, seed=7), "JPEG", quality=85)
 
 
 async def test_predict_reads_a_multipart_upload(client):
@@ -42,6 +44,14 @@ async def test_predict_reads_a_multipart_upload(client):
     assert len(prediction["probabilities"]) == 10
     assert prediction["probability"] == max(prediction["probabilities"]) > 0.5
     assert sum(prediction["probabilities"]) == pytest.approx(1, abs=1e-4)
+    assert_box_inside(prediction["box"], (280, 280))
+
+
+def assert_box_inside(box: list[int], size: tuple[int, int]) -> None:
+    assert len(box) == 4 and all(type(v) is int for v in box)
+    x, y, width, height = box
+    assert x >= 0 and y >= 0 and width > 0 and height > 0
+    assert x + width <= size[0] and y + height <= size[1]
 
 
 async def test_predict_answers_a_multipart_batch_in_request_order(client):
@@ -62,6 +72,7 @@ async def test_predict_reads_a_raw_image_body(client, fmt):
 async def test_predict_reads_json_arrays_in_mnist_form(client):
     response = await client.post("/v1/predict", json={"instances": [EXAMPLE_ARRAY]})
     assert digits_of(response) == [EXAMPLE_DIGIT]
+    assert "box" not in response.json()["predictions"][0]
 
 
 async def test_predict_reads_json_b64_images(client):
@@ -72,6 +83,42 @@ async def test_predict_reads_json_b64_images(client):
 async def test_a_photographed_seven_is_a_seven(client):
     files = {"file": ("seven.jpg", photo_of_seven(), "image/jpeg")}
     assert digits_of(await client.post("/v1/predict", files=files)) == [7]
+
+
+async def test_predict_boxes_each_images_digit_where_it_was_drawn(client):
+    drawings = [
+        draw_digit(2, (400, 300), offset=(-90, 50), scale=0.5),
+        draw_digit(5, (300, 400), offset=(60, -100), scale=0.4),
+    ]
+    files = [("f", (f"{i}.png", encode(d, "PNG"), "image/png")) for i, d in enumerate(drawings)]
+    response = await client.post("/v1/predict", files=files)
+    assert digits_of(response) == [2, 5]
+    for prediction, drawing in zip(response.json()["predictions"], drawings, strict=True):
+        assert_box_inside(prediction["box"], drawing.size)
+        assert iou(prediction["box"], ink_box(drawing)) > 0.7
+
+
+async def test_predict_boxes_a_photo_in_the_uploads_own_pixels(client):
+    files = {"file": ("seven.jpg", photo_of_seven(), "image/jpeg")}
+    response = await client.post("/v1/predict", files=files)
+    assert digits_of(response) == [7]
+    assert iou(response.json()["predictions"][0]["box"], ink_box(SEVEN_ON_PAPER)) > 0.7
+
+
+async def test_predict_boxes_images_but_not_arrays_in_one_batch(client):
+    image = {"b64": base64.b64encode(encode(draw_digit(4, (200, 200)), "PNG")).decode()}
+    response = await client.post("/v1/predict", json={"instances": [image, EXAMPLE_ARRAY]})
+    assert digits_of(response) == [4, EXAMPLE_DIGIT]
+    with_box, without = response.json()["predictions"]
+    assert_box_inside(with_box["box"], (200, 200))
+    assert "box" not in without
+
+
+async def test_predict_boxes_the_whole_image_when_it_is_taken_as_it_is(client):
+    png = encode(draw_digit(7, (140, 112), ink=255, paper=0), "PNG")
+    response = await client.post("/v1/predict?preprocess=none", files={"file": ("7.png", png)})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["box"] == [0, 0, 140, 112]
 
 
 async def test_the_same_image_gets_the_same_answer_in_every_input_form(client):

@@ -1,4 +1,4 @@
-"""Request bodies → 28×28 gray-level tensors, apart from the routes that call it.
+"""Request bodies → digits to read (28×28 tensors and boxes), apart from the routes.
 
 Reading the body (async, cheap) is split from decoding images. A few small inputs (JSON
 arrays, PNGs of at most ``INLINE_MAX_PIXELS``) are decoded right on the event loop: that
@@ -22,8 +22,16 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from service import images
-from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    BadRequest,
+    InvalidInput,
+    NoDigit,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from service.inputs import arrays, images, ink, photos
+from service.inputs.images import Picture
+from service.inputs.photos import Digit
 from service.schemas import B64Image, PredictRequest, Preprocess
 
 RawInput = bytes | list[Any]
@@ -46,6 +54,7 @@ INLINE_MAX_BYTES = 32 * 1024
 """Requests of at most ``INLINE_MAX_INPUTS`` arrays or PNGs this small decode on the loop."""
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NO_INK = "nothing on it stands out from the paper (or board) as a written digit does"
 _predict_request = TypeAdapter(PredictRequest)
 
 
@@ -68,6 +77,14 @@ async def read_inputs(request: Request, *, max_batch: int) -> list[RawInput]:
     if len(inputs) > max_batch:
         raise PayloadTooLarge(f"{len(inputs)} images in one request; the limit is {max_batch}")
     return inputs
+
+
+async def read_one(request: Request, *, max_batch: int) -> RawInput:
+    """The body's single image or array; 422 for a batch."""
+    inputs = await read_inputs(request, max_batch=max_batch)
+    if len(inputs) != 1:
+        raise InvalidInput(f"send exactly one image, not {len(inputs)}")
+    return inputs[0]
 
 
 async def _read_multipart(request: Request) -> list[RawInput]:
@@ -114,20 +131,47 @@ def _summarise(exc: ValidationError) -> str:
     return 'expected {"instances": [<28x28 array> | {"b64": "..."}, ...]}; ' + "; ".join(problems)
 
 
-async def to_tensors(
+async def to_digits(
     inputs: list[RawInput], preprocess: Preprocess | None, *, max_pixels: int
-) -> np.ndarray:
-    """(N, 28, 28) float32 gray levels 0–255, light on dark; on the loop only if small."""
+) -> list[Digit]:
+    """One digit per input, in order: its MNIST-form tensor, and its box in an image; on the
+    event loop only if small. ``NoDigit`` names an input that shows none."""
     if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
-        return _decode_all(inputs, preprocess, max_pixels=max_pixels)
-    return await run_in_threadpool(_decode_all, inputs, preprocess, max_pixels=max_pixels)
+        return _read_all(inputs, preprocess, max_pixels)
+    return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels)
 
 
-def _decode_all(
-    inputs: list[RawInput], preprocess: Preprocess | None, *, max_pixels: int
-) -> np.ndarray:
-    """``to_tensors``'s work, blocking."""
-    return np.stack([_to_tensor(item, preprocess, max_pixels) for item in inputs])
+async def to_number(item: RawInput, *, max_pixels: int) -> list[Digit]:
+    """The digits of the number an image shows, left to right, in a worker thread."""
+    if not isinstance(item, bytes):
+        raise InvalidInput("send a photo of a number, not an array: a 28x28 array is one digit")
+
+    def read() -> list[Digit]:
+        number = photos.read_number(_decode(item, max_pixels))
+        if not number:
+            raise NoDigit(f"the image shows no digit: {_NO_INK}")
+        return number
+
+    return await run_in_threadpool(read)
+
+
+def tensors(digits: list[Digit]) -> np.ndarray:
+    """(N, 28, 28) float32 gray levels 0–255, light on dark."""
+    return np.stack([digit.tensor for digit in digits])
+
+
+def _read_all(
+    inputs: list[RawInput], preprocess: Preprocess | None, max_pixels: int
+) -> list[Digit]:
+    """``to_digits``'s work, blocking."""
+    found = []
+    for index, item in enumerate(inputs):
+        digit = _read(item, preprocess, max_pixels)
+        if digit is None:
+            which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
+            raise NoDigit(f"{which} shows no digit: {_NO_INK}")
+        found.append(digit)
+    return found
 
 
 def _is_small(item: RawInput) -> bool:
@@ -136,20 +180,25 @@ def _is_small(item: RawInput) -> bool:
     ``INLINE_MAX_PIXELS``: the bytes bound what is checksummed and inflated (extra chunks
     included), the pixels what is normalised. Anything else goes to a thread."""
     if not isinstance(item, bytes):
-        return images.is_plain_28x28(item)
+        return arrays.is_plain_28x28(item)
     if not 24 <= len(item) <= INLINE_MAX_BYTES or not item.startswith(_PNG_SIGNATURE):
         return False
     width, height = struct.unpack(">II", item[16:24])
     return width * height <= INLINE_MAX_PIXELS
 
 
-def _to_tensor(item: RawInput, preprocess: Preprocess | None, max_pixels: int) -> np.ndarray:
+def _read(item: RawInput, preprocess: Preprocess | None, max_pixels: int) -> Digit | None:
     if isinstance(item, bytes):
-        gray = images.to_grayscale(images.decode_image(item, max_pixels=max_pixels))
+        picture = _decode(item, max_pixels)
         return (
-            images.resize_plain(gray)
-            if preprocess is Preprocess.none
-            else images.normalize_mnist(gray)
+            photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
         )
-    array = images.validate_array(item)
-    return images.normalize_mnist(array) if preprocess is Preprocess.mnist else array
+    array = arrays.validate_array(item)
+    if preprocess is not Preprocess.mnist:
+        return Digit(array)
+    found = photos.read_digit(Picture(np.round(array).astype(np.uint8), array.shape[::-1]))
+    return None if found is None else Digit(found.tensor)
+
+
+def _decode(data: bytes, max_pixels: int) -> Picture:
+    return images.decode_image(data, max_pixels=max_pixels, at_least=ink.WORKING_SIDE)

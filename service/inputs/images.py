@@ -1,0 +1,115 @@
+"""Image bytes to gray levels: decoding with Pillow, safely, upright, at the size needed.
+
+Pillow reads the formats and their variants (8- and 16-bit, gray, RGB, RGBA, palette,
+EXIF orientation, progressive JPEG, animated GIF) and refuses a decompression bomb from its
+header. The result is the luminance as uint8 (ITU-R 601, as Pillow's "L"), with
+transparency flattened onto paper that contrasts with the strokes, and the size of the
+upload as a viewer shows it, so that boxes can be given in those pixels.
+
+Pure functions: no HTTP here beyond raising the service's error types.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from service.errors import BadRequest, PayloadTooLarge
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
+"""Pillow's names of the formats accepted; every other plugin is never even tried."""
+
+# What Pillow's decoders raise on bad input: truncation, corrupt streams, bad headers.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
+_ORIENTATION = 0x0112  # the EXIF tag
+_QUARTER_TURNS = (5, 6, 7, 8)  # orientations stored with width and height swapped
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded upload: ``gray`` (H, W) uint8 luminance, upright, possibly decoded at a
+    reduced scale; ``size``, the upload's (width, height) as a viewer shows it."""
+
+    gray: np.ndarray
+    size: tuple[int, int]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(x, y): the upload's pixels per pixel of ``gray``."""
+        height, width = self.gray.shape
+        return self.size[0] / width, self.size[1] / height
+
+
+def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -> Picture:
+    """Decode an upload to upright gray levels, with transparency flattened.
+
+    The pixel count is checked from the header, before any pixel is decoded, so that a
+    small file that inflates to gigabytes (a decompression bomb) costs nothing. With
+    ``at_least``, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (``Image.draft``: the DCT
+    does it, nearly for free) when its long side stays at least that long. Raises
+    ``BadRequest`` for anything that is not a complete image in one of ``FORMATS`` and
+    ``PayloadTooLarge`` for more than ``max_pixels`` pixels.
+    """
+    try:
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise BadRequest(
+            "could not read the image: not a PNG, JPEG, BMP, GIF or WebP file, or corrupt"
+        ) from exc
+
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            f"image of {width}x{height} = {width * height} pixels exceeds the limit of "
+            f"{max_pixels} pixels"
+        )
+
+    try:
+        turned = image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS
+        if at_least:
+            long_side = max(width, height)
+            image.draft(None, (width * at_least // long_side, height * at_least // long_side))
+        image.load()  # a truncated or corrupt stream fails here, not later
+        ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways
+    except Image.DecompressionBombError as exc:  # a GIF frame larger than its canvas
+        raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise BadRequest(f"could not decode the {image.format} image: {exc}") from exc
+
+    if image.mode.startswith("I;16"):
+        image = _sixteen_to_eight_bits(image)
+    if image.has_transparency_data:
+        image = _flatten_onto_paper(image.convert("RGBA"))
+    gray = np.asarray(image.convert("L"))
+    return Picture(gray, (height, width) if turned else (width, height))
+
+
+def _sixteen_to_eight_bits(image: Image.Image) -> Image.Image:
+    """16-bit grayscale PNGs to "L" (or "LA"): Pillow's own conversion clips at 255, not scales."""
+    values = np.asarray(image)
+    gray = Image.fromarray(np.round(values / 257).astype(np.uint8))
+    if "transparency" in image.info:  # one 16-bit value marks transparent pixels
+        transparent = values == image.info["transparency"]
+        gray.putalpha(Image.fromarray(np.where(transparent, 0, 255).astype(np.uint8)))
+    return gray
+
+
+def _flatten_onto_paper(rgba: Image.Image) -> Image.Image:
+    """Transparent pixels are paper: white under a dark stroke, black under a light one.
+
+    A drawing app exports strokes on a transparent canvas, dark or light; either way the
+    stroke must contrast with the paper. A mostly opaque image (a photo with rounded
+    corners) keeps white paper.
+    """
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32)
+    luma = np.asarray(rgba.convert("L"), dtype=np.float32)
+    drawn = alpha.sum()
+    light_strokes = drawn < 0.5 * 255 * alpha.size and (luma * alpha).sum() > 128 * drawn
+    paper = Image.new("RGBA", rgba.size, "black" if light_strokes else "white")
+    return Image.alpha_composite(paper, rgba).convert("RGB")
