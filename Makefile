@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test train bench clean
+.PHONY: serve test train eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/python -m training --data-dir $${MNIST_DIR:-../shared/data/mnist}
+
+# Photos of MNIST test digits read through the HTTP API, scored per condition (~5 min).
+# SET=holdout scores the set never looked at while tuning.
+eval: $(STAMP)
+	$(BIN)/python -m evaluation --set $${SET:-tuning} --data-dir $${MNIST_DIR:-../shared/data/mnist}
 
 # Rewrites docs/benchmarks.md and bench/results.json (~10-15 min; needs wrk: apt-get install wrk).
 bench: $(STAMP)

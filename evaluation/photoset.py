@@ -1,0 +1,86 @@
+"""The evaluation set: ``count`` photos per condition, each determined by (seed, condition, i).
+
+Every photo has its own generator, seeded by the set's seed, the condition's name and its
+index, so any photo can be made alone, in any order, in any process, and always comes out
+the same. Digits come from MNIST's test set only (the model never trained on them).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.conditions import BLANK, NUMBERS, SINGLE, MakePhoto, Photo
+from training.data import load_from_dir
+
+SEEDS = {"tuning": 1, "holdout": 2}
+"""The tuning set is the one looked at while tuning; the holdout set is only ever scored."""
+
+
+@dataclass(frozen=True)
+class Digits:
+    """MNIST test images (N, 28, 28) uint8, light on dark, and their labels (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def photo(seed: int, condition: str, index: int, digits: Digits) -> Photo:
+    """Photo ``index`` of ``condition`` in the set of ``seed``."""
+    rng = _generator(seed, condition, index)
+    make, count = _maker(condition)
+    chosen = rng.integers(len(digits.labels), size=count(rng))
+    label = "".join(str(int(d)) for d in digits.labels[chosen])
+    return make(rng, [digits.images[i] for i in chosen], label)
+
+
+def sources(seed: int, condition: str, index: int, digits: Digits) -> np.ndarray:
+    """The indices of the MNIST test images that photo shows, left to right."""
+    rng = _generator(seed, condition, index)
+    return rng.integers(len(digits.labels), size=_maker(condition)[1](rng))
+
+
+def _generator(seed: int, condition: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(condition.encode()), index])
+
+
+def load_digits(data_dir: Path) -> Digits:
+    """MNIST's test digits from its IDX files, or from an ``.npz`` sample of them (the
+    tests' ``tests/data/mnist-test-sample.npz``, written by ``write_sample``)."""
+    if data_dir.suffix == ".npz":
+        with np.load(data_dir) as sample:
+            return Digits(sample["images"], sample["labels"])
+    mnist = load_from_dir(data_dir)
+    return Digits(mnist.x_test, mnist.y_test)
+
+
+def write_sample(data_dir: Path, path: Path, count: int) -> None:
+    """The first ``count`` MNIST test digits as a small ``.npz``, for the test suite."""
+    digits = load_digits(data_dir)
+    np.savez_compressed(path, images=digits.images[:count], labels=digits.labels[:count])
+
+
+def photos(seed: int, conditions: list[str], count: int, digits: Digits) -> Iterator[Photo]:
+    for condition in conditions:
+        for index in range(count):
+            yield photo(seed, condition, index, digits)
+
+
+def _maker(condition: str):
+    if condition in SINGLE:
+        return SINGLE[condition], lambda rng: 1
+    if condition in BLANK:
+        return BLANK[condition], lambda rng: 1
+    low, high = NUMBERS[condition][1]
+    return NUMBERS[condition][0], lambda rng: int(rng.integers(low, high + 1))
+
+
+def all_conditions() -> list[str]:
+    return [*SINGLE, *BLANK, *NUMBERS]
+
+
+__all__ = ["SEEDS", "Digits", "MakePhoto", "photo", "photos", "all_conditions"]
