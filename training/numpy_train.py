@@ -39,7 +39,7 @@ from model.numpy_lenet.optimizers import Optimizer
 from model.spec import NUM_CLASSES
 from training.data import Mnist
 from training.recipes import Recipe
-from training.train import TrainResult, scale, split_validation
+from training.train import TrainResult, scale, training_splits
 
 
 def numpy_recipe(recipe: Recipe) -> Recipe:
@@ -106,8 +106,8 @@ def train_numpy(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> 
         raise ValueError("the NumPy backend has no augmentation, weight decay or EMA")
     rng = np.random.default_rng(seed)
     eye = np.eye(NUM_CLASSES, dtype=np.float32)
-    x_all, y_all = scale(data.x_train), eye[data.y_train]
-    (x_train, y_train), (x_val, y_val) = split_validation(x_all, y_all, recipe.validation_split)
+    (x_fit, y_fit), (x_held, y_held) = training_splits(data, recipe, seed)
+    x_train, y_train, x_val, y_val = scale(x_fit), eye[y_fit], scale(x_held), eye[y_held]
     steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
 
     net = lenet(seed)

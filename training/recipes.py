@@ -23,6 +23,7 @@ class Recipe:
     epochs: int
     validation_split: float
     augment: bool
+    photo_form: bool  # add a copy of each training digit as photos reach the network
     keep_best: bool  # restore the epoch with the best validation accuracy at the end
     weight_decay: float  # decoupled, as AdamW
     ema: bool  # average the weights over the last steps, and keep the average
@@ -60,6 +61,7 @@ LECTURE = Recipe(
     epochs=20,
     validation_split=0.2,
     augment=False,
+    photo_form=False,
     keep_best=False,
     weight_decay=0.0,
     ema=False,
@@ -78,12 +80,15 @@ BEST = Recipe(
     epochs=50,
     validation_split=0.1,
     augment=True,
+    photo_form=True,
     keep_best=True,
     weight_decay=0.01,
     ema=False,
     description=(
         "Adam with decoupled weight decay and cosine decay to zero, light augmentation "
-        "(shifts, rotations, zoom); the epoch with the best validation accuracy is kept."
+        "(shifts, rotations, zoom), and a copy of every training digit redrawn as a photographed "
+        "digit reaches the network (training.photo_form); the epoch with the best validation "
+        "accuracy is kept."
     ),
 )
 

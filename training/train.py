@@ -13,6 +13,7 @@ import tensorflow as tf
 from model.keras_lenet import build_lenet
 from model.spec import NUM_CLASSES
 from training.data import Mnist
+from training.photo_form import photo_forms
 from training.recipes import Recipe
 
 
@@ -35,6 +36,19 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float):
     """Hold out the last ``fraction`` of the training set, as Keras's validation_split does."""
     n_val = int(round(len(x) * fraction))
     return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
+
+
+def training_splits(data: Mnist, recipe: Recipe, seed: int):
+    """((images, labels), (images, labels)) to fit and to validate on, uint8 as MNIST has
+    them; with the recipe's ``photo_form``, the fitting split also holds every one of its
+    digits redrawn as a photographed digit reaches the network (validation stays MNIST's)."""
+    (x_fit, y_fit), validation = split_validation(
+        data.x_train, data.y_train, recipe.validation_split
+    )
+    if recipe.photo_form:
+        x_fit = np.concatenate([x_fit, photo_forms(x_fit, seed)])
+        y_fit = np.concatenate([y_fit, y_fit])
+    return (x_fit, y_fit), validation
 
 
 def augmenter(seed: int) -> keras.Sequential:
@@ -80,8 +94,9 @@ class KeepBest(keras.callbacks.Callback):
 def train(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> TrainResult:
     """Train with ``recipe`` (its epochs and batch size already resolved by the caller)."""
     keras.utils.set_random_seed(seed)
-    x_all, y_all = scale(data.x_train), keras.utils.to_categorical(data.y_train, NUM_CLASSES)
-    (x_train, y_train), (x_val, y_val) = split_validation(x_all, y_all, recipe.validation_split)
+    (x_fit, y_fit), (x_held, y_held) = training_splits(data, recipe, seed)
+    x_train, y_train = scale(x_fit), keras.utils.to_categorical(y_fit, NUM_CLASSES)
+    x_val, y_val = scale(x_held), keras.utils.to_categorical(y_held, NUM_CLASSES)
     train_ds = make_dataset(x_train, y_train, recipe.batch_size, seed=seed, augment=recipe.augment)
     steps = len(train_ds) * recipe.epochs
 
