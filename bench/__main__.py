@@ -16,13 +16,14 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, machine, modeldir, report, serving, targets
+from bench import baseline, coldstart, machine, modeldir, report, serving, targets
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("http", "stages", "model", "training", "coldstart")
+PARTS = ("http", "stages", "model", "training", "coldstart", "photos")
 SUBPROCESS_TIMEOUT_S = 900
 
 
@@ -44,7 +45,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data-dir",
         type=Path,
         default=Path(os.environ.get("MNIST_DIR") or "../shared/data/mnist"),
-        help="MNIST IDX files for the training part (random digits if absent)",
+        help="MNIST IDX files for the training part (random digits if absent) and the photos "
+        "part (tests/data/mnist-test-sample.npz if absent)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=baseline.DEFAULT,
+        help="git revision of the previous code, measured beside ours in the http and photos "
+        f"parts ({baseline.DEFAULT}: the code before issue 11's photo pipeline)",
     )
     parser.add_argument("--out", type=Path, help="results JSON (bench/results.json; quick none)")
     parser.add_argument(
@@ -86,17 +94,27 @@ def run_json(module: str, arguments: list[str], env: dict[str, str] | None = Non
 
 
 def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
-    return serving.run(
-        model,
-        backends=args.backends,
-        bodies=["png", "json"],
-        connections=args.connections,
-        duration_s=args.duration,
-        warmup_s=args.warmup,
-        naive=not args.no_naive,
-        workers=tuple(args.workers),
-        progress=say,
-    )
+    """Every server over HTTP, the previous code's service among them when git has it."""
+    with ExitStack() as stack:
+        try:
+            tree: Path | None = stack.enter_context(baseline.exported(args.baseline))
+            previous = {"revision": args.baseline, "commit": baseline.commit(args.baseline)}
+        except baseline.Unavailable as exc:
+            tree, previous = None, {"skipped": f"no previous code to compare with: {exc}"}
+            say(f"  {previous['skipped']}")
+        result = serving.run(
+            model,
+            backends=args.backends,
+            bodies=["png", "json"],
+            connections=args.connections,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            naive=not args.no_naive,
+            workers=tuple(args.workers),
+            previous=tree,
+            progress=say,
+        )
+    return result | {"previous": previous}
 
 
 def stages_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
@@ -183,12 +201,30 @@ def coldstart_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[s
     return starts
 
 
+def photos_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
+    """Decode and normalise phone-sized JPEGs, the current code beside the previous."""
+    arguments = ["--baseline", args.baseline, "--data-dir", str(args.data_dir)]
+    sizes = ["--photos", "8", "--rounds", "2"] if args.quick else ["--photos", "60"]
+    result: dict[str, Any] = run_json("bench.photos", [*arguments, *sizes])
+    if "skipped" in result:
+        say(f"  skipped: {result['skipped']}")
+        return result
+    for name in ("current", "previous"):
+        say(
+            f"  {name:10} median {result[name]['median_ms']:6.2f} ms, "
+            f"p90 {result[name]['p90_ms']:6.2f} ms per photo"
+        )
+    say(f"  current ÷ previous {result['ratio_median']:.2f}× (median ms)")
+    return result
+
+
 PART_RUNNERS: dict[str, Callable[[argparse.Namespace, modeldir.ModelDir], Any]] = {
     "http": http_part,
     "stages": stages_part,
     "model": model_part,
     "training": training_part,
     "coldstart": coldstart_part,
+    "photos": photos_part,
 }
 RESULT_KEYS = {
     "http": "http",
@@ -196,6 +232,7 @@ RESULT_KEYS = {
     "model": "throughput",
     "training": "training",
     "coldstart": "coldstart",
+    "photos": "photos",
 }
 
 

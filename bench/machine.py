@@ -22,6 +22,7 @@ PACKAGES = (
     "tensorflow-cpu",
     "keras",
     "pillow",
+    "opencv-python-headless",
     "orjson",
 )
 

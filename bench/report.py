@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.targets import ceiling_for, http_cell, workers_of
+from bench.targets import ceiling_for, http_cell, plural, previous_pairs, workers_of
 
 ANALYSIS_START = "<!-- analysis: kept by `python -m bench` when it rewrites this file -->"
 ANALYSIS_END = "<!-- end of analysis -->"
@@ -37,6 +37,7 @@ def render(results: dict[str, Any]) -> str:
         _throughput(results.get("throughput")),
         _training(results.get("training")),
         _coldstart(results.get("coldstart"), results.get("http")),
+        _photos(results.get("photos")),
         f"## Analysis\n\n{ANALYSIS_START}\n{PLACEHOLDER}\n{ANALYSIS_END}\n",
     ]
     return "\n".join(part for part in parts if part)
@@ -103,7 +104,8 @@ def _targets(rows: list[dict[str, Any]]) -> str:
         "## Targets\n\nOur side of each ratio is our best server in that cell (named). Against"
         " the ceiling as one usually\nruns it, one process, it may use uvicorn workers (a"
         " lever the issue lists); the rows marked *both N\nworkers* compare like with like;"
-        " against the naive app, one process each.\n\n"
+        " against the naive app, one process each;\nagainst the previous code (`--baseline`),"
+        " the same backend of ours, one process each.\n\n"
         + _table(["target", "measured", "limit", "holds"], body)
     )
 
@@ -130,9 +132,10 @@ socket errors and timeouts (10 s).
 - **naive**: `bench/naive_app.py`, what tutorials ship: `keras.models.load_model` and one
   `model.predict` per request inside an `async` route.
 - ***server*-2w**: the same with `LENET_WORKERS=2` (ours) or `--workers 2` (the ceiling).
-
+{_previous_note(http.get("previous"))}
 Ratios are ours ÷ theirs in the same cell, against the ceiling with as many worker processes:
-req/s above 1 is better, p99 below 1 is better; against the naive app for one process only.
+req/s above 1 is better, p99 below 1 is better; against the naive app for one process only;
+against the previous code, the same backend, in the last table.
 "Server CPU" is the server's CPU time (all threads of all its processes, from /proc) during
 the run, per request and as a share of one core (200% = both cores, leaving none to wrk);
 "context switches" counts its threads' voluntary and involuntary switches, per request.
@@ -182,7 +185,53 @@ the run, per request and as a share of one core (200% = both cores, leaving none
             ],
             rows,
         )
-    return text
+    return text + _against_previous(http)
+
+
+def _previous_note(previous: dict[str, Any] | None) -> str:
+    if not previous:
+        return ""
+    if "skipped" in previous:
+        return f"- **previous-*backend***: not measured ({previous['skipped']}).\n"
+    return f"""- **previous-*backend***: the code at `{previous["revision"]}` (commit
+  {previous["commit"][:12]}, `--baseline`), exported with `git archive` into a scratch folder and
+  started from there exactly like ours (same command, `LENET_*` settings and model); it must
+  have compiled that folder's `service/app.py` by the time it is ready.
+"""
+
+
+def _against_previous(http: dict[str, Any]) -> str:
+    """Ours ÷ the previous code, same backend, one process each, cell by cell."""
+    rows = []
+    for body in sorted({run["body"] for run in http["runs"]}, reverse=True):
+        for count, ours, previous in previous_pairs({"http": http}, body):
+            rows.append(
+                [
+                    body,
+                    count,
+                    f"{ours['server']} ÷ {previous['server']}",
+                    _num(ours["rps"]),
+                    _num(previous["rps"]),
+                    _x(ours["rps"] / previous["rps"]) if previous["rps"] else "–",
+                    f"{ours['server_cpu_ms_per_request']:.2f}",
+                    f"{previous['server_cpu_ms_per_request']:.2f}",
+                ]
+            )
+    if not rows:
+        return ""
+    return "\n### Against the previous code\n\n" + _table(
+        [
+            "body",
+            "connections",
+            "servers",
+            "ours req/s",
+            "previous req/s",
+            "req/s ÷ previous",
+            "ours CPU ms/request",
+            "previous CPU ms/request",
+        ],
+        rows,
+    )
 
 
 def _stages(stages: dict[str, Any] | None) -> str:
@@ -337,4 +386,56 @@ over its processes.
             ],
             rows,
         )
+    )
+
+
+def _photos(photos: dict[str, Any] | None) -> str:
+    if not photos:
+        return ""
+    title = "## 6. Photo normalisation: the current code beside the previous"
+    if "error" in photos:
+        return f"{title}\n\nFailed: `{photos['error']}`\n"
+    if "skipped" in photos:
+        return f"{title}\n\nSkipped: {photos['skipped']}.\n"
+    found = photos["digit_found"]
+    rows = [
+        [
+            name,
+            f"{photos[name]['median_ms']:.2f}",
+            f"{photos[name]['p90_ms']:.2f}",
+            f"{photos[name]['median_cpu_ms']:.2f}",
+            f"{found[name]} of {photos['photos']}",
+        ]
+        for name in ("current", "previous")
+    ]
+    base = photos["baseline"]
+    sizes = ", ".join(photos["sizes"])
+    conditions = " and ".join(f'"{c}"' for c in photos["conditions"])
+    rounds = plural(photos["rounds"], "round")
+    return f"""{title}
+
+`bench/photos.py`: {photos["photos"]} phone-sized JPEGs ({sizes}, {photos["mean_kib"]} KiB on
+average), the evaluation set's {conditions} photos (`evaluation.photoset`) of MNIST test
+digits from `{photos["digits_from"]}`, re-encoded at that size where they came out another.
+Each goes from its bytes to the 28×28 tensor, decode included, through both codes in one
+process, in turns that flip order every round ({rounds}); a photo's time is its median over
+the rounds. **current**: `images.decode_image(…, at_least=ink.WORKING_SIDE)`
+then `photos.read_digit`, as `POST /v1/predict` calls them. **previous**: `{base["file"]}` at
+`{base["revision"]}` (commit {base["commit"][:12]}, `--baseline`), read with `git show` and
+imported under a private name: `normalize_mnist(to_grayscale(decode_image(…)))`. CPU time
+counts all the process's threads (OpenCV used {photos["opencv_threads"]}). "Digit found": a
+digit read (current) or a tensor that is not blank (previous).
+
+Current ÷ previous: {photos["ratio_median"]:.2f}× on the medians; the median of each photo's
+own ratio is {photos["ratio_per_photo_median"]:.2f}×.
+
+""" + _table(
+        [
+            "code",
+            "median ms per photo",
+            "p90 ms per photo",
+            "median CPU ms per photo",
+            "digit found",
+        ],
+        rows,
     )

@@ -1,9 +1,9 @@
 """Start and stop the HTTP servers under test, each a uvicorn process on 127.0.0.1.
 
-All three run the same uvicorn (one process, the event loop and HTTP parser it picks: uvloop and
-httptools where installed; no access log), so they differ only in the app: ours through
-``python -m service`` exactly as it ships, the ceiling and the naive app through
-``python -m uvicorn``.
+All of them run the same uvicorn (one process, the event loop and HTTP parser it picks: uvloop
+and httptools where installed; no access log), so they differ only in the app: ours through
+``python -m service`` exactly as it ships, the previous code the same way from a tree exported
+from git, the ceiling and the naive app through ``python -m uvicorn``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
+
+from bench import baseline
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -51,6 +53,13 @@ class ServerSpec:
     """uvicorn worker processes; CPU, switches and memory are summed over all of them."""
     ready_line: str = ""
     """Logged once by each worker when it is ready (a server has no per-worker probe)."""
+    cwd: Path | None = None
+    """Working directory (the repository root when None). ``python -m`` puts it first on
+    ``sys.path``, ahead of the venv's editable install, so a tree exported there runs its
+    own packages."""
+    imports: str = ""
+    """A file under ``cwd`` the server must have imported once ready (checked by its bytecode
+    cache), so that the current tree's copy cannot stand in for it unnoticed."""
 
 
 @dataclass
@@ -107,6 +116,19 @@ def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
         query=f"?backend={backend}",
         workers=workers,
         ready_line="serving lenet version",  # service.repository logs it per version loaded
+    )
+
+
+def previous(backend: str, model_root: Path, tree: Path) -> ServerSpec:
+    """The service as it was at an earlier revision, exported to ``tree``, started exactly like
+    ours: same command, same ``LENET_*`` settings, same model."""
+    spec = ours(backend, model_root)
+    return replace(
+        spec,
+        name=f"previous-{backend}",
+        env={**spec.env, "PYTHONDONTWRITEBYTECODE": ""},  # the cache proves what it imported
+        cwd=tree,
+        imports="service/app.py",
     )
 
 
@@ -194,7 +216,12 @@ def launch(spec: ServerSpec, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, **spec.env, "LENET_PORT": str(port)}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            argv,
+            cwd=spec.cwd or ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     return process, f"http://{HOST}:{port}"
 
@@ -267,6 +294,13 @@ def running(specs: list[ServerSpec], log_dir: Path | None = None) -> Iterator[li
                 workers=server.spec.workers,
                 ready_line=server.spec.ready_line,
             )
+            if server.spec.imports and not baseline.imported_from(
+                server.spec.cwd or ROOT, server.spec.imports
+            ):
+                raise ServerFailed(
+                    f"{server.spec.name} is ready but never imported {server.spec.imports} "
+                    f"from {server.spec.cwd}: another copy of it ran"
+                )
         yield started
 
 

@@ -8,6 +8,8 @@ wall-clock latency does.
 
 For each body and concurrency every server is loaded in turn, back to back, so all of them see
 the same background load within a minute of each other; ratios are taken within such a cell.
+The previous code (``--baseline``) runs beside ours the same way, so "as fast as before" is a
+ratio within one run too.
 """
 
 from __future__ import annotations
@@ -24,15 +26,22 @@ WARMUP_CONNECTIONS = 8
 
 
 def specs(
-    model: ModelDir, backends: list[str], naive: bool, workers: list[int]
+    model: ModelDir,
+    backends: list[str],
+    naive: bool,
+    workers: list[int],
+    previous: Path | None = None,
 ) -> list[servers.ServerSpec]:
-    """Every backend in one process, the ceiling, the naive app; then, for each worker count
-    above one, our ONNX backend (or the first asked for) and the ceiling with that many."""
+    """Every backend in one process, the previous code (exported to ``previous``) on our ONNX
+    backend (or the first asked for), the ceiling, the naive app; then, for each worker count
+    above one, that backend of ours and the ceiling with that many."""
     chosen = [servers.ours(backend, model.root) for backend in backends]
+    scaled = "onnx" if "onnx" in backends else backends[0]
+    if previous:
+        chosen.append(servers.previous(scaled, model.root, previous))
     chosen.append(servers.ceiling())
     if naive:
         chosen.append(servers.naive(model.version_dir / artifacts.KERAS_FILE))
-    scaled = "onnx" if "onnx" in backends else backends[0]
     for count in (w for w in workers if w > 1):
         chosen += [servers.ours(scaled, model.root, count), servers.ceiling(count)]
     return chosen
@@ -48,12 +57,14 @@ def run(
     warmup_s: float,
     naive: bool = True,
     workers: tuple[int, ...] = (1,),
+    previous: Path | None = None,
     log_dir: Path | None = None,
     progress: Any = print,
 ) -> dict[str, Any]:
     """Every (body, connections, server) cell once; each server's memory at the end."""
     runs: list[dict[str, Any]] = []
-    with servers.running(specs(model, backends, naive, list(workers)), log_dir) as started:
+    chosen = specs(model, backends, naive, list(workers), previous)
+    with servers.running(chosen, log_dir) as started:
         for body_name in bodies:
             body = BODIES[body_name]
             for server in started:
@@ -89,7 +100,7 @@ def run(
     return {
         "wrk": http_load.wrk_version(),
         "duration_s": duration_s,
-        "servers": [server.name for server in specs(model, backends, naive, list(workers))],
+        "servers": [server.name for server in chosen],
         "memory_after_load_mib": memory,
         "runs": runs,
     }

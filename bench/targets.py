@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 OURS = "ours-"
+PREVIOUS = "previous-"
 BARE_ORT = "onnxruntime-bare"
 OUR_BACKENDS = ("tensorflow", "numpy", "onnx")
 
@@ -17,6 +18,21 @@ def http_cell(
         if (run["server"], run["body"], run["connections"]) == (server, body, connections):
             return dict(run)
     return None
+
+
+def previous_pairs(
+    results: dict[str, Any], body: str
+) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+    """(connections, ours, previous) for each cell where the previous code ran beside the
+    same backend of ours, one process each."""
+    pairs = []
+    for run in results.get("http", {}).get("runs", []):
+        if run["body"] == body and run["server"].startswith(PREVIOUS):
+            ours = OURS + run["server"].removeprefix(PREVIOUS)
+            cell = http_cell(results, ours, body, run["connections"])
+            if cell:
+                pairs.append((run["connections"], cell, dict(run)))
+    return pairs
 
 
 def workers_of(server: str) -> int:
@@ -120,6 +136,27 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                         backend=ours["server"].removeprefix(OURS),
                     )
                 )
+    for count, ours, previous in previous_pairs(results, "png"):
+        rows.append(
+            row(
+                f"28×28 PNG req/s vs previous code, same run, {plural(count, 'connection')}",
+                ratio(ours["rps"], previous["rps"]),
+                0.95,
+                True,
+                backend=ours["server"].removeprefix(OURS),
+            )
+        )
+    photos = results.get("photos", {})
+    if "ratio_median" in photos:
+        rows.append(
+            row(
+                "photo normalisation, new vs previous code (median ms per ~700×900 JPEG, "
+                "decode included)",
+                photos["ratio_median"],
+                1.0,
+                False,
+            )
+        )
     rows += _model_rows(results.get("throughput", {}).get("candidates", {}))
     for backend, limit in (("numpy", 3), ("tensorflow", 10)):
         start = results.get("coldstart", {}).get(backend)
