@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from service.inputs.ink import SMALL_FRAME
+
 _SPECK = 0.04  # of the largest stroke's area: smaller pieces are dust unless inside a digit
 _REACH = 0.3  # of a digit's size: how far from its box a broken-off piece may lie
 _ROW_HEIGHT = 0.55  # of the row's height: shorter groups are pieces of digits, or specks
@@ -73,8 +75,7 @@ def strokes(mask: np.ndarray) -> tuple[np.ndarray, list[_Stroke]]:
 
 
 def _small_frame(mask: np.ndarray) -> bool:
-    """A frame this small is the digit itself (a 28x28 upload): it may touch the edges."""
-    return max(mask.shape) <= 64
+    return max(mask.shape) <= SMALL_FRAME
 
 
 def find_digit(mask: np.ndarray) -> Region | None:

@@ -34,6 +34,10 @@ decoded at half scale often is, and resampling it again would cost more than it 
 
 _SLACK = 1.25
 
+SMALL_FRAME = 64
+"""Pixels, long side: a frame this small is a crop around the digit (an MNIST-sized
+upload), which may touch its edges; in a larger one, ink the frame cuts is not a digit."""
+
 _BACKGROUND_WINDOW = 0.3  # of the short side: wider than any stroke of a digit in frame ...
 _LONG_WINDOW = 0.15  # ... and of the long side: a tight crop of a 1 is narrower than that
 _NOISE_SIGMAS = 5.0
@@ -44,8 +48,7 @@ _LOW = 0.08  # contrast: the least that counts as ink next to a stroke ...
 _HIGH = 0.22  # ... and the least a stroke must reach somewhere
 _RULE_LENGTH = 0.5  # of the frame's side: a printed rule runs at least this far
 _RULE_TILT = math.radians(20)  # the most a sheet is turned in the frame
-_RULE_INK = 0.4  # contrast: printed rules are lighter than this (a pen is darker) ...
-_RULE_MARGIN = 1.6  # ... and what crosses a rule counts as ink this much darker than it
+_RULE_INK = 0.4  # contrast: printed rules are lighter than this (a pen is darker)
 _SAME_TURN = math.radians(2)  # Hough cells this close in angle (and 3 px) are one line
 _MOST_RULES = 40  # lines looked at per direction: a page of ruled paper has about 25
 _RULE_ANGLES = (  # Hough's theta ranges (radians) and which frame side a rule runs along
@@ -95,8 +98,11 @@ def find_ink(gray: np.ndarray) -> Ink:
     edges = _edges(background)
     weak[(edges > 0) & (smooth <= _EDGE_INK)] = 0
     rules = _rules(weak, smooth)
-    if rules is not None:  # on a rule, only ink darker than the rule itself counts
-        weak[smooth <= np.maximum(rules, 0.0)] = 0
+    if rules is not None:  # on a rule, only what is nearer the pen's ink than the rule counts
+        on_rule = rules >= 0
+        pen = smooth[(smooth > high) & ~on_rule]
+        pen_level = float(np.median(pen)) if pen.size else 2 * float(rules.max())
+        weak[on_rule & (smooth <= (rules + pen_level) / 2)] = 0
     mask = _sorted_out(_hysteresis(weak, smooth > high), smooth, high, edges)
     return Ink(contrast, mask, low, rules)
 
@@ -190,6 +196,7 @@ def _sorted_out(
     left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
     cut = (left == 0) | (top == 0) | (right == width) | (bottom == height)
+    cut &= max(height, width) > SMALL_FRAME  # a frame that small is the digit's own crop
     seams[0] = cut[0] = False  # the background
     if not (cut.any() or seams.any()):
         return mask
@@ -227,9 +234,8 @@ def _rules(weak: np.ndarray, contrast: np.ndarray) -> np.ndarray | None:
 
     A Hough transform at half size finds them among the thin parts of the ``weak`` mask
     (a rule fades in and out of it; the transform only counts votes; a desk's band or a
-    bold stroke does not vote). The result is a map (float32, -1 off the rules) of the
-    contrast at or below which a pixel on a rule is the rule's: a stroke crossing it is
-    darker and stays.
+    bold stroke does not vote). The result is a map (float32, -1 off the rules) of each
+    rule's own contrast along it.
     """
     height, width = weak.shape
     thin = weak & ~cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
@@ -247,7 +253,7 @@ def _rules(weak: np.ndarray, contrast: np.ndarray) -> np.ndarray | None:
     rules = np.full(weak.shape, -1.0, np.float32)
     for (start, stop), level in zip(ends, _levels_on_lines(contrast, ends), strict=True):
         if level <= _RULE_INK:  # darker, it is drawn: a stroke, not a printed rule
-            cv2.line(rules, start, stop, float(_RULE_MARGIN * level), 3)
+            cv2.line(rules, start, stop, float(level), 3)
     return rules if rules.max() > 0 else None
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from service.inputs import digits, ink, mnist_form
 from service.inputs.images import Picture
 
-_MNIST_MARGIN = 10  # gray levels: the most an MNIST digit's empty margin holds
+_MNIST_MARGIN = 10  # gray levels: the most an MNIST digit's empty margin holds ...
+_MNIST_STROKES_OUT = 12  # ... but for this many pixels of it, where strokes run out
 
 Box = tuple[int, int, int, int]
 """x, y, width, height in the uploaded image's pixels (after EXIF rotation)."""
@@ -53,14 +54,13 @@ def read_number(picture: Picture) -> list[Digit]:
 
 
 def in_mnist_form(gray: np.ndarray) -> bool:
-    """28x28, a light digit inside a black margin: MNIST's own form, in which the ink is
-    the gray levels as they are (nothing to find: no paper, light, rules or specks)."""
-    return (
-        gray.shape == (mnist_form.SIZE, mnist_form.SIZE)
-        and int(gray[[0, -1]].max()) <= _MNIST_MARGIN
-        and int(gray[:, [0, -1]].max()) <= _MNIST_MARGIN
-        and int(gray.max()) > 2 * _MNIST_MARGIN
-    )
+    """28x28, a light digit on black (the margin black but where a stroke reaches it):
+    MNIST's own form, in which the ink is the gray levels as they are (nothing to find:
+    no paper, light, rules or specks)."""
+    if gray.shape != (mnist_form.SIZE, mnist_form.SIZE) or int(gray.max()) <= 2 * _MNIST_MARGIN:
+        return False
+    margin = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
+    return int(np.count_nonzero(margin > _MNIST_MARGIN)) <= _MNIST_STROKES_OUT
 
 
 def _as_mnist(picture: Picture) -> Digit | None:
