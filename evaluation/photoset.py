@@ -17,8 +17,11 @@ import numpy as np
 from evaluation.conditions import BLANK, NUMBERS, SINGLE, MakePhoto, Photo
 from training.data import load_from_dir
 
-SEEDS = {"tuning": 1, "holdout": 2}
-"""The tuning set is the one looked at while tuning; the holdout set is only ever scored."""
+SEEDS = {"tuning": 1, "holdout": 3}
+"""The tuning set is the one looked at while tuning; the holdout set is only ever scored.
+Seed 2 was the first holdout: scored once, it showed which conditions still failed (a
+faint 1 in a 64-colour palette, shadows' slivers), so it became tuning data and seed 3 the
+set never looked at."""
 
 
 @dataclass(frozen=True)

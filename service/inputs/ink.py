@@ -43,9 +43,11 @@ _LONG_WINDOW = 0.15  # ... and of the long side: a tight crop of a 1 is narrower
 _NOISE_SIGMAS = 5.0
 _EDGE_STEP = 10  # a tenth of the paper's level across 3 px: a sharp edge of its light ...
 _EDGE_INK = 0.4  # ... along which only ink of at least this contrast counts ...
-_SEAM = 0.6  # ... and ink lying this much along such edges is a seam of the sheet
+_SEAM = 0.6  # ... and ink this much within ...
+_SEAM_REACH = 10  # ... this many pixels of such edges is a seam of the sheet, or a shadow's
+_NEAR = np.ones((3, 3), np.uint8)
 _LOW = 0.08  # contrast: the least that counts as ink next to a stroke ...
-_HIGH = 0.22  # ... and the least a stroke must reach somewhere
+_HIGH = 0.18  # ... and the least a stroke must reach somewhere
 _RULE_LENGTH = 0.5  # of the frame's side: a printed rule runs at least this far
 _RULE_TILT = math.radians(20)  # the most a sheet is turned in the frame
 _RULE_INK = 0.4  # contrast: printed rules are lighter than this (a pen is darker)
@@ -96,14 +98,15 @@ def find_ink(gray: np.ndarray) -> Ink:
     # Along a sharp edge of the paper's own light (the sheet's edge, a hard shadow's),
     # lenses and phones leave thin dark seams: there, only a clear stroke counts.
     edges = _edges(background)
-    weak[(edges > 0) & (smooth <= _EDGE_INK)] = 0
+    weak[(cv2.dilate(edges, _NEAR, iterations=2) > 0) & (smooth <= _EDGE_INK)] = 0
     rules = _rules(weak, smooth)
     if rules is not None:  # on a rule, only what is nearer the pen's ink than the rule counts
         on_rule = rules >= 0
         pen = smooth[(smooth > high) & ~on_rule]
         pen_level = float(np.median(pen)) if pen.size else 2 * float(rules.max())
         weak[on_rule & (smooth <= (rules + pen_level) / 2)] = 0
-    mask = _sorted_out(_hysteresis(weak, smooth > high), smooth, high, edges)
+    along_edges = cv2.dilate(edges, _NEAR, iterations=_SEAM_REACH)
+    mask = _sorted_out(_hysteresis(weak, smooth > high), smooth, high, along_edges)
     return Ink(contrast, mask, low, rules)
 
 
@@ -152,12 +155,10 @@ def _background(paper: np.ndarray) -> np.ndarray:
 
 
 def _edges(background: np.ndarray) -> np.ndarray:
-    """Where the paper's light steps sharply (uint8 0/1, a few pixels wide): a change of
+    """Where the paper's light steps sharply (uint8 0/1): a change of
     more than 1/``_EDGE_STEP`` of its level across 3 pixels."""
-    kernel = np.ones((3, 3), np.uint8)
-    step = cv2.morphologyEx(background, cv2.MORPH_GRADIENT, kernel)  # uint8: max - min
-    sharp = (step > background // _EDGE_STEP).astype(np.uint8)
-    return cv2.dilate(sharp, kernel, iterations=2)
+    step = cv2.morphologyEx(background, cv2.MORPH_GRADIENT, _NEAR)  # uint8: max - min
+    return (step > background // _EDGE_STEP).astype(np.uint8)
 
 
 def _thresholds(contrast: np.ndarray) -> tuple[float, float]:
@@ -181,7 +182,8 @@ def _sorted_out(
     """The mask less seams, and with ink that the frame cuts taken apart.
 
     A piece of ink lying mostly along sharp edges of the paper's light is a seam (the dark
-    line a sheet's edge leaves), not a stroke, however dark.
+    line a sheet's edge leaves) or a sliver of a hard shadow the closing could not follow
+    round its curve, not a stroke, however dark.
 
     Ink cut by the frame is a desk, or paper the closing misjudged where a shadow's edge
     meets the frame (the closing's window, cut by the frame, cannot follow the shadow into
