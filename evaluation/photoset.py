@@ -17,11 +17,12 @@ import numpy as np
 from evaluation.conditions import BLANK, NUMBERS, SINGLE, MakePhoto, Photo
 from training.data import load_from_dir
 
-SEEDS = {"tuning": 1, "holdout": 3}
+SEEDS = {"tuning": 1, "holdout": 4}
 """The tuning set is the one looked at while tuning; the holdout set is only ever scored.
-Seed 2 was the first holdout: scored once, it showed which conditions still failed (a
-faint 1 in a 64-colour palette, shadows' slivers), so it became tuning data and seed 3 the
-set never looked at."""
+Seeds 2 and 3 were holdouts in turn: each scored once, each showed which conditions still
+failed (a faint 1 in a 64-colour palette and shadows' slivers; a digit near a desk's edge
+answered no_digit), so each became tuning data for what followed, and seed 4 is the set
+never looked at."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ _WIDE = 1.15  # of the row's height: a group wider than this may hold touching d
 _TWO = 1.5  # ... if also this much wider than the row's single digits are
 _LEAST_HEIGHT = 0.03  # of the frame's short side: a digit is at least this tall ...
 _LEAST_SIDE = 6  # ... and this many pixels
-_WIDEST = 2.0  # of its height: a digit is never wider (a dash, a rule's stub)
+_WIDEST = 3.0  # of its height: a digit is never wider (a dash, a stub of a line)
 _JOINT = 1.6  # strokes across: where touching digits are cut, at most this much ink
 _NARROWEST = 0.3  # of the row's height: the narrowest digit a cut may leave (a 1)
 
