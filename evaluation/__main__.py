@@ -55,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-root", type=Path, default=Path("artifacts/lenet"))
     parser.add_argument("--backend", default="onnx", help="the server's backend (onnx)")
     parser.add_argument(
+        "--baseline",
+        help="serve the code of this git revision instead (e.g. e4ad4a1, before the photo "
+        "pipeline), on the same model: what the photos gained",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes making photos"
     )
     parser.add_argument("--out", type=Path, help="write the table and misreads as JSON")
@@ -71,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     seed = photoset.SEEDS[args.set]
     started = time.perf_counter()
     with ExitStack() as stack:
-        url = args.url or stack.enter_context(server(args.model_root, args.backend))
+        url = args.url or stack.enter_context(
+            server(args.model_root, args.backend, baseline=args.baseline)
+        )
         client = stack.enter_context(httpx.Client(base_url=url, timeout=60))
         tallies = evaluate(client, seed, conditions, args.count, digits, args.jobs)
     rows = scoring.table(tallies)
@@ -121,11 +128,20 @@ def _make(job: tuple[int, str, int]) -> tuple[Any, np.ndarray]:
 
 
 @contextmanager
-def server(model_root: Path, backend: str) -> Iterator[str]:
-    """``python -m service`` as shipped, started by the bench's own launcher; its URL."""
+def server(model_root: Path, backend: str, baseline: str | None = None) -> Iterator[str]:
+    """``python -m service`` as shipped, started by the bench's own launcher (or the code
+    of ``baseline``, exported from git); its URL."""
+    from bench import baseline as previous
     from bench import servers
 
-    with servers.running([servers.ours(backend, model_root)]) as started:
+    model_root = model_root.resolve()  # the same model, wherever the server starts
+    with ExitStack() as stack:
+        if baseline:
+            tree = stack.enter_context(previous.exported(baseline))
+            spec = servers.previous(backend, model_root, tree)
+        else:
+            spec = servers.ours(backend, model_root)
+        started = stack.enter_context(servers.running([spec]))
         yield started[0].url
 
 
@@ -135,8 +151,11 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: floa
     def percent(value: float | None) -> str:
         return "" if value is None else f"{100 * value:.1f} %"
 
+    command = f"python -m evaluation --set {args.set} --count {args.count}"
+    if args.baseline:
+        command += f" --baseline {args.baseline}"
     lines = [
-        f"`python -m evaluation --set {args.set} --count {args.count}` ({seconds:.0f} s)",
+        f"`{command}` ({seconds:.0f} s)",
         "",
         "| condition | photos | read right | boxes | digits right | same digits as MNIST arrays |",
         "|---|---:|---:|---:|---:|---:|",

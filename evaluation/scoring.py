@@ -74,7 +74,8 @@ def _predict(client: httpx.Client, photo: Photo, query: str) -> tuple[str, list[
     if response.status_code != 200:
         return f"HTTP {response.status_code}", []
     prediction = response.json()["predictions"][0]
-    return str(prediction["digit"]), [tuple(prediction["box"])]
+    boxes = [tuple(prediction["box"])] if "box" in prediction else []  # (older servers: none)
+    return str(prediction["digit"]), boxes
 
 
 def _read(client: httpx.Client, photo: Photo, query: str) -> tuple[str, list[Box]]:

@@ -70,8 +70,6 @@ class Ink:
     mask: np.ndarray
     floor: float
     """The least contrast taken for ink: the paper's noise stays below it."""
-    rules: np.ndarray | None = None
-    """Where printed rules were found (>= 0 on them), if any."""
 
 
 def to_working_size(gray: np.ndarray) -> np.ndarray:
@@ -107,7 +105,7 @@ def find_ink(gray: np.ndarray) -> Ink:
         weak[on_rule & (smooth <= (rules + pen_level) / 2)] = 0
     along_edges = cv2.dilate(edges, _NEAR, iterations=_SEAM_REACH)
     mask = _sorted_out(_hysteresis(weak, smooth > high), smooth, high, along_edges)
-    return Ink(contrast, mask, low, rules)
+    return Ink(contrast, mask, low)
 
 
 def _is_dark_on_light(gray: np.ndarray) -> bool:
