@@ -48,7 +48,7 @@ def numpy_recipe(recipe: Recipe) -> Recipe:
     dropped = [
         label
         for label, used in (
-            ("augmentation", recipe.augment),
+            ("the random shifts, rotations and zoom", recipe.augment),
             ("weight decay", recipe.weight_decay),
             ("weight averaging (EMA)", recipe.ema),
         )

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from service.inputs.ink import SMALL_FRAME
+from service.inputs.mnist_form import stroke_width
 
 _SPECK = 0.04  # of the largest stroke's area: smaller pieces are dust unless inside a digit
 _REACH = 0.3  # of a digit's size: how far from its box a broken-off piece may lie
@@ -61,21 +62,18 @@ def strokes(mask: np.ndarray) -> tuple[np.ndarray, list[_Stroke]]:
     """Connected pieces of ink not cut by the frame, larger than specks, biggest first."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     height, width = mask.shape
+    small = max(height, width) <= SMALL_FRAME  # a crop around the digit: it may touch it
     found = []
     for label in range(1, count):
         left, top, w, h, area = (int(v) for v in stats[label])
         touches = left == 0 or top == 0 or left + w == width or top + h == height
-        if not touches or (w < width and h < height and _small_frame(mask)):
+        if not touches or (small and w < width and h < height):
             found.append(_Stroke(label, top, top + h, left, left + w, area))
     found.sort(key=lambda s: s.area, reverse=True)
     if found:
         largest = found[0].area
         found = [s for s in found if s.area >= _SPECK * largest]
     return labels, found
-
-
-def _small_frame(mask: np.ndarray) -> bool:
-    return max(mask.shape) <= SMALL_FRAME
 
 
 def find_digit(mask: np.ndarray) -> Region | None:
@@ -186,13 +184,13 @@ def _split(region: Region, row_height: float, wide: float) -> list[Region]:
     if region.width <= 2 * narrowest:
         return [region]
     path, crossed = _seam(region.mask, narrowest, region.width - narrowest)
-    if crossed > _JOINT * _stroke_width(region.mask):
+    if crossed > _JOINT * stroke_width(region.mask.astype(np.float32)):
         return [region]
     left_of = np.arange(region.width)[None, :] < path[:, None]  # (height, width)
     parts = [_part(region, region.mask * left_of), _part(region, region.mask * ~left_of)]
     if any(p is None or p.height < _ROW_HEIGHT * row_height for p in parts):
-        return [region]
-    return [piece for part in parts if part for piece in _split(part, row_height, wide)]
+        return [region]  # (a side with no ink, or a bar cut off its digit)
+    return [piece for part in parts for piece in _split(part, row_height, wide)]
 
 
 def _seam(mask: np.ndarray, low: int, high: int) -> tuple[np.ndarray, float]:
@@ -229,15 +227,6 @@ def _part(region: Region, mask: np.ndarray) -> Region | None:
         region.left + int(cols[-1]) + 1,
         mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1],
     )
-
-
-def _stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels: area over half the outline's length."""
-    outline = (
-        np.abs(np.diff(mask.astype(np.int8), axis=0)).sum()
-        + np.abs(np.diff(mask.astype(np.int8), axis=1)).sum()
-    )
-    return 2 * float(mask.sum()) / max(float(outline), 1.0)
 
 
 def _region(labels: np.ndarray, group: list[_Stroke]) -> Region:
