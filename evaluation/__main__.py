@@ -152,6 +152,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: floa
         return "" if value is None else f"{100 * value:.1f} %"
 
     command = f"python -m evaluation --set {args.set} --count {args.count}"
+    if args.conditions:
+        command += f" --conditions {args.conditions}"
     if args.baseline:
         command += f" --baseline {args.baseline}"
     lines = [

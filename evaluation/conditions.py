@@ -357,13 +357,14 @@ def exif_rotated(rng, digits, label):
 
 
 def blank(with_desk: bool, name: str) -> MakePhoto:
-    """A sheet with nothing written on it, or the desk alone: the answer must be no digit."""
+    """A sheet with nothing written on it, or the desk alone (its grain, no sheet in sight):
+    the answer must be no digit."""
 
     def make(rng, digits, label):
         scene = _phone_scene(rng, digits)
         if with_desk:
             colour = _tint(rng, DESKS[rng.integers(len(DESKS))], 0.03)
-            sheet = Sheet(colour)
+            sheet = replace(scene.sheet, edges=(1.2, None, None, None), desk=colour)
         else:
             sheet = replace(scene.sheet, **_desk(rng, int(rng.integers(0, 3))))
             if rng.random() < 0.4:
@@ -374,10 +375,7 @@ def blank(with_desk: bool, name: str) -> MakePhoto:
             shadow=rng.uniform(0.3, 0.6) if rng.random() < 0.4 else 0.0,
             shadow_edge=rng.choice([1.0, 40.0]),
         )
-        rendered = render(
-            replace(scene, sheet=sheet, light=light, pen=replace(scene.pen, colour=sheet.colour)),
-            rng,
-        )
+        rendered = render(replace(scene, digits=[], sheet=sheet, light=light), rng)
         data, kind = encode_rgb(rendered.pixels, "JPEG", rng)
         return Photo(name, data, kind, "", [])
 
