@@ -128,7 +128,7 @@ def _is_dark_on_light(gray: np.ndarray) -> bool:
 
 def _wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     """A Gaussian blur of ``sigma`` px, done at a quarter of the size: what it leaves is
-    smooth anyway, and a true Gaussian this wide costs ten times more."""
+    smooth anyway, and a true Gaussian this wide costs far more."""
     height, width = image.shape
     small = cv2.resize(
         image, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA

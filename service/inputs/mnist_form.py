@@ -19,9 +19,9 @@ SIZE = 28
 BOX = 20
 """MNIST's digits fit a BOX x BOX square, centred by mass in the SIZE x SIZE field."""
 
-_THIN = 1.2  # stroke width in box pixels: thinner strokes (MNIST's 1st percentile) widen ...
-_THICK = 3.7  # ... thicker ones (its 99th) narrow ...
-_STROKE = 2.0  # ... to its median width
+_THIN = 1.2  # stroke width in box pixels: thinner strokes (about MNIST's 1st percentile) widen ...
+_THICK = 3.7  # ... thicker ones (about its 99th) narrow ...
+_STROKE = 2.0  # ... to about its median width
 _EDGE = 0.25  # of the peak: the least ink inside the digit's box
 
 
@@ -33,8 +33,8 @@ def mnist_form(ink: np.ndarray) -> np.ndarray:
 
 def refit(ink: np.ndarray) -> np.ndarray:
     """An image in MNIST's form already (float32 0..1) → float32 (28, 28), 0–255: fitted
-    to the box and centred again, its strokes and soft edges as they were (MNIST's own:
-    for MNIST's test digits, this gives them back within a hundredth of a gray level)."""
+    to the box and centred again, its strokes and soft edges as they were: MNIST's own
+    digits come back as they were."""
     return center_by_mass(fit_box(ink, edge=0.0))
 
 

@@ -68,12 +68,13 @@ def _as_mnist(picture: Picture) -> Digit | None:
     cols = np.nonzero(picture.gray.max(axis=0) > _MNIST_MARGIN)[0]
     if rows.size == 0:
         return None
-    scale_x, scale_y = picture.scale
-    box = (
-        int(cols[0] * scale_x),
-        int(rows[0] * scale_y),
-        round((cols[-1] + 1 - cols[0]) * scale_x),
-        round((rows[-1] + 1 - rows[0]) * scale_y),
+    box = _in_upload(
+        picture,
+        picture.gray.shape,
+        cols[0],
+        rows[0],
+        cols[-1] + 1 - cols[0],
+        rows[-1] + 1 - rows[0],
     )
     return Digit(mnist_form.refit(picture.gray.astype(np.float32) / 255), box)
 
@@ -97,12 +98,15 @@ def _digit(found: ink.Ink, region: digits.Region, picture: Picture) -> Digit:
     floor = found.floor / 2
     near = cv2.dilate(region.mask, np.ones((3, 3), np.uint8))
     soft = np.clip((window - floor) / max(peak - floor, 1e-6), 0, 1) * near
-    height, width = found.mask.shape
-    scale_x, scale_y = picture.size[0] / width, picture.size[1] / height
-    box = (
-        int(region.left * scale_x),
-        int(region.top * scale_y),
-        round(region.width * scale_x),
-        round(region.height * scale_y),
+    box = _in_upload(
+        picture, found.mask.shape, region.left, region.top, region.width, region.height
     )
     return Digit(mnist_form.mnist_form(soft.astype(np.float32)), box)
+
+
+def _in_upload(
+    picture: Picture, shape: tuple[int, ...], x: int, y: int, width: int, height: int
+) -> Box:
+    """A box in an image of ``shape`` (the decoded or working size) in the upload's pixels."""
+    scale_x, scale_y = picture.size[0] / shape[1], picture.size[1] / shape[0]
+    return (int(x * scale_x), int(y * scale_y), round(width * scale_x), round(height * scale_y))
