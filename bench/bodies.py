@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from service.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT, EXAMPLE_PNG
+from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT, EXAMPLE_PNG
 
 
 @dataclass(frozen=True)

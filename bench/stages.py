@@ -2,11 +2,11 @@
 
 The HTTP part says how far we are from the ceiling; this says why. Each request body goes
 through the same functions ``POST /v1/predict`` calls, each timed on its own — reading the
-body into inputs, decoding them to 28×28 tensors, scaling for the network, the backend's
-``predict`` at batch 1, the JSON answer — then all five in turn (one after another each
-runs with colder caches than alone), and then whole, through the ASGI app (routing,
+body into inputs, decoding them to the network's input, the backend's ``predict`` at batch 1,
+the JSON answer — then all four in turn (one after another each runs with colder caches than
+alone), and then whole, through the ASGI app (routing,
 dependencies, batching, error middleware: everything but the HTTP server), beside the
-ceiling app on the same body. "The rest" is the whole app less the five in turn: what
+ceiling app on the same body. "The rest" is the whole app less the four in turn: what
 FastAPI and our plumbing add. Medians of ``--rounds`` calls each, after a warm-up, on uvloop
 as served; microseconds.
 
@@ -32,9 +32,9 @@ from starlette.types import ASGIApp, Message
 
 from bench.bodies import BODIES, Body
 from bench.ceiling_app import app as ceiling_app
-from service import inference
+from service.api import bodies, responses
 from service.app import create_app
-from service.inputs import bodies
+from service.inputs.prepare import to_digits
 from service.settings import Settings
 
 WARMUP = 200
@@ -95,38 +95,33 @@ async def median_us(step: Callable[[], Awaitable[Any]], rounds: int) -> float:
 async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[str, float]:
     max_pixels = app.state.settings.max_image_pixels
     model = app.state.repository.get(None)
-    backend = model.backend(backend_name)
+    backend = model.runner(backend_name).backend  # unbatched: the batcher is in "the rest"
     request = Request(scope(body), receiver(body))
-    inputs = await bodies.read_inputs(request, max_batch=1)
-    found = await bodies.to_digits(inputs, None, max_pixels=max_pixels)
-    x = inference.network_input(bodies.tensors(found))
-    probabilities = backend.predict(x)
+    inputs = await bodies.read_inputs(request, max_images=1)
+    digits = await to_digits(inputs, None, max_pixels=max_pixels)
+    probabilities = backend.predict(digits.images)
 
     async def read() -> Any:
-        return await bodies.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
+        return await bodies.read_inputs(Request(scope(body), receiver(body)), max_images=1)
 
     async def decode() -> Any:
-        return bodies.tensors(await bodies.to_digits(inputs, None, max_pixels=max_pixels))
-
-    async def scale() -> Any:
-        return inference.network_input(bodies.tensors(found))
+        return await to_digits(inputs, None, max_pixels=max_pixels)
 
     async def predict() -> Any:
-        return backend.predict(x)
+        return backend.predict(digits.images)
 
     async def answer() -> Any:
-        return inference.predictions(model, backend, probabilities, found)
+        return responses.predictions(model, backend.name, probabilities, digits.boxes)
 
     async def in_turn() -> Any:
-        read = await bodies.read_inputs(Request(scope(body), receiver(body)), max_batch=1)
-        digits = await bodies.to_digits(read, None, max_pixels=max_pixels)
-        pixels = inference.network_input(bodies.tensors(digits))
-        return inference.predictions(model, backend, backend.predict(pixels), digits)
+        read = await bodies.read_inputs(Request(scope(body), receiver(body)), max_images=1)
+        found = await to_digits(read, None, max_pixels=max_pixels)
+        found_probabilities = backend.predict(found.images)
+        return responses.predictions(model, backend.name, found_probabilities, found.boxes)
 
     stages = {
         "read body": await median_us(read, rounds),
-        "decode to 28×28": await median_us(decode, rounds),
-        "scale for the network": await median_us(scale, rounds),
+        "decode to the network's input": await median_us(decode, rounds),
         "backend predict, batch 1": await median_us(predict, rounds),
         "JSON answer": await median_us(answer, rounds),
     }
@@ -134,7 +129,7 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
     whole = await median_us(lambda: call_app(app, body), rounds)
     return {
         **stages,
-        "all five in turn": pipeline,
+        "all four in turn": pipeline,
         "the rest (FastAPI, batching)": round(whole - pipeline, 1),
         "whole app": whole,
         "ceiling app": await median_us(lambda: call_app(ceiling_app, body), rounds),

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAVED_MODEL_FILE = "saved_model.pb"
 KERAS_FILE = "model.keras"
@@ -55,6 +56,16 @@ VERSION_FILES = frozenset(
 )
 """Everything a complete version folder holds, whichever backend trained it."""
 TEMP_PREFIX = ".tmp-"
+
+
+class ModelRootSettings(BaseSettings):
+    """Where the model repository is, ``LENET_MODEL_ROOT``: the training job writes there
+    and the service reads there, so both take it from this one setting."""
+
+    model_config = SettingsConfigDict(env_prefix="LENET_", extra="ignore", protected_namespaces=())
+
+    model_root: Path = Path("artifacts/lenet")
+    """The model repository: integer version folders as the training job writes them."""
 
 
 def list_versions(root: Path) -> list[int]:

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from model.artifacts import ModelRootSettings
 
 BackendName = Literal["tensorflow", "numpy", "onnx"]
 
+FASTEST_FIRST: tuple[BackendName, ...] = ("onnx", "numpy", "tensorflow")
+"""The backends by their predict req/s in ``make bench`` (docs/benchmarks.md), fastest first."""
 
-class Settings(BaseSettings):
-    """Read from the environment (prefix ``LENET_``), e.g. ``LENET_BACKEND=numpy``."""
+
+class Settings(ModelRootSettings):
+    """Read from the environment (prefix ``LENET_``), e.g. ``LENET_DEFAULT_BACKEND=numpy``;
+    ``LENET_MODEL_ROOT`` is shared with the training job (``ModelRootSettings``)."""
 
     model_config = SettingsConfigDict(env_prefix="LENET_", protected_namespaces=())
 
-    model_root: Path = Path("artifacts/lenet")
-    """The model repository: integer version folders as the training job writes them."""
     model_name: str = "lenet"
     """The name the API reports; one model per repository root."""
     model_version: int | None = None
@@ -30,17 +33,17 @@ class Settings(BaseSettings):
     backends: list[BackendName] = ["tensorflow", "numpy", "onnx"]
     """Backends to load. ``["onnx"]`` or ``["numpy"]`` serve without TensorFlow installed."""
     default_backend: BackendName | None = None
-    """Answers requests that do not name a backend; unset means the first of ``backends``."""
+    """Answers requests that do not name a backend; unset means the fastest loaded."""
 
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     """Largest request body accepted (413 above)."""
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     """Largest decoded image, width × height (413 above): stops decompression bombs."""
-    max_batch_size: int = Field(default=256, gt=0)
+    max_images_per_request: int = Field(default=256, gt=0)
     """Most images in one predict request (413 above)."""
 
-    batch_max_size: int = Field(default=64, gt=0)
-    """Most images one backend call takes when batching concurrent requests."""
+    max_images_per_call: int = Field(default=64, gt=0)
+    """Most images one model call takes when batching concurrent requests."""
     batch_max_delay_ms: float = Field(default=0.0, ge=0)
     """How long a batch waits for more requests; 0 takes whatever is already queued."""
     queue_max_images: int = Field(default=2048, gt=0)
@@ -59,16 +62,22 @@ class Settings(BaseSettings):
     def threads_per_backend(self) -> int:
         return self.backend_threads or max(1, len(os.sched_getaffinity(0)) // self.workers)
 
+    @property
+    def chosen_backend(self) -> tuple[BackendName, str]:
+        """The backend that answers requests naming none, and why it is that one."""
+        if self.default_backend is not None:
+            return self.default_backend, "named by LENET_DEFAULT_BACKEND"
+        fastest = next(name for name in FASTEST_FIRST if name in self.backends)
+        return fastest, "the fastest backend loaded (onnx, then numpy, then tensorflow)"
+
     @model_validator(mode="after")
     def _default_backend_is_loaded(self) -> Settings:
         if not self.backends:
             raise ValueError("LENET_BACKENDS must name at least one backend")
-        if self.default_backend is None:
-            self.default_backend = self.backends[0]
-        elif self.default_backend not in self.backends:
+        if self.default_backend is not None and self.default_backend not in self.backends:
             raise ValueError(
                 f"LENET_DEFAULT_BACKEND={self.default_backend} is not in LENET_BACKENDS"
             )
-        if self.queue_max_images < self.max_batch_size:
+        if self.queue_max_images < self.max_images_per_request:
             raise ValueError("LENET_QUEUE_MAX_IMAGES must hold at least one full request")
         return self

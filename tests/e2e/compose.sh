@@ -110,7 +110,7 @@ quietly 600 build-slim docker build --target slim -t "$SLIM_IMAGE" .
 if [[ -z ${DIGIT_PNG:-} ]]; then
   DIGIT_PNG=$WORK/digit.png
   timeout 120 docker run --rm "$SLIM_IMAGE" python -c \
-    'import sys; from service.examples import EXAMPLE_PNG; sys.stdout.buffer.write(EXAMPLE_PNG)' \
+    'import sys; from service.api.examples import EXAMPLE_PNG; sys.stdout.buffer.write(EXAMPLE_PNG)' \
     >"$DIGIT_PNG"
 fi
 

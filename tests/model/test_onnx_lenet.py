@@ -13,7 +13,7 @@ from model import artifacts
 from model.numpy_lenet import Sequential, load_lenet, read_weights
 from model.onnx_lenet import KERAS_SHAPES, build_onnx
 from model.spec import INPUT_SHAPE, LAYER_NAMES
-from service.backends import NumpyBackend, OnnxBackend, load_backend
+from service.runtime.backends import NumpyBackend, OnnxBackend, load_backend
 
 VERSION_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "lenet" / "1"
 WEIGHTS = VERSION_DIR / artifacts.WEIGHTS_FILE

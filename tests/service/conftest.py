@@ -54,7 +54,7 @@ async def strict_app() -> AsyncIterator[FastAPI]:
         backends=["numpy"],
         max_body_bytes=64 * 1024,
         max_image_pixels=1_000_000,
-        max_batch_size=3,
+        max_images_per_request=3,
     )
     application = create_app(settings)
     async with LifespanManager(application):

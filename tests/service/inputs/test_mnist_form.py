@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.examples import EXAMPLE_ARRAY
+from service.api.examples import EXAMPLE_ARRAY
 from service.inputs.mnist_form import (
     BOX,
     SIZE,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from service import inference
-from service.deps import inference_for
-from service.inputs.bodies import read_one, tensors, to_number
-from service.routes.docs import INFERENCE_QUERY, errors, image_body
-from service.schemas import ReadResponse
+from service.api import responses
+from service.api.bodies import read_one
+from service.api.contracts import ReadResponse
+from service.api.dependencies import inference_for
+from service.api.openapi import INFERENCE_QUERY, errors, image_body
+from service.inputs.prepare import to_number
 
 router = APIRouter(prefix="/v1", tags=["inference"])
 
@@ -24,10 +25,10 @@ async def read_number(request: Request) -> Response:
     """A photo of a number written in a row (a house number, a year, up to a dozen digits):
     each digit is found, read as ``/v1/predict`` reads one, and returned left to right."""
     job = inference_for(request)
-    item = await read_one(request, max_batch=job.settings.max_batch_size)
-    found = await to_number(item, max_pixels=job.settings.max_image_pixels)
-    probabilities = await job.model.predict(job.backend, inference.network_input(tensors(found)))
+    item = await read_one(request, max_images=job.settings.max_images_per_request)
+    digits = await to_number(item, max_pixels=job.settings.max_image_pixels)
+    probabilities = await job.runner.predict(digits.images)
     return Response(
-        inference.number(job.model, job.backend, probabilities, found),
+        responses.number(job.model, job.runner.name, probabilities, digits.boxes),
         media_type="application/json",
     )

@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 
-from service.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
+from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
 from tests.service.drawing import draw_digit, encode, ink_box, iou, photo_like
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +39,7 @@ async def test_predict_reads_a_multipart_upload(client):
     response = await client.post("/v1/predict", files=files)
     body = response.json()
     assert digits_of(response) == [7]
-    assert (body["model"], body["version"], body["backend"]) == ("lenet", "1", "tensorflow")
+    assert (body["model"], body["version"], body["backend"]) == ("lenet", "1", "onnx")
     prediction = body["predictions"][0]
     assert len(prediction["probabilities"]) == 10
     assert prediction["probability"] == max(prediction["probabilities"]) > 0.5

@@ -9,8 +9,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from model.spec import LAYER_NAMES
+from service.api.examples import EXAMPLE_ARRAY
 from service.app import create_app
-from service.examples import EXAMPLE_ARRAY
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT, client_for, started
 
@@ -33,6 +33,7 @@ async def test_model_summary_lists_layers_and_61706_parameters(client):
     assert summary["layers"][-1]["activation"] == "softmax"
     assert summary["versions"] == ["1"] and summary["version"] == "1"
     assert set(summary["backends"]) == {"tensorflow", "numpy", "onnx"}
+    assert summary["default_backend"] == "onnx" and "fastest" in summary["default_backend_reason"]
 
 
 async def test_model_summary_carries_the_model_card(client):

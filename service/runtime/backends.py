@@ -2,8 +2,8 @@
 
 Inputs are float32 batches (N, 28, 28, 1) in [0, 1], light digit on dark background.
 Backends must be safe to call from several threads at once. Batches of at most
-``inline_max_images`` run on the event loop itself (see ``service.batching``); larger ones in
-a worker thread.
+``inline_max_images`` run on the event loop itself (see ``service.runtime.batching``); larger
+ones in a worker thread.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class OnnxBackend:
     spinning idle threads would take the CPU that the event loop and the next requests'
     decoding need. Sessions are safe to run from several threads at once.
 
-    Every batch the batcher forms (up to ``LENET_BATCH_MAX_SIZE``, 64) runs on the event loop:
+    Every batch the batcher forms (up to ``LENET_MAX_IMAGES_PER_CALL``, 64) runs on the event loop:
     about a millisecond at 64, and the session's own threads already use the other core, so
     handing it to the batcher's thread only added a hop (more CPU per request under load in
     the bench's HTTP part).

@@ -1,5 +1,5 @@
-"""What routes receive: the repository and model version through ``Depends``, and the
-inference routes' options, read straight from the query string.
+"""What routes receive: the repository and model version through ``Depends``, and what the
+inference routes' options name, read straight from the query string.
 
 ``Depends`` functions are ``async def``: they only read ``app.state``, and FastAPI runs a
 plain ``def`` dependency in the thread pool, a thread hop per dependency per request.
@@ -12,35 +12,23 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
-from service.backends import Backend
-from service.repository import ModelRepository, ModelVersion
-from service.schemas import Preprocess
-from service.settings import BackendName, Settings
-
-
-class InferenceOptions(BaseModel):
-    """The query parameters of the inference routes."""
-
-    backend: BackendName | None = Field(
-        default=None, description="inference backend; default: the server's"
-    )
-    version: str | None = Field(
-        default=None, description="model version to use; default: the latest served"
-    )
-    preprocess: Preprocess | None = Field(
-        default=None, description="default: mnist for images, none for JSON arrays"
-    )
+from service.api.contracts import InferenceOptions
+from service.inputs.prepare import Preprocess
+from service.runtime.repository import ModelRepository
+from service.runtime.version import ModelVersion, Runner
+from service.settings import Settings
 
 
 @dataclass(frozen=True)
 class Inference:
-    """What an inference route works with: settings, model version, backend, preprocessing."""
+    """What an inference route works with: settings, model version, the backend's runner,
+    preprocessing."""
 
     settings: Settings
     model: ModelVersion
-    backend: Backend
+    runner: Runner
     preprocess: Preprocess | None
 
 
@@ -58,15 +46,19 @@ def inference_for(request: Request) -> Inference:
         raise RequestValidationError(
             [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
         ) from exc
-    repository: ModelRepository = request.app.state.repository
-    model = repository.get(options.version)
+    model = repository_of(request).get(options.version)
     return Inference(
-        request.app.state.settings, model, model.backend(options.backend), options.preprocess
+        request.app.state.settings, model, model.runner(options.backend), options.preprocess
     )
 
 
+def repository_of(request: Request) -> ModelRepository:
+    repository: ModelRepository = request.app.state.repository
+    return repository
+
+
 async def get_repository(request: Request) -> ModelRepository:
-    return request.app.state.repository
+    return repository_of(request)
 
 
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]

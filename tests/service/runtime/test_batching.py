@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from service.batching import MicroBatcher
 from service.errors import ModelNotReady, Overloaded
+from service.runtime.batching import MicroBatcher
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +48,7 @@ def images(*ids: int) -> np.ndarray:
 
 
 def make(model: RecordingModel, **limits: float) -> MicroBatcher:
-    options = {"max_batch": 8, "max_delay": 0.0, "max_queue": 100, "inline_max": 0, **limits}
+    options = {"max_images": 8, "max_delay": 0.0, "max_queue": 100, "inline_max": 0, **limits}
     return MicroBatcher(model, name="test", **options)
 
 
@@ -98,9 +98,9 @@ async def test_batches_over_inline_max_run_in_the_worker_thread():
     batcher.close()
 
 
-async def test_a_batch_never_exceeds_max_batch_and_keeps_request_order():
+async def test_a_batch_never_exceeds_max_images_and_keeps_request_order():
     model = RecordingModel()
-    batcher = make(model, max_batch=4)
+    batcher = make(model, max_images=4)
     blocker = await busy(model, batcher)
     waiting = [asyncio.create_task(batcher.predict(images(2 * i, 2 * i + 1))) for i in range(5)]
     await asyncio.sleep(0.01)
@@ -111,9 +111,9 @@ async def test_a_batch_never_exceeds_max_batch_and_keeps_request_order():
     batcher.close()
 
 
-async def test_a_request_larger_than_max_batch_runs_alone():
+async def test_a_request_larger_than_max_images_runs_alone():
     model = RecordingModel()
-    batcher = make(model, max_batch=2)
+    batcher = make(model, max_images=2)
     assert (await batcher.predict(images(*range(5)))).shape == (5, 10)
     assert model.batches == [5]
     batcher.close()
@@ -143,7 +143,7 @@ async def test_a_failing_model_fails_every_request_of_the_batch(inline_max: int)
         raise RuntimeError("backend crashed")
 
     batcher = MicroBatcher(
-        broken, max_batch=8, max_delay=0.0, max_queue=100, inline_max=inline_max, name="broken"
+        broken, max_images=8, max_delay=0.0, max_queue=100, inline_max=inline_max, name="broken"
     )
     results = await asyncio.gather(
         *(batcher.predict(images(i)) for i in range(3)), return_exceptions=True
@@ -170,7 +170,7 @@ async def test_a_client_that_went_away_does_not_disturb_its_batch():
 
 async def test_close_still_answers_what_is_queued():
     model = RecordingModel()
-    batcher = make(model, max_batch=2)
+    batcher = make(model, max_images=2)
     first = await busy(model, batcher)
     queued = [asyncio.create_task(batcher.predict(images(i, i))) for i in range(3)]
     await asyncio.sleep(0.01)
@@ -202,7 +202,7 @@ async def test_max_delay_gathers_requests_that_arrive_soon_after():
 
 async def test_requests_that_waited_out_a_running_batch_do_not_wait_max_delay_again():
     model = RecordingModel()
-    batcher = make(model, max_batch=2, max_delay=30.0)
+    batcher = make(model, max_images=2, max_delay=30.0)
     model.gate.clear()
     first = asyncio.create_task(batcher.predict(images(0, 1)))  # full: goes at once
     while not model.entered.is_set():
@@ -217,7 +217,7 @@ async def test_requests_that_waited_out_a_running_batch_do_not_wait_max_delay_ag
 
 async def test_a_full_batch_does_not_wait_out_max_delay():
     model = RecordingModel()
-    batcher = make(model, max_batch=2, max_delay=30.0)
+    batcher = make(model, max_images=2, max_delay=30.0)
     results = await asyncio.wait_for(
         asyncio.gather(batcher.predict(images(0)), batcher.predict(images(1))), timeout=5
     )

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import inference, render
-from service.deps import Inference, inference_for
-from service.errors import NotFound
-from service.examples import EXAMPLE_PNG
-from service.inputs.bodies import read_one, to_digits
-from service.inputs.photos import Digit
-from service.routes.docs import INFERENCE_QUERY, errors, image_body
-from service.schemas import ActivationsResponse, Encoding
+from service.api import pictures, responses
+from service.api.bodies import read_one
+from service.api.contracts import ActivationsResponse, Encoding
+from service.api.dependencies import Inference, inference_for
+from service.api.examples import EXAMPLE_PNG
+from service.api.openapi import INFERENCE_QUERY, errors, image_body
+from service.inputs.prepare import Digits, RawInput, to_digits
 
 router = APIRouter(prefix="/v1/activations", tags=["activations"])
 
@@ -25,11 +23,15 @@ LayersQuery = Annotated[
 PNG = {200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}}
 
 
-async def read_one_digit(request: Request, job: Inference) -> Digit:
-    """The request's single image (or array) as a digit; 422 for a batch."""
-    item = await read_one(request, max_batch=job.settings.max_batch_size)
-    found = await to_digits([item], job.preprocess, max_pixels=job.settings.max_image_pixels)
-    return found[0]
+async def one_digit(job: Inference, item: RawInput) -> Digits:
+    return await to_digits([item], job.preprocess, max_pixels=job.settings.max_image_pixels)
+
+
+async def uploaded_digit(request: Request, job: Inference) -> Digits:
+    """The request's single image (or array); 422 for a batch."""
+    return await one_digit(
+        job, await read_one(request, max_images=job.settings.max_images_per_request)
+    )
 
 
 @router.post(
@@ -46,21 +48,26 @@ async def get_activations(
     ),
 ) -> ActivationsResponse:
     job = inference_for(request)
-    names = inference.select_layers(job.model, layers)
-    digit = await read_one_digit(request, job)
-    return await run_in_threadpool(
-        inference.activations, job.model, job.backend, digit, names, encoding
-    )
+    names = job.model.select_layers(layers)
+    digit = await uploaded_digit(request, job)
+
+    def run() -> ActivationsResponse:
+        outputs = job.runner.activations(digit.images)
+        return responses.activations(
+            job.model,
+            job.runner.name,
+            digit.images[0],
+            digit.boxes[0],
+            {name: outputs[name] for name in names},
+            encoding,
+        )
+
+    return await run_in_threadpool(run)
 
 
-async def _layer_png(job: Inference, layer: str, tensor: np.ndarray) -> Response:
-    if layer not in job.model.layer_names:
-        layers = ", ".join(job.model.layer_names)
-        raise NotFound(f"unknown layer {layer!r}; the layers are: {layers}")
-
+async def _layer_png(job: Inference, layer: str, digit: Digits) -> Response:
     def run() -> bytes:
-        outputs = job.backend.activations(inference.network_input(tensor[None]))
-        return render.feature_map_grid(outputs[layer][0])
+        return pictures.feature_map_grid(job.runner.activations(digit.images)[layer][0])
 
     return Response(await run_in_threadpool(run), media_type="image/png")
 
@@ -74,7 +81,8 @@ async def _layer_png(job: Inference, layer: str, tensor: np.ndarray) -> Response
 )
 async def get_layer_picture(request: Request, layer: str) -> Response:
     job = inference_for(request)
-    return await _layer_png(job, layer, (await read_one_digit(request, job)).tensor)
+    job.model.check_layers([layer])
+    return await _layer_png(job, layer, await uploaded_digit(request, job))
 
 
 @router.get(
@@ -86,5 +94,5 @@ async def get_layer_picture(request: Request, layer: str) -> Response:
 )
 async def get_example_layer_picture(request: Request, layer: str) -> Response:
     job = inference_for(request)
-    found = await to_digits([EXAMPLE_PNG], job.preprocess, max_pixels=job.settings.max_image_pixels)
-    return await _layer_png(job, layer, found[0].tensor)
+    job.model.check_layers([layer])
+    return await _layer_png(job, layer, await one_digit(job, EXAMPLE_PNG))

@@ -10,8 +10,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from PIL import Image
 
+from service.api.examples import EXAMPLE_ARRAY
 from service.app import create_app
-from service.examples import EXAMPLE_ARRAY
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT, client_for
 from tests.service.drawing import draw_digit, encode, photo_like, png_bomb

@@ -1,7 +1,7 @@
 """Dynamic micro-batching: concurrent predict calls share one backend call.
 
 As Triton's and TF Serving's batchers do: requests queue up and are run together, up to
-``max_batch`` images, waiting at most ``max_delay`` for more. Backends do much more work per
+``max_images`` images, waiting at most ``max_delay`` for more. Backends do much more work per
 call at batch 32 than at batch 1 for nearly the same fixed cost. A full queue refuses work
 (503 with Retry-After) instead of growing without bound.
 
@@ -41,14 +41,14 @@ class MicroBatcher:
         self,
         predict: Callable[[np.ndarray], np.ndarray],
         *,
-        max_batch: int,
+        max_images: int,
         max_delay: float,
         max_queue: int,
         inline_max: int,
         name: str,
     ) -> None:
         self._predict = predict
-        self._max_batch = max_batch
+        self._max_images = max_images
         self._max_delay = max_delay
         self._max_queue = max_queue
         self._inline_max = inline_max
@@ -86,7 +86,7 @@ class MicroBatcher:
         loop's next turn once it is full or its requests ``waited`` out a running batch."""
         if self._running or not self._queue:
             return
-        now = waited or not self._max_delay or self._queued_images >= self._max_batch
+        now = waited or not self._max_delay or self._queued_images >= self._max_images
         if self._flush_at is not None:
             if not (now and self._gathering):
                 return
@@ -141,10 +141,10 @@ class MicroBatcher:
         self._schedule(loop, waited=True)
 
     def _take(self) -> list[_Request]:
-        """The oldest request, then more in order while they fit in ``max_batch``."""
+        """The oldest request, then more in order while they fit in ``max_images``."""
         batch = [self._queue.popleft()]
         size = len(batch[0].images)
-        while self._queue and size + len(self._queue[0].images) <= self._max_batch:
+        while self._queue and size + len(self._queue[0].images) <= self._max_images:
             batch.append(self._queue.popleft())
             size += len(batch[-1].images)
         self._queued_images -= size

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import RepositoryDep
-from service.routes.docs import errors
-from service.schemas import Status
+from service.api.contracts import Status
+from service.api.dependencies import RepositoryDep
+from service.api.openapi import errors
 
 router = APIRouter(tags=["health"])
 

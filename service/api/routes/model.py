@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import ModelDep, RepositoryDep
-from service.routes.docs import errors
-from service.schemas import ModelSummary
+from service.api.contracts import ModelSummary
+from service.api.dependencies import ModelDep, RepositoryDep
+from service.api.openapi import errors
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -18,8 +18,9 @@ async def get_model_summary(model: ModelDep, repository: RepositoryDep) -> Model
         model=model.name,
         version=str(model.version),
         versions=[str(v) for v in repository.versions()],
-        backends=list(model.backends),
+        backends=list(model.runners),
         default_backend=model.default_backend,
+        default_backend_reason=model.default_backend_reason,
         input_shape=architecture["input_shape"],
         layers=architecture["layers"],
         total_parameters=architecture["total_parameters"],

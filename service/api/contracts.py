@@ -7,13 +7,22 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.inputs.prepare import Preprocess
+from service.settings import BackendName
 
-class Preprocess(StrEnum):
-    """``mnist``: normalise like MNIST was made (default for images); ``none``: use as is
-    (default for JSON arrays, which are taken to be MNIST-form tensors already)."""
 
-    mnist = "mnist"
-    none = "none"
+class InferenceOptions(BaseModel):
+    """The query parameters of the inference routes."""
+
+    backend: BackendName | None = Field(
+        default=None, description="inference backend; default: the server's (see /v1/model)"
+    )
+    version: str | None = Field(
+        default=None, description="model version to use; default: the latest served"
+    )
+    preprocess: Preprocess | None = Field(
+        default=None, description="default: mnist for images, none for JSON arrays"
+    )
 
 
 class Encoding(StrEnum):
@@ -107,7 +116,8 @@ class ModelSummary(BaseModel):
     version: str
     versions: list[str] = Field(description="every version this server has loaded")
     backends: list[str]
-    default_backend: str
+    default_backend: str = Field(description="the backend answering requests that name none")
+    default_backend_reason: str = Field(description="why it is that one")
     input_shape: list[int]
     layers: list[LayerSummary]
     total_parameters: int

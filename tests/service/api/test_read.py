@@ -7,7 +7,7 @@ import base64
 import pytest
 from PIL import Image
 
-from service.examples import EXAMPLE_ARRAY
+from service.api.examples import EXAMPLE_ARRAY
 from tests.service.drawing import draw_number, encode, iou, photo_like
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +32,7 @@ async def test_read_gives_the_number_and_each_digit_left_to_right(client, number
     response = await client.post("/v1/read", files={"file": ("n.jpg", photo, "image/jpeg")})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (body["model"], body["version"], body["backend"]) == ("lenet", "1", "tensorflow")
+    assert (body["model"], body["version"], body["backend"]) == ("lenet", "1", "onnx")
     assert body["number"] == number
     assert [str(d["digit"]) for d in body["digits"]] == list(number)
     for digit, box in zip(body["digits"], boxes, strict=True):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from model.spec import LAYER_NAMES
-from service.examples import EXAMPLE_ARRAY, EXAMPLE_PNG
+from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG
 from tests.service.drawing import draw_digit, encode, ink_box, iou
 
 pytestmark = pytest.mark.anyio

@@ -6,9 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from service.deps import InferenceOptions
-from service.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
-from service.schemas import ErrorResponse, PredictRequest
+from service.api.contracts import ErrorResponse, InferenceOptions, PredictRequest
+from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
 
 _binary = {"schema": {"type": "string", "format": "binary"}}
 
@@ -91,4 +90,4 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
 
 
 INFERENCE_QUERY = query_parameters(InferenceOptions)
-"""The inference routes' options, which they validate themselves (``deps.inference_for``)."""
+"""The inference routes' options, which they validate themselves (``inference_for``)."""

@@ -1,5 +1,5 @@
-"""service.inputs.bodies: request inputs to digits; small ones on the event loop, the rest in a
-thread; an image without a digit named."""
+"""service.inputs.prepare: request inputs to the network's input; small ones on the event
+loop, the rest in a thread; an image without a digit named."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from service.api.examples import EXAMPLE_ARRAY
 from service.errors import InvalidInput, NoDigit, PayloadTooLarge
-from service.examples import EXAMPLE_ARRAY
-from service.inputs import bodies
-from service.schemas import Preprocess
+from service.inputs import prepare
+from service.inputs.prepare import Preprocess
 from tests.service.drawing import (
     draw_digit,
     draw_number,
@@ -38,7 +38,7 @@ def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         hops.append(function)
         return function(*args, **kwargs)
 
-    monkeypatch.setattr(bodies, "run_in_threadpool", recording)
+    monkeypatch.setattr(prepare, "run_in_threadpool", recording)
     return hops
 
 
@@ -60,9 +60,9 @@ BLANK_PHOTO = encode(photo_like(Image.new("L", (400, 300), 255), seed=1), "JPEG"
 
 
 async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[Any]) -> None:
-    inputs: list[bodies.RawInput] = [png(28), png(64), EXAMPLE_ARRAY]
-    digits = await bodies.to_digits(inputs, None, max_pixels=MAX_PIXELS)
-    assert bodies.tensors(digits).shape == (3, 28, 28) and thread_hops == []
+    inputs: list[prepare.RawInput] = [png(28), png(64), EXAMPLE_ARRAY]
+    digits = await prepare.to_digits(inputs, None, max_pixels=MAX_PIXELS)
+    assert digits.images.shape == (3, 28, 28, 1) and thread_hops == []
 
 
 @pytest.mark.parametrize(
@@ -70,40 +70,40 @@ async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[
     [
         pytest.param([png(65)], id="a PNG over 64x64"),
         pytest.param([encode(draw_digit(7, (28, 28)), "JPEG")], id="a JPEG however small"),
-        pytest.param([png(28)] * (bodies.INLINE_MAX_INPUTS + 1), id="too many inputs"),
+        pytest.param([png(28)] * (prepare.INLINE_MAX_INPUTS + 1), id="too many inputs"),
         pytest.param([padded_png(28, 64 * 1024)], id="a small PNG of many bytes"),
         pytest.param([[[[v] for v in row] for row in EXAMPLE_ARRAY]], id="a 28x28x1 array"),
     ],
 )
 async def test_larger_work_goes_to_a_thread(
-    thread_hops: list[Any], inputs: list[bodies.RawInput]
+    thread_hops: list[Any], inputs: list[prepare.RawInput]
 ) -> None:
-    digits = await bodies.to_digits(inputs, None, max_pixels=MAX_PIXELS)
-    assert bodies.tensors(digits).shape == (len(inputs), 28, 28) and len(thread_hops) == 1
+    digits = await prepare.to_digits(inputs, None, max_pixels=MAX_PIXELS)
+    assert digits.images.shape == (len(inputs), 28, 28, 1) and len(thread_hops) == 1
 
 
 async def test_a_tiny_file_of_many_pixels_is_judged_by_its_header(
     thread_hops: list[Any],
 ) -> None:
     with pytest.raises(PayloadTooLarge):
-        await bodies.to_digits([png_bomb(2000, 2000)], None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([png_bomb(2000, 2000)], None, max_pixels=MAX_PIXELS)
     assert len(thread_hops) == 1
 
 
 async def test_loop_and_thread_decode_alike(thread_hops: list[Any]) -> None:
     image = png(28)
-    alone = await bodies.to_digits([image], None, max_pixels=MAX_PIXELS)
-    crowded = await bodies.to_digits([image] * 5, None, max_pixels=MAX_PIXELS)
+    alone = await prepare.to_digits([image], None, max_pixels=MAX_PIXELS)
+    crowded = await prepare.to_digits([image] * 5, None, max_pixels=MAX_PIXELS)
     assert len(thread_hops) == 1
-    np.testing.assert_array_equal(bodies.tensors(crowded), np.repeat(bodies.tensors(alone), 5, 0))
-    assert [digit.box for digit in crowded] == [alone[0].box] * 5
+    np.testing.assert_array_equal(crowded.images, np.repeat(alone.images, 5, 0))
+    assert crowded.boxes == alone.boxes * 5
 
 
 async def test_an_array_of_the_wrong_shape_is_checked_in_a_thread(
     thread_hops: list[Any],
 ) -> None:
     with pytest.raises(InvalidInput, match="got 1x100000"):
-        await bodies.to_digits([[[0] * 100_000]], None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([[[0] * 100_000]], None, max_pixels=MAX_PIXELS)
     assert len(thread_hops) == 1
 
 
@@ -112,40 +112,43 @@ async def test_an_array_of_the_wrong_shape_is_checked_in_a_thread(
 
 async def test_an_image_gives_its_digit_and_where_it_is() -> None:
     drawing = draw_digit(3, (300, 240), offset=(50, -20), scale=0.6)
-    (digit,) = await bodies.to_digits([encode(drawing, "PNG")], None, max_pixels=MAX_PIXELS)
-    assert digit.tensor.shape == (28, 28) and digit.tensor[0, 0] == 0
-    assert iou(digit.box, ink_box(drawing)) > 0.8
+    digits = await prepare.to_digits([encode(drawing, "PNG")], None, max_pixels=MAX_PIXELS)
+    assert digits.images.shape == (1, 28, 28, 1) and digits.images[0, 0, 0, 0] == 0
+    assert iou(digits.boxes[0], ink_box(drawing)) > 0.8
 
 
 async def test_an_array_is_taken_as_it_is_without_a_box() -> None:
-    (digit,) = await bodies.to_digits([EXAMPLE_ARRAY], None, max_pixels=MAX_PIXELS)
-    np.testing.assert_array_equal(digit.tensor, np.asarray(EXAMPLE_ARRAY, np.float32))
-    assert digit.box is None
+    digits = await prepare.to_digits([EXAMPLE_ARRAY], None, max_pixels=MAX_PIXELS)
+    np.testing.assert_allclose(digits.images[0, :, :, 0], np.float32(EXAMPLE_ARRAY) / 255)
+    assert digits.boxes == [None]
 
 
 async def test_a_blank_array_is_taken_as_it_is() -> None:
-    (digit,) = await bodies.to_digits([[[0] * 28] * 28], None, max_pixels=MAX_PIXELS)
-    assert not digit.tensor.any() and digit.box is None
+    digits = await prepare.to_digits([[[0] * 28] * 28], None, max_pixels=MAX_PIXELS)
+    assert not digits.images.any() and digits.boxes == [None]
 
 
 async def test_an_array_normalised_like_a_photo_has_no_box() -> None:
-    (digit,) = await bodies.to_digits([EXAMPLE_ARRAY], Preprocess.mnist, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([EXAMPLE_ARRAY], Preprocess.mnist, max_pixels=MAX_PIXELS)
     array = np.asarray(EXAMPLE_ARRAY, np.float32)
-    assert np.corrcoef(digit.tensor.ravel(), array.ravel())[0, 1] > 0.9
-    assert digit.box is None
+    assert np.corrcoef(digits.images.ravel(), array.ravel())[0, 1] > 0.9
+    assert digits.boxes == [None]
 
 
 async def test_preprocess_none_takes_the_whole_image_as_it_is() -> None:
     data = encode(draw_digit(7, (56, 84), ink=255, paper=0), "PNG")
-    (digit,) = await bodies.to_digits([data], Preprocess.none, max_pixels=MAX_PIXELS)
-    assert digit.box == (0, 0, 56, 84)
+    digits = await prepare.to_digits([data], Preprocess.none, max_pixels=MAX_PIXELS)
+    assert digits.boxes == [(0, 0, 56, 84)]
 
 
-async def test_tensors_stacks_digits_in_order() -> None:
-    digits = await bodies.to_digits([png(40), EXAMPLE_ARRAY], None, max_pixels=MAX_PIXELS)
-    stacked = bodies.tensors(digits)
-    assert stacked.dtype == np.float32 and stacked.shape == (2, 28, 28)
-    np.testing.assert_array_equal(stacked[1], digits[1].tensor)
+async def test_the_network_input_is_scaled_to_one_and_in_request_order() -> None:
+    digits = await prepare.to_digits([png(40), EXAMPLE_ARRAY], None, max_pixels=MAX_PIXELS)
+    assert digits.images.dtype == np.float32 and digits.images.shape == (2, 28, 28, 1)
+    assert 0 <= digits.images.min() and digits.images.max() <= 1
+    np.testing.assert_allclose(
+        digits.images[1, :, :, 0] * 255, np.float32(EXAMPLE_ARRAY), atol=1e-4
+    )
+    assert digits.boxes[0] is not None and digits.boxes[1] is None
 
 
 # to_digits: no digit
@@ -153,18 +156,18 @@ async def test_tensors_stacks_digits_in_order() -> None:
 
 async def test_a_blank_photo_is_no_digit() -> None:
     with pytest.raises(NoDigit, match="the image shows no digit"):
-        await bodies.to_digits([BLANK_PHOTO], None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([BLANK_PHOTO], None, max_pixels=MAX_PIXELS)
 
 
 async def test_no_digit_names_the_blank_input_of_a_batch() -> None:
-    inputs: list[bodies.RawInput] = [png(100), BLANK_PHOTO, png(100)]
+    inputs: list[prepare.RawInput] = [png(100), BLANK_PHOTO, png(100)]
     with pytest.raises(NoDigit, match="input 2 of 3 shows no digit"):
-        await bodies.to_digits(inputs, None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits(inputs, None, max_pixels=MAX_PIXELS)
 
 
 async def test_a_blank_array_normalised_like_a_photo_is_no_digit() -> None:
     with pytest.raises(NoDigit, match="no digit"):
-        await bodies.to_digits([[[0] * 28] * 28], Preprocess.mnist, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([[[0] * 28] * 28], Preprocess.mnist, max_pixels=MAX_PIXELS)
 
 
 # to_number
@@ -174,21 +177,21 @@ async def test_to_number_reads_a_number_left_to_right_in_a_thread(
     thread_hops: list[Any],
 ) -> None:
     page, boxes = draw_number("407", (480, 200))
-    digits = await bodies.to_number(encode(page, "PNG"), max_pixels=MAX_PIXELS)
-    assert len(digits) == 3 and len(thread_hops) == 1
-    assert all(iou(digit.box, box) > 0.7 for digit, box in zip(digits, boxes, strict=True))
+    digits = await prepare.to_number(encode(page, "PNG"), max_pixels=MAX_PIXELS)
+    assert len(digits.images) == 3 and len(thread_hops) == 1
+    assert all(iou(found, box) > 0.7 for found, box in zip(digits.boxes, boxes, strict=True))
 
 
 async def test_to_number_refuses_an_array() -> None:
     with pytest.raises(InvalidInput, match="not an array"):
-        await bodies.to_number(EXAMPLE_ARRAY, max_pixels=MAX_PIXELS)
+        await prepare.to_number(EXAMPLE_ARRAY, max_pixels=MAX_PIXELS)
 
 
 async def test_to_number_of_a_blank_photo_is_no_digit() -> None:
     with pytest.raises(NoDigit, match="no digit"):
-        await bodies.to_number(BLANK_PHOTO, max_pixels=MAX_PIXELS)
+        await prepare.to_number(BLANK_PHOTO, max_pixels=MAX_PIXELS)
 
 
 async def test_to_number_refuses_an_image_over_max_pixels() -> None:
     with pytest.raises(PayloadTooLarge):
-        await bodies.to_number(png_bomb(2000, 2000), max_pixels=MAX_PIXELS)
+        await prepare.to_number(png_bomb(2000, 2000), max_pixels=MAX_PIXELS)

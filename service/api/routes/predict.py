@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from service import inference
-from service.deps import inference_for
-from service.inputs.bodies import read_inputs, tensors, to_digits
-from service.routes.docs import INFERENCE_QUERY, errors, image_body
-from service.schemas import PredictResponse
+from service.api import responses
+from service.api.bodies import read_inputs
+from service.api.contracts import PredictResponse
+from service.api.dependencies import inference_for
+from service.api.openapi import INFERENCE_QUERY, errors, image_body
+from service.inputs.prepare import to_digits
 
 router = APIRouter(prefix="/v1", tags=["inference"])
 
@@ -23,10 +24,10 @@ router = APIRouter(prefix="/v1", tags=["inference"])
 async def predict_digits(request: Request) -> Response:
     """One prediction per image, in request order; images also say where their digit is."""
     job = inference_for(request)
-    inputs = await read_inputs(request, max_batch=job.settings.max_batch_size)
-    found = await to_digits(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
-    probabilities = await job.model.predict(job.backend, inference.network_input(tensors(found)))
+    inputs = await read_inputs(request, max_images=job.settings.max_images_per_request)
+    digits = await to_digits(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
+    probabilities = await job.runner.predict(digits.images)
     return Response(
-        inference.predictions(job.model, job.backend, probabilities, found),
+        responses.predictions(job.model, job.runner.name, probabilities, digits.boxes),
         media_type="application/json",
     )

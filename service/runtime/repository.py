@@ -1,4 +1,5 @@
-"""The model repository: finds versions on disk, loads them into backends, hands them out.
+"""The model repository: finds versions on disk, loads them, hands them out, and watches
+for new ones while the server runs.
 
 It is the one owner of loading, so routes never touch the filesystem, and it is where
 several versions side by side (and picking up new ones) belong.
@@ -6,87 +7,24 @@ several versions side by side (and picking up new ones) belong.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import threading
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from model import artifacts
-from service.backends import Backend, load_backend
-from service.batching import MicroBatcher
-from service.errors import InvalidInput, ModelNotReady, NotFound
+from service.errors import ModelNotReady, NotFound
+from service.runtime.version import ModelVersion, load_version
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 UNLOAD_GRACE_SECONDS = 30.0
 """How long a replaced version keeps answering requests that already hold it."""
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One loaded version: its backends (each behind a batcher), layer table and model card."""
-
-    name: str
-    version: int
-    path: Path
-    backends: dict[str, Backend]
-    batchers: dict[str, MicroBatcher]
-    default_backend: str
-    architecture: dict[str, Any]
-    card: dict[str, Any]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [layer["name"] for layer in self.architecture["layers"]]
-
-    def backend(self, name: str | None) -> Backend:
-        chosen = name or self.default_backend
-        if chosen not in self.backends:
-            loaded = ", ".join(self.backends)
-            raise InvalidInput(f"backend {chosen!r} is not loaded; this server has: {loaded}")
-        return self.backends[chosen]
-
-    async def predict(self, backend: Backend, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28, 1) images → (n, 10) probabilities, through ``backend``'s batcher."""
-        return await self.batchers[backend.name].predict(images)
-
-    def close(self) -> None:
-        for batcher in self.batchers.values():
-            batcher.close()
-
-
-def load_version(settings: Settings, path: Path) -> ModelVersion:
-    architecture = artifacts.read_json(path / artifacts.ARCHITECTURE_FILE)
-    layer_names = [layer["name"] for layer in architecture["layers"]]
-    backends = {
-        name: load_backend(name, path, layer_names, settings.threads_per_backend)
-        for name in settings.backends
-    }
-    batchers = {
-        name: MicroBatcher(
-            backend.predict,
-            max_batch=settings.batch_max_size,
-            max_delay=settings.batch_max_delay_ms / 1000,
-            max_queue=settings.queue_max_images,
-            inline_max=backend.inline_max_images,
-            name=f"{name}-v{path.name}",
-        )
-        for name, backend in backends.items()
-    }
-    return ModelVersion(
-        name=settings.model_name,
-        version=int(path.name),
-        path=path,
-        backends=backends,
-        batchers=batchers,
-        default_backend=str(settings.default_backend),
-        architecture=architecture,
-        card=artifacts.read_json(path / artifacts.METRICS_FILE),
-    )
 
 
 class ModelRepository:
@@ -139,6 +77,35 @@ class ModelRepository:
             closing.start()
         return bool(fresh or dropped)
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Load and watch in the background for as long as the server runs (its lifespan),
+        then stop every version's batchers."""
+        watching = asyncio.create_task(self._watch())
+        try:
+            yield
+        finally:
+            watching.cancel()
+            self.close()
+
+    async def _watch(self) -> None:
+        """Load in a worker thread while the server already answers /healthz (503 elsewhere),
+        then look for new versions every ``poll_seconds``. A version that fails to load is
+        logged and skipped; the versions already loaded keep serving."""
+        poll_seconds = self._settings.poll_seconds
+        while True:
+            try:
+                if await run_in_threadpool(self.refresh):
+                    settle_heap()
+                    asyncio.get_running_loop().call_later(UNLOAD_GRACE_SECONDS + 1, settle_heap)
+                self.error = None
+            except Exception as exc:
+                logger.exception("loading the model repository failed")
+                self.error = f"the model failed to load: {exc}"
+            if not poll_seconds:
+                return
+            await asyncio.sleep(poll_seconds)
+
     def close(self) -> None:
         """Stop every version's batchers (at shutdown)."""
         with self._lock:
@@ -161,3 +128,18 @@ class ModelRepository:
     def versions(self) -> list[int]:
         with self._lock:
             return sorted(self._versions)
+
+
+def settle_heap() -> None:
+    """Hide what loading built from the cyclic garbage collector (``gc.freeze``).
+
+    A loaded model leaves tens of thousands of long-lived objects (TensorFlow far more), and
+    every full collection walks them all, ~20 ms with ONNX Runtime alone (docs/benchmarks.md
+    has the command), on the event loop, in the middle of some request. Frozen, they are never
+    walked; they are still freed by reference counting. Unfreezing first lets a collection
+    reclaim a replaced version, once its unload grace is over and nothing holds it (hence a
+    second call then).
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,106 @@
+"""``/v1`` request bodies → their inputs (image bytes or JSON arrays), in request order.
+
+Multipart files, a raw ``image/*`` body, or TF Serving's JSON ``{"instances": [...]}`` with
+28×28 arrays or ``{"b64": ...}`` images. What the inputs hold is ``service.inputs``' job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+import orjson
+from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+
+from service.api.contracts import B64Image, PredictRequest
+from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.inputs.prepare import RawInput
+
+IMAGE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/jpg",
+        "image/bmp",
+        "image/x-ms-bmp",
+        "image/gif",
+        "image/webp",
+    }
+)
+_predict_request = TypeAdapter(PredictRequest)
+
+
+async def read_inputs(request: Request, *, max_images: int) -> list[RawInput]:
+    """Split the body into its images or arrays, in request order, by content type."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "multipart/form-data":
+        inputs: list[RawInput] = await _read_multipart(request)
+    elif media_type in IMAGE_TYPES:
+        inputs = [await request.body()]
+    elif media_type == "application/json" or media_type.endswith("+json"):
+        inputs = _read_json(await request.body())
+    else:
+        accepted = "multipart/form-data, application/json, " + ", ".join(sorted(IMAGE_TYPES))
+        raise UnsupportedMediaType(
+            f"content type {media_type or '(none)'!r} is not accepted; send one of: {accepted}"
+        )
+    if not inputs or any(isinstance(item, bytes) and not item for item in inputs):
+        raise BadRequest("the request holds no image or an empty one")
+    if len(inputs) > max_images:
+        raise PayloadTooLarge(f"{len(inputs)} images in one request; the limit is {max_images}")
+    return inputs
+
+
+async def read_one(request: Request, *, max_images: int) -> RawInput:
+    """The body's single image or array; 422 for a batch."""
+    inputs = await read_inputs(request, max_images=max_images)
+    if len(inputs) != 1:
+        raise InvalidInput(f"send exactly one image, not {len(inputs)}")
+    return inputs[0]
+
+
+async def _read_multipart(request: Request) -> list[RawInput]:
+    # max_files is a parser guard only: the batch limit is checked after, with a clear 413.
+    form = await request.form(max_files=100_000, max_fields=1_000)
+    try:
+        uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not uploads:
+            raise InvalidInput("the multipart body has no file parts; send images as files")
+        return [await upload.read() for upload in uploads]
+    finally:
+        await form.close()
+
+
+def _read_json(body: bytes) -> list[RawInput]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:  # Python's json takes NaN and Infinity: let validation name them instead
+            document = json.loads(body)
+        except ValueError:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    try:
+        request = _predict_request.validate_python(document)
+    except ValidationError as exc:
+        raise InvalidInput(_summarise(exc)) from exc
+    return [
+        _b64decode(item.b64) if isinstance(item, B64Image) else item for item in request.instances
+    ]
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f"an instance's b64 is not valid base64: {exc}") from exc
+
+
+def _summarise(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors()[:5]
+    ]
+    return 'expected {"instances": [<28x28 array> | {"b64": "..."}, ...]}; ' + "; ".join(problems)

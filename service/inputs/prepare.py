@@ -1,0 +1,123 @@
+"""A request's inputs → the network's input, and where each digit is; whatever the protocol.
+
+A few small inputs (JSON arrays, PNGs of at most ``INLINE_MAX_PIXELS``) are decoded right on
+the event loop: that takes 0.1–0.2 ms (``bench/stages.py``), less than a round trip through a
+worker thread on a busy 2-core machine. Anything larger is decoded in a worker thread, so the
+event loop never decodes a photo.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from model.spec import network_input
+from service.errors import InvalidInput, NoDigit
+from service.inputs import arrays, images, ink, photos
+from service.inputs.images import Picture
+from service.inputs.photos import Box, Digit
+
+
+class Preprocess(StrEnum):
+    """``mnist``: normalise like MNIST was made (default for images); ``none``: use as is
+    (default for JSON arrays, which are taken to be MNIST-form tensors already)."""
+
+    mnist = "mnist"
+    none = "none"
+
+
+RawInput = bytes | list[Any]
+"""Image bytes, or a JSON array of gray levels."""
+
+INLINE_MAX_INPUTS = 4
+INLINE_MAX_PIXELS = 64 * 64
+INLINE_MAX_BYTES = 32 * 1024
+"""Requests of at most ``INLINE_MAX_INPUTS`` arrays or PNGs this small decode on the loop."""
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NO_INK = "nothing on it stands out from the paper (or board) as a written digit does"
+
+
+@dataclass(frozen=True)
+class Digits:
+    """What a request's inputs become: the network's input, and where each digit is."""
+
+    images: np.ndarray
+    """(N, 28, 28, 1) float32 in [0, 1], MNIST form (light on dark), in request order."""
+    boxes: list[Box | None]
+    """Each digit's box in its upload; None for a JSON array, which has no pixels of its own."""
+
+    @classmethod
+    def of(cls, found: list[Digit]) -> Digits:
+        return cls(network_input(np.stack([d.tensor for d in found])), [d.box for d in found])
+
+
+async def to_digits(
+    inputs: list[RawInput], preprocess: Preprocess | None, *, max_pixels: int
+) -> Digits:
+    """One digit per input, in order, as the network reads it, with its box in an image; on
+    the event loop only if small. ``NoDigit`` names an input that shows none."""
+    if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
+        return _read_all(inputs, preprocess, max_pixels)
+    return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels)
+
+
+async def to_number(item: RawInput, *, max_pixels: int) -> Digits:
+    """The digits of the number an image shows, left to right, in a worker thread."""
+    if not isinstance(item, bytes):
+        raise InvalidInput("send a photo of a number, not an array: a 28x28 array is one digit")
+
+    def read() -> Digits:
+        number = photos.read_number(_decode(item, max_pixels))
+        if not number:
+            raise NoDigit(f"the image shows no digit: {_NO_INK}")
+        return Digits.of(number)
+
+    return await run_in_threadpool(read)
+
+
+def _read_all(inputs: list[RawInput], preprocess: Preprocess | None, max_pixels: int) -> Digits:
+    """``to_digits``'s work, blocking."""
+    found = []
+    for index, item in enumerate(inputs):
+        digit = _read(item, preprocess, max_pixels)
+        if digit is None:
+            which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
+            raise NoDigit(f"{which} shows no digit: {_NO_INK}")
+        found.append(digit)
+    return Digits.of(found)
+
+
+def _is_small(item: RawInput) -> bool:
+    """A plain 28×28 JSON array of numbers, or a PNG file of at most ``INLINE_MAX_BYTES``
+    whose IHDR chunk (first in every PNG, where Pillow too reads the size) declares at most
+    ``INLINE_MAX_PIXELS``: the bytes bound what is checksummed and inflated (extra chunks
+    included), the pixels what is normalised. Anything else goes to a thread."""
+    if not isinstance(item, bytes):
+        return arrays.is_plain_28x28(item)
+    if not 24 <= len(item) <= INLINE_MAX_BYTES or not item.startswith(_PNG_SIGNATURE):
+        return False
+    width, height = struct.unpack(">II", item[16:24])
+    return width * height <= INLINE_MAX_PIXELS
+
+
+def _read(item: RawInput, preprocess: Preprocess | None, max_pixels: int) -> Digit | None:
+    if isinstance(item, bytes):
+        picture = _decode(item, max_pixels)
+        return (
+            photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
+        )
+    array = arrays.validate_array(item)
+    if preprocess is not Preprocess.mnist:
+        return Digit(array)
+    found = photos.read_digit(Picture(np.round(array).astype(np.uint8), array.shape[::-1]))
+    return None if found is None else Digit(found.tensor)
+
+
+def _decode(data: bytes, max_pixels: int) -> Picture:
+    return images.decode_image(data, max_pixels=max_pixels, at_least=ink.WORKING_SIDE)
