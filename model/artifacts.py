@@ -107,7 +107,8 @@ def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:
 
     ``model.numpy_lenet.read_weights`` reads them back, with checks.
     """
-    np.savez(path, **{key: np.asarray(value, np.float32) for key, value in weights.items()})
+    arrays: dict[str, Any] = {key: np.asarray(value, np.float32) for key, value in weights.items()}
+    np.savez(path, **arrays)
 
 
 def write_json(path: Path, data: Any) -> None:

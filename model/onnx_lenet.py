@@ -20,6 +20,7 @@ images per CPU-second at batch 1024 (2-core dev machine).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import onnx
@@ -78,7 +79,7 @@ class _Graph:
         self._nodes: list[onnx.NodeProto] = []
         self._initializers: list[onnx.TensorProto] = []
 
-    def node(self, op: str, inputs: list[str], output: str, **attributes: object) -> str:
+    def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
         self._nodes.append(helper.make_node(op, inputs, [output], **attributes))
         return output
 
@@ -133,4 +134,5 @@ class _Graph:
             producer_name="lenet-serve",
         )
         onnx.checker.check_model(model, full_check=True)  # includes strict shape inference
-        return model.SerializeToString()
+        serialized: bytes = model.SerializeToString()
+        return serialized

@@ -7,6 +7,7 @@ else (no stack trace, no framework-specific shape) ever reaches a client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -78,7 +79,9 @@ class Overloaded(ServiceError):
     code = "overloaded"
 
 
-def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"status": status, "code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 

@@ -187,10 +187,10 @@ def _split(region: Region, row_height: float, wide: float) -> list[Region]:
     if crossed > _JOINT * stroke_width(region.mask.astype(np.float32)):
         return [region]
     left_of = np.arange(region.width)[None, :] < path[:, None]  # (height, width)
-    parts = [_part(region, region.mask * left_of), _part(region, region.mask * ~left_of)]
-    if any(p is None or p.height < _ROW_HEIGHT * row_height for p in parts):
+    left, right = _part(region, region.mask * left_of), _part(region, region.mask * ~left_of)
+    if left is None or right is None or min(left.height, right.height) < _ROW_HEIGHT * row_height:
         return [region]  # (a side with no ink, or a bar cut off its digit)
-    return [piece for part in parts for piece in _split(part, row_height, wide)]
+    return [piece for part in (left, right) for piece in _split(part, row_height, wide)]
 
 
 def _seam(mask: np.ndarray, low: int, high: int) -> tuple[np.ndarray, float]:

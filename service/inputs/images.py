@@ -55,7 +55,7 @@ def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -
     ``PayloadTooLarge`` for more than ``max_pixels`` pixels.
     """
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
     except _DECODE_ERRORS as exc:

@@ -171,7 +171,8 @@ def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     reached = np.unique(labels[strong])
     keep = np.zeros(count, np.uint8)
     keep[reached[reached > 0]] = 1
-    return keep[labels]
+    grown: np.ndarray = keep[labels]
+    return grown
 
 
 def _sorted_out(
@@ -238,7 +239,8 @@ def _rules(weak: np.ndarray, contrast: np.ndarray) -> np.ndarray | None:
     rule's own contrast along it.
     """
     height, width = weak.shape
-    thin = weak & ~cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    opened: np.ndarray = cv2.morphologyEx(weak, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    thin = weak & ~opened
     size = (max(1, width // 2), max(1, height // 2))
     half = (cv2.resize(thin * 255, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     found = []
@@ -275,7 +277,7 @@ def _line_ends(
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """Where the line x cos(theta) + y sin(theta) = rho enters and leaves the frame."""
     cos, sin = math.cos(theta), math.sin(theta)
-    points = []
+    points: list[tuple[float, float]] = []
     if abs(sin) > 1e-6:  # crossings with the left and right edges
         points += [(x, (rho - x * cos) / sin) for x in (0, width - 1)]
     if abs(cos) > 1e-6:  # with the top and bottom edges
@@ -306,4 +308,5 @@ def _levels_on_lines(
         xs = np.clip(xs, 0, width - 1).astype(np.intp)  # (L, S)
         ys = np.clip(ys, 0, height - 1).astype(np.intp)  # (L, S)
         levels.append(contrast[ys, xs])
-    return np.median(np.max(levels, axis=0), axis=1)
+    along: np.ndarray = np.median(np.max(levels, axis=0), axis=1)
+    return along

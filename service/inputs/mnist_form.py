@@ -85,8 +85,9 @@ def fit_box(ink: np.ndarray, *, edge: float) -> np.ndarray:
     scale = BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    scaled = np.clip(cv2.resize(ink, size, interpolation=interpolation), 0, None)
-    return scaled * (255 / scaled.max())
+    scaled: np.ndarray = np.clip(cv2.resize(ink, size, interpolation=interpolation), 0, None)
+    stretched: np.ndarray = scaled * (255 / scaled.max())
+    return stretched
 
 
 def center_by_mass(digit: np.ndarray) -> np.ndarray:

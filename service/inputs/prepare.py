@@ -102,7 +102,7 @@ def _is_small(item: RawInput) -> bool:
         return arrays.is_plain_28x28(item)
     if not 24 <= len(item) <= INLINE_MAX_BYTES or not item.startswith(_PNG_SIGNATURE):
         return False
-    width, height = struct.unpack(">II", item[16:24])
+    width, height = (int(side) for side in struct.unpack(">II", item[16:24]))
     return width * height <= INLINE_MAX_PIXELS
 
 

@@ -56,7 +56,8 @@ class TensorFlowBackend:
         self._layer_names = layer_names
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return self._model.serve(self._tf.constant(images)).numpy()
+        probabilities: np.ndarray = self._model.serve(self._tf.constant(images)).numpy()
+        return probabilities
 
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self._model.activations(self._tf.constant(images))
@@ -153,7 +154,8 @@ class OnnxBackend:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         session = self._small if len(images) <= self.SMALL_BATCH else self._large
-        return session.run(["probabilities"], {"image": images})[0]
+        probabilities: np.ndarray = session.run(["probabilities"], {"image": images})[0]
+        return probabilities
 
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self._activations.run(self._layer_names, {"image": images})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +20,9 @@ router = APIRouter(prefix="/v1/activations", tags=["activations"])
 LayersQuery = Annotated[
     str | None, Query(description="comma-separated layer names, e.g. conv1,pool1; default: all")
 ]
-PNG = {200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}}
+PNG: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}
+}
 
 
 async def one_digit(job: Inference, item: RawInput) -> Digits:
