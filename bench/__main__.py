@@ -20,7 +20,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, coldstart, machine, modeldir, report, serving, targets
+from bench import baseline, coldstart, machine, markdown, modeldir, serving, targets
+from model.artifacts import ModelRootSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("http", "stages", "model", "training", "coldstart", "photos")
@@ -40,7 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--parts", default=",".join(PARTS), help="any of " + ",".join(PARTS))
     parser.add_argument("--no-naive", action="store_true", help="leave out the naive service")
-    parser.add_argument("--model-root", type=Path, default=Path("artifacts/lenet"))
+    parser.add_argument(
+        "--model-root",
+        type=Path,
+        default=ModelRootSettings().model_root,
+        help="the model repository measured (default: $LENET_MODEL_ROOT, else artifacts/lenet)",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -149,7 +155,9 @@ def model_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, 
             "--gemm-seconds",
             "0.4",
         ]
-    result: dict[str, Any] = run_json("bench.model", [*common, "--backends", ",".join(backends)])
+    result: dict[str, Any] = run_json(
+        "bench.throughput", [*common, "--backends", ",".join(backends)]
+    )
     gemm = max(result["gemm"].values(), key=lambda g: g["macs_per_s"])
     macs = modeldir.multiply_adds(model.version_dir)
     result["macs_per_image"] = macs
@@ -184,7 +192,7 @@ def training_part(args: argparse.Namespace, model: modeldir.ModelDir) -> list[di
     for backend, recipe in cells:
         env = {"OPENBLAS_NUM_THREADS": "1"} if backend == "numpy" else {}
         arguments = ["--backend", backend, "--recipe", recipe, "--data-dir", str(args.data_dir)]
-        rows.append(run_json("bench.training", [*arguments, *sizes], env=env))
+        rows.append(run_json("bench.training_speed", [*arguments, *sizes], env=env))
         say(f"  {backend:10} {recipe:8} {rows[-1]['seconds_per_epoch']:7.2f} s/epoch")
     return rows
 
@@ -266,16 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_average_end"] = machine.load_average()
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["targets"] = targets.evaluate(results)
-    markdown = report.render(results)
+    page = markdown.render(results)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         say(f"wrote {args.out}")
     if args.markdown:
-        report.write(args.markdown, markdown)
+        markdown.write(args.markdown, page)
         say(f"wrote {args.markdown}")
     if args.quick or not args.markdown:
-        say(markdown)
+        say(page)
     say(
         f"done in {results['seconds']:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else "")
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench import baseline
+from bench.targets import OURS, PREVIOUS
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -103,7 +104,7 @@ def named(base: str, workers: int) -> str:
 def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
     """``python -m service`` serving one backend, as deployed, without version polling."""
     return ServerSpec(
-        name=named(f"ours-{backend}", workers),
+        name=named(f"{OURS}{backend}", workers),
         argv=[sys.executable, "-m", "service"],
         env={
             "LENET_HOST": HOST,
@@ -115,17 +116,24 @@ def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
         },
         query=f"?backend={backend}",
         workers=workers,
-        ready_line="serving lenet version",  # service.repository logs it per version loaded
+        ready_line="serving lenet version",  # service.runtime.repository logs it per version loaded
     )
 
 
-def previous(backend: str, model_root: Path, tree: Path) -> ServerSpec:
-    """The service as it was at an earlier revision, exported to ``tree``, started exactly like
-    ours: same command, same ``LENET_*`` settings, same model."""
-    spec = ours(backend, model_root)
+def as_configured(model_root: Path) -> ServerSpec:
+    """``python -m service`` with its default backends, asked without ``?backend=``: what a
+    user who names no backend gets."""
+    spec = ours("default", model_root)
+    env = {name: value for name, value in spec.env.items() if name != "LENET_BACKENDS"}
+    return replace(spec, env=env, query="")
+
+
+def previous(spec: ServerSpec, tree: Path) -> ServerSpec:
+    """``spec`` (one of ours) at an earlier revision, exported to ``tree``, started exactly
+    like ours: same command, same ``LENET_*`` settings, same model."""
     return replace(
         spec,
-        name=f"previous-{backend}",
+        name=spec.name.replace(OURS, PREVIOUS, 1),
         env={**spec.env, "PYTHONDONTWRITEBYTECODE": ""},  # the cache proves what it imported
         cwd=tree,
         imports="service/app.py",

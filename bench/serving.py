@@ -20,6 +20,7 @@ from typing import Any
 from bench import http_load, servers
 from bench.bodies import BODIES
 from bench.modeldir import ModelDir
+from bench.targets import OUR_BACKENDS
 from model import artifacts
 
 WARMUP_CONNECTIONS = 8
@@ -32,13 +33,20 @@ def specs(
     workers: list[int],
     previous: Path | None = None,
 ) -> list[servers.ServerSpec]:
-    """Every backend in one process, the previous code (exported to ``previous``) on our ONNX
-    backend (or the first asked for), the ceiling, the naive app; then, for each worker count
-    above one, that backend of ours and the ceiling with that many."""
+    """Every backend in one process; with all three, also the service as configured by
+    default, asked without naming a backend; the previous code (exported to ``previous``)
+    likewise on our ONNX backend (or the first asked for) and as configured; the ceiling, the
+    naive app; then, for each worker count above one, that backend of ours and the ceiling
+    with that many."""
     chosen = [servers.ours(backend, model.root) for backend in backends]
     scaled = "onnx" if "onnx" in backends else backends[0]
+    as_configured = set(backends) >= set(OUR_BACKENDS)
+    if as_configured:
+        chosen.append(servers.as_configured(model.root))
     if previous:
-        chosen.append(servers.previous(scaled, model.root, previous))
+        chosen.append(servers.previous(servers.ours(scaled, model.root), previous))
+        if as_configured:
+            chosen.append(servers.previous(servers.as_configured(model.root), previous))
     chosen.append(servers.ceiling())
     if naive:
         chosen.append(servers.naive(model.version_dir / artifacts.KERAS_FILE))

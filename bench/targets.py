@@ -9,6 +9,10 @@ OURS = "ours-"
 PREVIOUS = "previous-"
 BARE_ORT = "onnxruntime-bare"
 OUR_BACKENDS = ("tensorflow", "numpy", "onnx")
+AS_CONFIGURED = "default"
+"""Our service with its default backends, asked without ``?backend=`` (``ours-default``)."""
+DEFAULT_GAIN = 2.0
+"""Issue 12: the default backend (now the fastest loaded) against the previous default."""
 
 
 def http_cell(
@@ -136,7 +140,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                         backend=ours["server"].removeprefix(OURS),
                     )
                 )
+    for body in bodies:
+        for count, ours, previous in previous_pairs(results, body):
+            if ours["server"] == OURS + AS_CONFIGURED:
+                rows.append(
+                    row(
+                        f"req/s of the default backend vs the previous code's default, {body}, "
+                        f"same run, {plural(count, 'connection')}",
+                        ratio(ours["rps"], previous["rps"]),
+                        DEFAULT_GAIN,
+                        True,
+                    )
+                )
     for count, ours, previous in previous_pairs(results, "png"):
+        if ours["server"] == OURS + AS_CONFIGURED:
+            continue
         rows.append(
             row(
                 f"28×28 PNG req/s vs previous code, same run, {plural(count, 'connection')}",

@@ -17,8 +17,9 @@ import httpx
 from PIL import Image, ImageDraw, ImageOps
 
 from evaluation import photoset
-from evaluation.__main__ import server
 from evaluation.conditions import Photo
+from evaluation.server import server
+from model.artifacts import ModelRootSettings
 
 HEIGHT = 480
 """Pixels: each photo is shown this tall."""
@@ -32,7 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=Path(os.environ.get("MNIST_DIR") or "../shared/data/mnist")
     )
-    parser.add_argument("--model-root", type=Path, default=Path("artifacts/lenet"))
+    parser.add_argument(
+        "--model-root",
+        type=Path,
+        default=ModelRootSettings().model_root,
+        help="the model the started API serves (default: $LENET_MODEL_ROOT, else artifacts/lenet)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/photo-example.png"))
     args = parser.parse_args(argv)
     digits = photoset.load_digits(args.data_dir)

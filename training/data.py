@@ -1,10 +1,11 @@
-"""MNIST loading: the canonical IDX ``.gz`` files from a folder, else Keras's downloader."""
+"""MNIST loading: the canonical IDX ``.gz`` files from a folder, else Keras's downloader;
+and the first images of it for quick runs."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,20 @@ def load_from_keras() -> Mnist:
 
 def load_mnist(data_dir: Path | None) -> Mnist:
     return load_from_dir(data_dir) if data_dir is not None else load_from_keras()
+
+
+def subset(data: Mnist, limit: int | None) -> Mnist:
+    """The first ``limit`` training and ``limit // 6`` test images (MNIST's 6:1), or all."""
+    if not limit:
+        return data
+    n_test = max(limit // 6, 1)
+    return replace(
+        data,
+        x_train=data.x_train[:limit],
+        y_train=data.y_train[:limit],
+        x_test=data.x_test[:n_test],
+        y_test=data.y_test[:n_test],
+    )
 
 
 def _help(reason: str) -> str:

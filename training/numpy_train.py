@@ -35,11 +35,12 @@ from model.numpy_lenet import (
     lenet,
     train_epoch,
 )
-from model.numpy_lenet.optimizers import Optimizer
-from model.spec import NUM_CLASSES
+from model.numpy_lenet.optimizers import LearningRate, Optimizer
+from model.spec import NUM_CLASSES, network_input
 from training.data import Mnist
 from training.recipes import Recipe
-from training.train import TrainResult, scale, training_splits
+from training.result import TrainResult
+from training.splits import training_splits
 
 
 def numpy_recipe(recipe: Recipe) -> Recipe:
@@ -80,6 +81,7 @@ def cosine_decay(initial_learning_rate: float, decay_steps: int) -> Callable[[in
 
 def build_optimizer(recipe: Recipe, total_steps: int) -> Optimizer:
     """The NumPy twin of ``Recipe.build_optimizer``."""
+    lr: LearningRate
     if recipe.schedule == "exponential":
         lr = ExponentialDecay(recipe.learning_rate, recipe.decay_steps, recipe.decay_rate)
     else:
@@ -107,13 +109,14 @@ def train_numpy(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> 
     rng = np.random.default_rng(seed)
     eye = np.eye(NUM_CLASSES, dtype=np.float32)
     (x_fit, y_fit), (x_held, y_held) = training_splits(data, recipe, seed)
-    x_train, y_train, x_val, y_val = scale(x_fit), eye[y_fit], scale(x_held), eye[y_held]
+    x_train, y_train = network_input(x_fit), eye[y_fit]
+    x_val, y_val = network_input(x_held), eye[y_held]
     steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
 
     net = lenet(seed)
     optimizer = build_optimizer(recipe, steps_per_epoch * recipe.epochs)
     history: dict[str, list[float]] = {
-        k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+        k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds")
     }
     best_accuracy, best_weights = -np.inf, None
     started = time.perf_counter()
@@ -121,15 +124,17 @@ def train_numpy(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> 
         epoch_started = time.perf_counter()
         fit = train_epoch(net, optimizer, x_train, y_train, recipe.batch_size, rng)
         val = evaluate(net, x_val, y_val)
+        epoch_seconds = time.perf_counter() - epoch_started
         history["loss"].append(fit.loss)
         history["accuracy"].append(fit.accuracy)
         history["val_loss"].append(val.loss)
         history["val_accuracy"].append(val.accuracy)
+        history["epoch_seconds"].append(epoch_seconds)
         if recipe.keep_best and val.accuracy >= best_accuracy:  # ties: the later epoch, as KeepBest
             best_accuracy, best_weights = val.accuracy, net.get_weights()
         if verbose:
             print(
-                f"Epoch {epoch}/{recipe.epochs} - {time.perf_counter() - epoch_started:.1f}s"
+                f"Epoch {epoch}/{recipe.epochs} - {epoch_seconds:.1f}s"
                 f" - loss: {fit.loss:.4f} - accuracy: {fit.accuracy:.4f}"
                 f" - val_loss: {val.loss:.4f} - val_accuracy: {val.accuracy:.4f}",
                 flush=True,
@@ -138,7 +143,7 @@ def train_numpy(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> 
     if best_weights is not None:
         net.set_weights(best_weights)
 
-    probs = net.predict(scale(data.x_test))
+    probs = net.predict(network_input(data.x_test))
     test_loss = SoftmaxCrossEntropy().forward(probs, eye[data.y_test])
     predictions = probs.argmax(axis=1)
     test_accuracy = float(np.mean(predictions == data.y_test))

@@ -19,9 +19,8 @@ import tensorflow as tf
 
 from model import artifacts
 from model.numpy_lenet import load_lenet
-from model.spec import LAYER_NAMES
+from model.spec import LAYER_NAMES, network_input
 from training.data import MnistUnavailable, load_mnist
-from training.train import scale
 
 TOLERANCE = 1e-5
 """Largest |Δprobability| allowed: float32 rounding through five layers stays far below it."""
@@ -97,7 +96,7 @@ def latest_version(root: Path) -> Path | None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.parity", description=__doc__)
-    root = Path(os.environ.get("LENET_MODEL_ROOT", "artifacts/lenet"))
+    root = artifacts.ModelRootSettings().model_root
     parser.add_argument(
         "--model",
         type=Path,
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except MnistUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    parity = compare(args.model, scale(data.x_test), data.y_test)
+    parity = compare(args.model, network_input(data.x_test), data.y_test)
     print(f"model {args.model}")
     print(report(parity))
     return 0 if parity.ok else 1

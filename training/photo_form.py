@@ -35,7 +35,7 @@ def _redraw(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     field = cv2.resize(
         digit.astype(np.float32) / 255, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR
     )
-    outline = (field > rng.uniform(*_CUT)).astype(np.uint8)  # (28 s, 28 s)
+    outline: np.ndarray = (field > rng.uniform(*_CUT)).astype(np.uint8)  # (28 s, 28 s)
     if not outline.any():
         return digit.astype(np.float32)
     rows = np.nonzero(outline.any(axis=1))[0]

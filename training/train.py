@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -11,44 +10,11 @@ import numpy as np
 import tensorflow as tf
 
 from model.keras_lenet import build_lenet
-from model.spec import NUM_CLASSES
+from model.spec import NUM_CLASSES, network_input
 from training.data import Mnist
-from training.photo_form import photo_forms
 from training.recipes import Recipe
-
-
-@dataclass
-class TrainResult:
-    model: keras.Model
-    history: dict[str, list[float]]
-    seconds: float
-    test_loss: float
-    test_accuracy: float
-    test_predictions: np.ndarray  # (N,) predicted digits on the test set
-
-
-def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) → float32 (N, 28, 28, 1) in [0, 1]: the network's input."""
-    return (images.astype(np.float32) / 255.0)[..., None]
-
-
-def split_validation(x: np.ndarray, y: np.ndarray, fraction: float):
-    """Hold out the last ``fraction`` of the training set, as Keras's validation_split does."""
-    n_val = int(round(len(x) * fraction))
-    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
-
-
-def training_splits(data: Mnist, recipe: Recipe, seed: int):
-    """((images, labels), (images, labels)) to fit and to validate on, uint8 as MNIST has
-    them; with the recipe's ``photo_form``, the fitting split also holds every one of its
-    digits redrawn as a photographed digit reaches the network (validation stays MNIST's)."""
-    (x_fit, y_fit), validation = split_validation(
-        data.x_train, data.y_train, recipe.validation_split
-    )
-    if recipe.photo_form:
-        x_fit = np.concatenate([x_fit, photo_forms(x_fit, seed)])
-        y_fit = np.concatenate([y_fit, y_fit])
-    return (x_fit, y_fit), validation
+from training.result import TrainResult
+from training.splits import training_splits
 
 
 def augmenter(seed: int) -> keras.Sequential:
@@ -64,7 +30,9 @@ def augmenter(seed: int) -> keras.Sequential:
     )
 
 
-def make_dataset(x, y, batch_size: int, *, seed: int, augment: bool) -> tf.data.Dataset:
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, seed: int, augment: bool
+) -> tf.data.Dataset:
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
     ds = ds.batch(batch_size)
     if augment:
@@ -73,7 +41,7 @@ def make_dataset(x, y, batch_size: int, *, seed: int, augment: bool) -> tf.data.
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-class KeepBest(keras.callbacks.Callback):
+class KeepBest(keras.callbacks.Callback):  # type: ignore[misc]  # Keras has no stubs
     """Restore the weights of the epoch with the best validation accuracy at the end."""
 
     def __init__(self) -> None:
@@ -91,12 +59,28 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
+class EpochClock(keras.callbacks.Callback):  # type: ignore[misc]  # Keras has no stubs
+    """Wall seconds of each epoch, its validation pass included (Keras validates before
+    ``on_epoch_end``); the last callback, so the others' epoch-end work counts too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._began = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._began = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._began)
+
+
 def train(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> TrainResult:
     """Train with ``recipe`` (its epochs and batch size already resolved by the caller)."""
     keras.utils.set_random_seed(seed)
     (x_fit, y_fit), (x_held, y_held) = training_splits(data, recipe, seed)
-    x_train, y_train = scale(x_fit), keras.utils.to_categorical(y_fit, NUM_CLASSES)
-    x_val, y_val = scale(x_held), keras.utils.to_categorical(y_held, NUM_CLASSES)
+    x_train, y_train = network_input(x_fit), keras.utils.to_categorical(y_fit, NUM_CLASSES)
+    x_val, y_val = network_input(x_held), keras.utils.to_categorical(y_held, NUM_CLASSES)
     train_ds = make_dataset(x_train, y_train, recipe.batch_size, seed=seed, augment=recipe.augment)
     steps = len(train_ds) * recipe.epochs
 
@@ -106,7 +90,8 @@ def train(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> TrainR
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
-    callbacks = [KeepBest()] if recipe.keep_best else []
+    clock = EpochClock()
+    callbacks = [KeepBest(), clock] if recipe.keep_best else [clock]
     started = time.perf_counter()
     fit = model.fit(
         train_ds,
@@ -117,9 +102,10 @@ def train(recipe: Recipe, data: Mnist, *, seed: int, verbose: int = 2) -> TrainR
     )
     seconds = time.perf_counter() - started
 
-    x_test = scale(data.x_test)
+    x_test = network_input(data.x_test)
     y_test = keras.utils.to_categorical(data.y_test, NUM_CLASSES)
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
     predictions = np.argmax(model.predict(x_test, batch_size=1024, verbose=0), axis=1)
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    history["epoch_seconds"] = clock.seconds
     return TrainResult(model, history, seconds, float(test_loss), float(test_accuracy), predictions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -17,8 +18,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from evaluation import photoset, scoring
-from evaluation.__main__ import markdown, parse_args, server, targets
-from evaluation.conditions import BLANK, NUMBERS, SINGLE
+from evaluation.cli import parse_args
+from evaluation.conditions import BLANK, NUMBERS, SINGLE, Photo
+from evaluation.report import markdown, targets
+from evaluation.server import server
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "data" / "mnist-test-sample.npz"
@@ -38,7 +41,7 @@ def client() -> Iterator[httpx.Client]:
         yield http
 
 
-def opened(photo: photoset.Photo) -> Image.Image:
+def opened(photo: Photo) -> Image.Image:
     image = Image.open(io.BytesIO(photo.data))
     image.load()
     return image
@@ -58,7 +61,7 @@ def test_each_condition_makes_a_decodable_photo_with_its_digits_boxed_inside(
 ) -> None:
     photo = photoset.photo(SEED, condition, 0, digits)
     image = opened(photo)
-    assert photo.content_type == Image.MIME[image.format]
+    assert image.format is not None and photo.content_type == Image.MIME[image.format]
     image = ImageOps.exif_transpose(image)
     if condition in BLANK:
         assert photo.digits == "" and photo.boxes == []
@@ -101,7 +104,9 @@ def test_photos_of_every_condition_are_read_right_through_the_api(
 
 
 def test_targets_pass_and_fail_on_the_rows_given() -> None:
-    def row(name: str, accuracy: float, digits: float | None = 1.0, missed: int = 0) -> dict:
+    def row(
+        name: str, accuracy: float, digits: float | None = 1.0, missed: int = 0
+    ) -> dict[str, Any]:
         return {
             "condition": name,
             "photos": 100,

@@ -19,7 +19,7 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def mnist_dir(tmp_path_factory) -> Path:
+def mnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mnist")
     x_train, y_train = synthetic_digits(320, seed=1)
     x_test, y_test = synthetic_digits(64, seed=2)

@@ -6,12 +6,12 @@ import dataclasses
 
 import numpy as np
 
-from service.examples import EXAMPLE_ARRAY
+from service.api.examples import EXAMPLE_ARRAY
 from service.inputs.mnist_form import BOX, stroke_width
 from training.data import Mnist
 from training.photo_form import photo_forms
 from training.recipes import BEST, LECTURE
-from training.train import training_splits
+from training.splits import training_splits
 
 SEVEN = np.array(EXAMPLE_ARRAY, np.uint8)  # MNIST's first test digit
 

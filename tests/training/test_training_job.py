@@ -1,6 +1,8 @@
 """One short run on synthetic data, then checks on every file it publishes."""
 
 import dataclasses
+from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -8,26 +10,27 @@ import tensorflow as tf
 
 from model import artifacts
 from model.numpy_lenet import read_weights
-from model.spec import LAYER_NAMES
+from model.spec import LAYER_NAMES, network_input
 from training import export
-from training.__main__ import main
+from training.cli import main
 from training.data import load_from_dir
 from training.recipes import BEST
-from training.train import scale, train
+from training.result import TrainResult
+from training.train import train
 
 
 @pytest.fixture(scope="module")
-def trained(mnist_dir):
+def trained(mnist_dir: Path) -> TrainResult:
     recipe = dataclasses.replace(BEST, epochs=1, batch_size=64)
     return train(recipe, load_from_dir(mnist_dir), seed=0, verbose=0)
 
 
-def publish(trained, root):
+def publish(trained: TrainResult, root: Path) -> Path:
     card = {"recipe": {"name": "test"}}
     return export.export_version(trained.model, root, 1, history=trained.history, card=card)
 
 
-def test_cli_one_epoch_writes_every_output_file(mnist_dir, tmp_path):
+def test_cli_one_epoch_writes_every_output_file(mnist_dir: Path, tmp_path: Path) -> None:
     args = ["--data-dir", str(mnist_dir), "--epochs", "1", "--output", str(tmp_path), "--seed", "3"]
     assert main(args) == 0
     assert artifacts.list_versions(tmp_path) == [1]
@@ -43,13 +46,19 @@ def test_cli_one_epoch_writes_every_output_file(mnist_dir, tmp_path):
     assert [layer["name"] for layer in layers] == list(LAYER_NAMES)
     assert layers[4]["strides"] == [3, 3] and layers[4]["output_shape"] == [1, 1, 120]
 
+    history = artifacts.read_json(tmp_path / "1" / artifacts.HISTORY_FILE)
+    assert len(history["epoch_seconds"]) == len(history["loss"]) == 1
+    assert 0 < history["epoch_seconds"][0] <= card["seconds"] + 0.05
+
     assert main(args) == 0  # the next run publishes the next version
     assert artifacts.list_versions(tmp_path) == [1, 2]
 
 
-def test_reloaded_saved_model_predicts_like_the_in_memory_model(trained, mnist_dir, tmp_path):
+def test_reloaded_saved_model_predicts_like_the_in_memory_model(
+    trained: TrainResult, mnist_dir: Path, tmp_path: Path
+) -> None:
     path = publish(trained, tmp_path)
-    images = scale(load_from_dir(mnist_dir).x_test)
+    images = network_input(load_from_dir(mnist_dir).x_test)
     reloaded = tf.saved_model.load(str(path))
     expected = trained.model.predict(images, verbose=0)
     np.testing.assert_allclose(reloaded.serve(images).numpy(), expected, atol=1e-6)
@@ -58,7 +67,9 @@ def test_reloaded_saved_model_predicts_like_the_in_memory_model(trained, mnist_d
     np.testing.assert_allclose(activations["output"].numpy(), expected, atol=1e-6)
 
 
-def test_weights_npz_holds_every_weight_with_keras_shapes(trained, tmp_path):
+def test_weights_npz_holds_every_weight_with_keras_shapes(
+    trained: TrainResult, tmp_path: Path
+) -> None:
     path = publish(trained, tmp_path)
     weights = read_weights(path / artifacts.WEIGHTS_FILE)
     expected = {
@@ -74,8 +85,10 @@ def test_weights_npz_holds_every_weight_with_keras_shapes(trained, tmp_path):
     )
 
 
-def test_failed_export_leaves_no_partial_version(trained, tmp_path, monkeypatch):
-    def crash(*_args, **_kwargs):
+def test_failed_export_leaves_no_partial_version(
+    trained: TrainResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_args: object, **_kwargs: object) -> NoReturn:
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(export, "plot_curves", crash)
@@ -85,7 +98,7 @@ def test_failed_export_leaves_no_partial_version(trained, tmp_path, monkeypatch)
     assert artifacts.list_versions(tmp_path) == []
 
 
-def test_existing_version_is_never_overwritten(trained, tmp_path):
+def test_existing_version_is_never_overwritten(trained: TrainResult, tmp_path: Path) -> None:
     (tmp_path / "1").mkdir()
     with pytest.raises(FileExistsError):
         publish(trained, tmp_path)

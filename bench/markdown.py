@@ -17,15 +17,15 @@ ANALYSIS_END = "<!-- end of analysis -->"
 PLACEHOLDER = "(Write what the numbers mean here: profiles, causes of the gaps.)"
 
 
-def write(path: Path, markdown: str) -> None:
-    """Write ``markdown``, keeping the analysis block of the file it replaces."""
+def write(path: Path, page: str) -> None:
+    """Write ``page`` (what ``render`` made), keeping the analysis block of the file it replaces."""
     analysis = PLACEHOLDER
     if path.exists():
         old = path.read_text()
         if ANALYSIS_START in old and ANALYSIS_END in old:
             analysis = old.split(ANALYSIS_START, 1)[1].split(ANALYSIS_END, 1)[0].strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown.replace(PLACEHOLDER, analysis))
+    path.write_text(page.replace(PLACEHOLDER, analysis))
 
 
 def render(results: dict[str, Any]) -> str:
@@ -125,6 +125,8 @@ every server must answer the example digit (a 7) correctly. Errors are non-2xx a
 socket errors and timeouts (10 s).
 
 - **ours-*backend***: `python -m service` with `LENET_BACKENDS=["backend"]`.
+- **ours-default**: `python -m service` as configured by default (every backend loaded),
+  asked without `?backend=`: what a user who names no backend gets.
 - **ceiling**: `bench/ceiling_app.py`, FastAPI's fastest path for the same body: an `async`
   route that reads the body and parses it into a 28×28 array (PNG decoded by Pillow; JSON by
   `request.json()`), then returns a constant shaped like our answer. No normalisation, no
@@ -248,7 +250,7 @@ def _stages(stages: dict[str, Any] | None) -> str:
 `bench/stages.py`: one request body at a time through the functions `POST /v1/predict`
 calls, each timed alone, then through the whole ASGI app (everything but the HTTP server),
 beside the ceiling app on the same body; one process, uvloop, median µs of {stages["rounds"]:,}
-calls. "All five in turn" runs them one after another (each then finds colder caches than alone);
+calls. "All four in turn" runs them one after another (each then finds colder caches than alone);
 "the rest" is the whole app less that: routing, dependencies, the batcher's hand-off,
 middleware. The HTTP server's own work (part 1's server CPU per request less the app's time
 here) comes on top of both apps alike.
@@ -280,13 +282,14 @@ def _throughput(throughput: dict[str, Any] | None) -> str:
     n = throughput["gemm"]["before"]["n"]
     text = f"""## 3. Model throughput without HTTP
 
-`bench/model.py`: each backend through `service.backends.load_backend(...).predict`, as the
-service calls it, and a bare `onnxruntime.InferenceSession` with default options on the same
-`model.onnx`, all in one process, timed in turns (rounds × candidates) on the example digit
-repeated to the batch size; images/s is the batch over the median call. Each backend runs
-with the threads it picks for itself: ONNX one operator thread up to batch 8, one per CPU
-above; NumPy one OpenBLAS thread, a batch of 128 or more split across one thread per CPU;
-TensorFlow its defaults.
+`bench/throughput.py`: each backend through `load_backend(...).predict` of
+`service/runtime/backends.py`, as the service calls it, and a bare
+`onnxruntime.InferenceSession` with default options on the same `model.onnx`, all in one
+process, timed in turns (rounds × candidates) on the example digit repeated to the batch
+size; images/s is the batch over the median call. Each backend runs with the threads it
+picks for itself: ONNX one operator thread up to batch 8, one per CPU above; NumPy one
+OpenBLAS thread, a batch of 128 or more split across one thread per CPU; TensorFlow its
+defaults.
 
 The arithmetic limit: LeNet does {throughput["macs_per_image"]:,} multiply-adds per image; this
 machine's float32 GEMM rate (NumPy, {n}×{n} matmul, all cores, median call, the better of a
@@ -321,7 +324,7 @@ def _training(training: list[dict[str, Any]] | dict[str, Any] | None) -> str:
     ]
     return """## 4. Training: seconds per MNIST epoch
 
-`bench/training.py` runs the job's own fit loops (`training.train.train`,
+`bench/training_speed.py` runs the job's own fit loops (`training.train.train`,
 `training.numpy_train.train_numpy`) on the first images of MNIST and clocks each epoch (its
 validation pass included); the first epoch (graph tracing, allocation) is dropped and the
 median of the others, scaled to 60,000 images, is the figure. "lecture" is the same

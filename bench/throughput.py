@@ -6,8 +6,8 @@ another job hits them all alike; images/s is the batch over the median call time
 (an n×n by n×n float32 matmul with NumPy, all cores) is the arithmetic limit: at LeNet's
 multiply-adds per image it bounds images/s, and each backend's fraction of it is reported.
 
-Run as its own process (``python -m bench.model``), so TensorFlow's and OpenBLAS's thread pools
-start as the environment given to it says; it prints one JSON document.
+Run as its own process (``python -m bench.throughput``), so TensorFlow's and OpenBLAS's
+thread pools start as the environment given to it says; it prints one JSON document.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from model import artifacts
-from service.examples import EXAMPLE_ARRAY
+from model.spec import network_input
+from service.api.examples import EXAMPLE_ARRAY
 
 Predict = Callable[[np.ndarray], np.ndarray]
 BARE_ORT = "onnxruntime-bare"
@@ -35,7 +36,7 @@ GEMM_N = 1024
 
 def images(batch: int) -> np.ndarray:
     """(batch, 28, 28, 1) float32 in [0, 1]: the example digit, repeated."""
-    digit = np.asarray(EXAMPLE_ARRAY, np.float32)[None, :, :, None] / np.float32(255)
+    digit = network_input(np.asarray(EXAMPLE_ARRAY)[None])  # (1, 28, 28, 1)
     return np.ascontiguousarray(np.repeat(digit, batch, axis=0))
 
 
@@ -44,7 +45,7 @@ def load_candidates(
 ) -> tuple[dict[str, Predict], dict[str, str]]:
     """Our backends as the service loads them, plus the bare session; failures are reported,
     not raised, so one missing package costs one row."""
-    from service.backends import load_backend
+    from service.runtime.backends import load_backend
 
     architecture = artifacts.read_json(version_dir / artifacts.ARCHITECTURE_FILE)
     layer_names = [layer["name"] for layer in architecture["layers"]]
@@ -143,7 +144,7 @@ def library_versions() -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.model", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
     parser.add_argument("--version-dir", type=Path, required=True)
     parser.add_argument("--backends", default="tensorflow,numpy,onnx")
     parser.add_argument("--batches", default="1,32,1024")
