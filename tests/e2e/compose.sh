@@ -119,11 +119,11 @@ quietly 300 up "${COMPOSE_P[@]}" up -d api
 api=$(compose ps -q api)
 [[ -n $api ]] || fail "no api container"
 wait_for 240 is_healthy "$api" || fail "api not healthy after 240s (status: $(health "$api"))"
-check_answer "$(predict "$API_PORT")" 1 tensorflow
+check_answer "$(predict "$API_PORT")" 1 onnx # the fastest loaded, by default
 check_answer "$(curl -sS --fail-with-body --max-time 30 -F "file=@$DIGIT_PNG" \
   "http://127.0.0.1:$API_PORT/v1/predict?backend=numpy")" 1 numpy
 check_answer "$(curl -sS --fail-with-body --max-time 30 -F "file=@$DIGIT_PNG" \
-  "http://127.0.0.1:$API_PORT/v1/predict?backend=onnx")" 1 onnx
+  "http://127.0.0.1:$API_PORT/v1/predict?backend=tensorflow")" 1 tensorflow
 
 step "the api runs as non-root and cannot write the model volume"
 uid=$(compose exec -T api id -u | tr -d '\r')
@@ -141,7 +141,7 @@ grep -E "test accuracy|wrote" "$WORK/train.log" | sed 's/^/   /'
 
 step "the running api switches to version 2 (polling every ${LENET_POLL_SECONDS}s, no restart)"
 wait_for 120 answers_version "$API_PORT" 2 || fail "version 2 not served within 120s"
-check_answer "$(predict "$API_PORT")" 2 tensorflow
+check_answer "$(predict "$API_PORT")" 2 onnx
 after=$(docker inspect -f '{{.State.StartedAt}} restarts={{.RestartCount}}' "$api")
 [[ $before == "$after" ]] || fail "the api restarted: $before -> $after"
 passed
