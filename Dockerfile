@@ -1,7 +1,8 @@
 # lenet-serve images. Two targets, both built with the classic builder (no BuildKit features):
 #   docker build -t lenet-serve .                     full: TensorFlow + NumPy backends, training job
 #   docker build --target slim -t lenet-serve:slim .  NumPy backend only, no TensorFlow
-# Both serve the bundled model artifacts/lenet/1 on port 8000 as a non-root user.
+# Both serve the bundled model artifacts/lenet/1 as a non-root user: HTTP (/v1 and the Open
+# Inference Protocol's /v2) on port 8000, the protocol's gRPC service on 8001.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # The pins, read from pyproject.toml so there is no second list to drift. The files written
@@ -30,7 +31,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
-EXPOSE 8000
+EXPOSE 8000 8001
 # Healthy = /readyz answers 200: a model is loaded and warmed up. Python: slim images lack curl.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('LENET_PORT', '8000'), timeout=4)"]

@@ -139,7 +139,7 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
 async def run(model_root: Path, backends: list[str], rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for backend in backends:
-        settings = Settings(model_root=model_root, backends=[backend], poll_seconds=0)
+        settings = Settings(model_root=model_root, backends=[backend], poll_seconds=0, grpc_port=0)
         app = create_app(settings)
         async with LifespanManager(app, startup_timeout=120):
             while not app.state.repository.ready:

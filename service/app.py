@@ -1,8 +1,9 @@
 """The FastAPI application: ``create_app(settings)`` assembles it; ``app`` is for uvicorn.
 
 The layout, one room per role: ``runtime`` (the model repository, backends, batching),
-``inputs`` (request bodies to the network's input), ``api`` (the HTTP API: routes,
-contracts, OpenAPI, response bodies). Front ends call the runtime; nothing flows back.
+``inputs`` (request bodies to the network's input), and the front ends that call them:
+``api`` (the HTTP API of /v1: routes, contracts, OpenAPI, response bodies), ``v2`` (the
+Open Inference Protocol over REST) and ``grpc`` (the same over gRPC). Nothing flows back.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from fastapi import FastAPI
 
 from service.api import routes
 from service.errors import register_error_handlers
+from service.grpc import server as grpc_server
 from service.inputs import photos
 from service.limits import BodySizeLimit
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
+from service.v2 import routes as v2_routes
 
 DESCRIPTION = """LeNet-5 (LeCun et al., 1998) recognising handwritten digits.
 
@@ -34,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with repository.running():
+        async with repository.running(), grpc_server.serving(repository, settings):
             yield
 
     app = FastAPI(title="lenet-serve", version="1", description=DESCRIPTION, lifespan=lifespan)
@@ -42,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = repository
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     register_error_handlers(app)
-    for router in routes.ROUTERS:
+    for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)
     return app
 

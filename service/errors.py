@@ -1,7 +1,8 @@
 """Exceptions that carry their HTTP status, and the one handler table that renders them.
 
-Every error leaves the service as ``{"error": {"status", "code", "message"}}``; nothing
-else (no stack trace, no framework-specific shape) ever reaches a client.
+Every error leaves the service as ``{"error": {"status", "code", "message"}}``, or under
+``/v2`` as the Open Inference Protocol has it, ``{"error": "message"}``; nothing else (no
+stack trace, no framework-specific shape) ever reaches a client.
 """
 
 from __future__ import annotations
@@ -79,35 +80,54 @@ class Overloaded(ServiceError):
     code = "overloaded"
 
 
+V2_PREFIX = "/v2"
+
+
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    path: str = "",
 ) -> JSONResponse:
-    body = {"error": {"status": status, "code": code, "message": message}}
+    """The error body for a request to ``path``: the protocol's own under ``/v2``."""
+    body: dict[str, object] = (
+        {"error": message}
+        if path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+        else {"error": {"status": status, "code": code, "message": message}}
+    )
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+    return error_response(
+        exc.status_code, exc.code, exc.message, exc.headers, path=request.url.path
+    )
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = "; ".join(
         f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
     )
-    return error_response(422, InvalidInput.code, details or "invalid request")
+    return error_response(
+        422, InvalidInput.code, details or "invalid request", path=request.url.path
+    )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+    return error_response(
+        exc.status_code, code, str(exc.detail), exc.headers, path=request.url.path
+    )
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return error_response(500, ServiceError.code, "internal server error")
+    return error_response(500, ServiceError.code, "internal server error", path=request.url.path)
 
 
 def register_error_handlers(app: FastAPI) -> None:

@@ -22,7 +22,10 @@ class BodySizeLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > self.max_bytes:
             error = PayloadTooLarge(self._message(int(declared)))
-            await error_response(error.status_code, error.code, error.message)(scope, receive, send)
+            response = error_response(
+                error.status_code, error.code, error.message, path=scope.get("path", "")
+            )
+            await response(scope, receive, send)
             return
         received = 0
 

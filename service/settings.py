@@ -51,6 +51,12 @@ class Settings(ModelRootSettings):
 
     host: str = "0.0.0.0"
     port: int = Field(default=8000, gt=0, lt=65536)
+    grpc_port: int = Field(default=8001, ge=0, lt=65536)
+    """The Open Inference Protocol's gRPC service, in the same process; 0 turns it off."""
+    metrics: bool = True
+    """``GET /metrics`` in Prometheus' text format, and the counting behind it."""
+    access_log: bool = True
+    """One JSON line per request on the ``service.access`` logger."""
     workers: int = Field(default=1, gt=0)
     """uvicorn worker processes for ``python -m service``; each loads its own models."""
     backend_threads: int | None = Field(default=None, gt=0)

@@ -6,7 +6,7 @@
 #
 # Knobs (environment): COMPOSE (default docker-compose if installed, else "docker compose"),
 # MNIST_DIR (../shared/data/mnist), TRAIN_EPOCHS (2), TRAIN_LIMIT (20000), API_PORT and
-# SLIM_PORT (default: free ports), DIGIT_PNG and EXPECTED_DIGIT (default: the MNIST 7 from
+# GRPC_PORT and SLIM_PORT (default: free ports), DIGIT_PNG and EXPECTED_DIGIT (default: the MNIST 7 from
 # service/examples.py), LENET_IMAGE (lenet-serve:latest), SLIM_IMAGE (lenet-serve:slim).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +22,7 @@ MNIST_DIR=$(cd "${MNIST_DIR:-../shared/data/mnist}" && pwd)
 export MNIST_DIR
 export TRAIN_EPOCHS=${TRAIN_EPOCHS:-2} TRAIN_LIMIT=${TRAIN_LIMIT:-20000}
 export LENET_IMAGE=${LENET_IMAGE:-lenet-serve:latest} LENET_POLL_SECONDS=2
-export API_HOST=127.0.0.1 API_PORT=${API_PORT:-$(free_port)}
+export API_HOST=127.0.0.1 API_PORT=${API_PORT:-$(free_port)} GRPC_PORT=${GRPC_PORT:-$(free_port)}
 SLIM_IMAGE=${SLIM_IMAGE:-lenet-serve:slim}
 SLIM_PORT=${SLIM_PORT:-$(free_port)}
 SLIM_CONTAINER=$PROJECT-slim
@@ -124,6 +124,22 @@ check_answer "$(curl -sS --fail-with-body --max-time 30 -F "file=@$DIGIT_PNG" \
   "http://127.0.0.1:$API_PORT/v1/predict?backend=numpy")" 1 numpy
 check_answer "$(curl -sS --fail-with-body --max-time 30 -F "file=@$DIGIT_PNG" \
   "http://127.0.0.1:$API_PORT/v1/predict?backend=tensorflow")" 1 tensorflow
+
+step "the Open Inference Protocol over gRPC on 127.0.0.1:$GRPC_PORT, with Triton's client"
+.venv/bin/python - "$GRPC_PORT" "$DIGIT_PNG" "$EXPECTED_DIGIT" <<'PY' || fail "gRPC inference"
+import sys
+import numpy as np
+import tritonclient.grpc as grpcclient
+port, png, expected = sys.argv[1], open(sys.argv[2], "rb").read(), int(sys.argv[3])
+client = grpcclient.InferenceServerClient(f"127.0.0.1:{port}")
+assert client.is_server_ready() and client.is_model_ready("lenet")
+image = grpcclient.InferInput("image_bytes", [1], "BYTES")
+image.set_data_from_numpy(np.array([png], dtype=object))
+digit = client.infer("lenet", [image], outputs=[grpcclient.InferRequestedOutput("digit")])
+print(f"   gRPC: predicted {digit.as_numpy('digit')[0]}")
+assert digit.as_numpy("digit")[0] == expected
+PY
+passed
 
 step "the api runs as non-root and cannot write the model volume"
 uid=$(compose exec -T api id -u | tr -d '\r')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from fastapi import FastAPI
 
 from service.app import create_app
 from service.settings import Settings
+
+# No gRPC server unless a test asks for one on a port of its own: every app and process the
+# tests start would otherwise bind the default port (reuse-port lets them all succeed).
+os.environ.setdefault("LENET_GRPC_PORT", "0")
 
 MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
 BACKENDS = ["tensorflow", "numpy", "onnx"]

@@ -167,8 +167,11 @@ async def test_unknown_backend_and_version_are_named(client):
 
 
 async def test_unknown_routes_use_the_error_shape(client):
-    assert_error(await client.get("/v2/nothing"), 404, "not_found")
+    assert_error(await client.get("/v1/nothing"), 404, "not_found")
+    assert_error(await client.get("/nothing"), 404, "not_found")
     assert_error(await client.get("/v1/predict"), 405, "method_not_allowed")
+    unknown = await client.get("/v2/nothing")  # the Open Inference Protocol's own shape
+    assert unknown.status_code == 404 and isinstance(unknown.json()["error"], str)
 
 
 async def test_service_keeps_serving_after_bad_input(client):
