@@ -18,7 +18,7 @@ def server(model_root: Path, backend: str, baseline: str | None = None) -> Itera
     with ExitStack() as stack:
         if baseline:
             tree = stack.enter_context(previous.exported(baseline))
-            spec = servers.previous(backend, model_root, tree)
+            spec = servers.previous(servers.ours(backend, model_root), tree)
         else:
             spec = servers.ours(backend, model_root)
         started = stack.enter_context(servers.running([spec]))

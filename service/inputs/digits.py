@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from service.inputs.ink import SMALL_FRAME
+from service.inputs.ink import SMALL_FRAME, briefly_cut
 from service.inputs.mnist_form import stroke_width
 
 _SPECK = 0.04  # of the largest stroke's area: smaller pieces are dust unless inside a digit
-_REACH = 0.3  # of a digit's size: how far from its box a broken-off piece may lie
+_REACH = 0.3  # of a digit's size: how far from its box a broken-off piece may lie ...
+_FAINT = 0.5  # ... if at least this share of its contrast (a shadow's sliver has less)
 _ROW_HEIGHT = 0.55  # of the row's height: shorter groups are pieces of digits, or specks
 _WIDE = 1.15  # of the row's height: a group wider than this may hold touching digits ...
 _TWO = 1.5  # ... if also this much wider than the row's single digits are
@@ -58,17 +59,31 @@ class _Stroke:
     area: int
 
 
-def strokes(mask: np.ndarray) -> tuple[np.ndarray, list[_Stroke]]:
-    """Connected pieces of ink not cut by the frame, larger than specks, biggest first."""
+def strokes(mask: np.ndarray, *, cropped: bool = False) -> tuple[np.ndarray, list[_Stroke]]:
+    """Connected pieces of ink not cut by the frame, larger than specks, biggest first;
+    ``cropped``: also those the frame cuts only briefly, as it does a digit cropped too
+    tightly (``ink.briefly_cut``)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     height, width = mask.shape
     small = max(height, width) <= SMALL_FRAME  # a crop around the digit: it may touch it
-    found = []
-    for label in range(1, count):
-        left, top, w, h, area = (int(v) for v in stats[label])
-        touches = left == 0 or top == 0 or left + w == width or top + h == height
-        if not touches or (small and w < width and h < height):
-            found.append(_Stroke(label, top, top + h, left, left + w, area))
+    left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+    touches = (left == 0) | (top == 0) | (right == width) | (bottom == height)
+    allowed = ~touches | (small & (right - left < width) & (bottom - top < height))
+    if cropped:
+        allowed |= briefly_cut(labels, stats, touches & ~allowed)
+    found = [
+        _Stroke(
+            label,
+            int(top[label]),
+            int(bottom[label]),
+            int(left[label]),
+            int(right[label]),
+            int(stats[label, cv2.CC_STAT_AREA]),
+        )
+        for label in range(1, count)
+        if allowed[label]
+    ]
     found.sort(key=lambda s: s.area, reverse=True)
     if found:
         largest = found[0].area
@@ -76,16 +91,22 @@ def strokes(mask: np.ndarray) -> tuple[np.ndarray, list[_Stroke]]:
     return labels, found
 
 
-def find_digit(mask: np.ndarray) -> Region | None:
+def find_digit(mask: np.ndarray, contrast: np.ndarray) -> Region | None:
     """The most prominent digit: the largest stroke shaped like (part of) a digit, and the
-    pieces around it; None if there is none."""
-    labels, found = strokes(mask)
+    pieces around it as clear as it is; failing that, the same among strokes that the
+    frame cuts briefly (a digit cropped too tightly); None if there is none."""
     least = max(_LEAST_SIDE, _LEAST_HEIGHT * min(mask.shape))
-    for seed in found:
-        group = _grow(seed, found)
-        height, width = _bottom(group) - _top(group), _right(group) - _left(group)
-        if height >= least and width <= _WIDEST * height:
-            return _region(labels, group)
+    for cropped in (False, True):
+        labels, found = strokes(mask, cropped=cropped)
+        levels = np.bincount(labels.ravel(), contrast.ravel()) / np.maximum(
+            np.bincount(labels.ravel()), 1
+        )  # each stroke's mean contrast
+        for seed in found:
+            clear = [s for s in found if levels[s.label] >= _FAINT * levels[seed.label]]
+            group = _grow(seed, clear)
+            height, width = _bottom(group) - _top(group), _right(group) - _left(group)
+            if height >= least and width <= _WIDEST * height:
+                return _region(labels, group)
     return None
 
 

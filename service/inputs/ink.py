@@ -41,6 +41,9 @@ upload), which may touch its edges; in a larger one, ink the frame cuts is not a
 _BACKGROUND_WINDOW = 0.3  # of the short side: wider than any stroke of a digit in frame ...
 _LONG_WINDOW = 0.15  # ... and of the long side: a tight crop of a 1 is narrower than that
 _NOISE_SIGMAS = 5.0
+CUT_SIZE = 0.3  # of the frame's side: a digit cropped too tightly spans at least this ...
+CUT_SHARE = 0.8  # ... and meets the frame along at most this share of its extent there
+_STANDS_OUT = 0.2  # of a blob the frame cuts: less standing out of it is no digit joined to it
 _EDGE_STEP = 10  # a tenth of the paper's level across 3 px: a sharp edge of its light ...
 _EDGE_INK = 0.4  # ... along which only ink of at least this contrast counts ...
 _SEAM = 0.6  # ... and ink this much within ...
@@ -188,7 +191,9 @@ def _sorted_out(
     meets the frame (the closing's window, cut by the frame, cannot follow the shadow into
     that corner). A digit near such a place joins it and would be dropped with it; its
     strokes are darker than the misjudged paper around them, and stand out again: of such
-    ink, only what is darker than its own level by a stroke's contrast is kept.
+    ink, only what is darker than its own level by a stroke's contrast is kept; but ink
+    shaped like a digit cropped too tightly (``briefly_cut``), out of which nothing stands,
+    is that digit, and is left whole.
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     on_edges = np.bincount(labels[edges > 0], minlength=count)
@@ -215,7 +220,32 @@ def _sorted_out(
     for label in np.nonzero(cut)[0]:
         levels[label] = np.percentile(at_frame[on_frame == label], 90)
     kept[blob] = (contrast[blob] > levels[labels[blob]] + high).astype(np.uint8)
+    # Nothing stands out of a digit cropped too tightly: its level is its strokes' own.
+    left_over = np.bincount(labels[blob], weights=kept[blob], minlength=count)
+    whole = briefly_cut(labels, stats, cut) & (left_over < _STANDS_OUT * stats[:, cv2.CC_STAT_AREA])
+    kept[whole[labels]] = 1
     return kept
+
+
+def briefly_cut(labels: np.ndarray, stats: np.ndarray, cut: np.ndarray) -> np.ndarray:
+    """Of the components flagged in ``cut`` (``labels`` and ``stats`` as OpenCV's connected
+    components give them), a digit cropped too tightly: large in the frame, and meeting each
+    side it touches along at most ``CUT_SHARE`` of its own extent there. Its strokes run
+    into the frame; a desk, a sheet's edge, a shadow or a seam runs along it."""
+    height, width = labels.shape
+    sides = (  # the frame's pixels on each side, and each component's extent along it
+        (labels[0], stats[:, cv2.CC_STAT_WIDTH]),
+        (labels[-1], stats[:, cv2.CC_STAT_WIDTH]),
+        (labels[:, 0], stats[:, cv2.CC_STAT_HEIGHT]),
+        (labels[:, -1], stats[:, cv2.CC_STAT_HEIGHT]),
+    )
+    brief: np.ndarray = cut & (
+        (stats[:, cv2.CC_STAT_WIDTH] >= CUT_SIZE * width)
+        | (stats[:, cv2.CC_STAT_HEIGHT] >= CUT_SIZE * height)
+    )
+    for side, extent in sides:
+        brief &= np.bincount(side, minlength=len(stats)) <= CUT_SHARE * extent
+    return brief
 
 
 def _noise(contrast: np.ndarray) -> float:

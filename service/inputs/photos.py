@@ -43,7 +43,7 @@ def read_digit(picture: Picture) -> Digit | None:
     if in_mnist_form(picture.gray):
         return _as_mnist(picture)
     found = ink.find_ink(ink.to_working_size(picture.gray))
-    region = digits.find_digit(found.mask)
+    region = digits.find_digit(found.mask, found.contrast)
     return None if region is None else _digit(found, region, picture)
 
 
