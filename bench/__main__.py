@@ -1,6 +1,6 @@
 """``python -m bench``: run every part, write the results as JSON and docs/benchmarks.md.
 
-``python -m bench`` (``make bench``) is the full run, about 10–15 minutes on 2 cores;
+``python -m bench`` (``make bench``) is the full run, about 20–25 minutes on 2 cores;
 ``python -m bench --quick --out /tmp/bench.json`` is the seconds-long smoke that CI runs: every
 code path, tiny durations, and it never writes docs/benchmarks.md.
 """
@@ -100,7 +100,8 @@ def run_json(module: str, arguments: list[str], env: dict[str, str] | None = Non
 
 
 def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, Any]:
-    """Every server over HTTP, the previous code's service among them when git has it."""
+    """Every server over HTTP (and our ONNX server over gRPC), the previous code's service
+    among them when git has it."""
     with ExitStack() as stack:
         try:
             tree: Path | None = stack.enter_context(baseline.exported(args.baseline))
@@ -111,7 +112,7 @@ def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, A
         result = serving.run(
             model,
             backends=args.backends,
-            bodies=["png", "json"],
+            bodies=list(serving.BODY_NAMES),
             connections=args.connections,
             duration_s=args.duration,
             warmup_s=args.warmup,

@@ -1,6 +1,7 @@
 """Drive ``wrk`` against one server with one body at one concurrency, and read its figures.
 
-``post.lua`` makes wrk POST the body and print the run's totals and latency percentiles as one
+``post.lua`` makes wrk POST the body (with its headers, e.g. the v2 binary body's
+``Inference-Header-Content-Length``) and print the run's totals and latency percentiles as one
 JSON line from its ``done`` hook, so nothing depends on the layout of wrk's text report. One wrk
 thread: on 2 cores the other core is the server's. Non-2xx answers (wrk's status errors),
 socket errors and timeouts are all counted as errors.
@@ -17,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bench.bodies import Body
+from bench.bodies import HEADER_LENGTH, Body
 
 SCRIPT = Path(__file__).with_name("post.lua")
 MARKER = "BENCH_RESULT "
@@ -37,17 +38,31 @@ def wrk_version() -> str:
 
 def check_answer(url: str, body: Body) -> dict[str, Any]:
     """One request before the load: the server must answer 200 with the right digit, so a
-    benchmark never measures fast errors."""
-    request = urllib.request.Request(
-        url, data=body.data, headers={"Content-Type": body.content_type}, method="POST"
-    )
+    benchmark never measures fast errors. A v2 answer with binary outputs is read by its
+    JSON header, which carries the digit."""
+    headers = {"Content-Type": body.content_type, **body.headers}
+    request = urllib.request.Request(url, data=body.data, headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=60) as response:
-        answer: dict[str, Any] = json.loads(response.read())
-    predictions = answer.get("predictions") or [answer]
-    digit = predictions[0].get("digit")
+        data = response.read()
+        length = response.headers.get(HEADER_LENGTH)
+    answer: dict[str, Any] = json.loads(data[: int(length)] if length else data)
+    digit = answer_digit(answer)
     if digit != body.digit:
         raise AssertionError(f"{url} answered digit {digit} for the example {body.digit}")
+    if length:
+        sizes = [o.get("parameters", {}).get("binary_data_size", 0) for o in answer["outputs"]]
+        if len(data) != int(length) + sum(sizes):
+            raise AssertionError(f"{url}: {len(data)} bytes, not the header's {length} + {sizes}")
     return answer
+
+
+def answer_digit(answer: dict[str, Any]) -> Any:
+    """/v1's first prediction's digit, or the first element of v2's ``digit`` output."""
+    if "outputs" in answer:
+        digits = [o["data"][0] for o in answer["outputs"] if o["name"] == "digit" and "data" in o]
+        return digits[0] if digits else None
+    predictions = answer.get("predictions") or [answer]
+    return predictions[0].get("digit")
 
 
 def run_wrk(url: str, body: Body, connections: int, duration_s: float) -> dict[str, Any]:
@@ -62,20 +77,30 @@ def run_wrk(url: str, body: Body, connections: int, duration_s: float) -> dict[s
             "--connections",
             str(connections),
             "--duration",
-            f"{max(duration_s, 1):.0f}s",
+            f"{whole_seconds(duration_s)}s",
             "--timeout",
             f"{WRK_TIMEOUT_S}s",
             "--script",
             str(SCRIPT),
             url,
         ]
-        env = {**os.environ, "BENCH_BODY": file.name, "BENCH_CONTENT_TYPE": body.content_type}
+        env = {
+            **os.environ,
+            "BENCH_BODY": file.name,
+            "BENCH_CONTENT_TYPE": body.content_type,
+            "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in body.headers.items()),
+        }
         done = subprocess.run(
             argv, capture_output=True, text=True, env=env, timeout=duration_s + WRK_TIMEOUT_S + 30
         )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()}")
     return summarise(parse(done.stdout))
+
+
+def whole_seconds(duration_s: float) -> int:
+    """How long a run lasts: wrk takes whole seconds, at least one."""
+    return max(round(duration_s), 1)
 
 
 def parse(stdout: str) -> dict[str, float]:
@@ -88,9 +113,11 @@ def parse(stdout: str) -> dict[str, float]:
 
 
 def summarise(raw: dict[str, float]) -> dict[str, Any]:
+    """Figures in wrk's shape (``bench.grpc_load`` reports the same keys; error kinds it does
+    not have are absent and count 0)."""
     seconds = raw["duration_us"] / 1e6
     errors = sum(
-        int(raw[key])
+        int(raw.get(key, 0))
         for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
     )
     return {

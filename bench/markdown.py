@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.targets import ceiling_for, http_cell, plural, previous_pairs, workers_of
+from bench.targets import (
+    bodies_of,
+    ceiling_for,
+    http_cell,
+    plural,
+    previous_pairs,
+    workers_of,
+)
 
 ANALYSIS_START = "<!-- analysis: kept by `python -m bench` when it rewrites this file -->"
 ANALYSIS_END = "<!-- end of analysis -->"
@@ -105,9 +112,35 @@ def _targets(rows: list[dict[str, Any]]) -> str:
         " the ceiling as one usually\nruns it, one process, it may use uvicorn workers (a"
         " lever the issue lists); the rows marked *both N\nworkers* compare like with like;"
         " against the naive app, one process each;\nagainst the previous code (`--baseline`),"
-        " the same backend of ours, one process each.\n\n"
+        " the same backend of ours, one process each.\nThe v2 and metrics rows compare ours-onnx"
+        " with itself in the same run: its v2 binary ÷ its\n/v1 JSON req/s, and as shipped ÷"
+        " quiet (ours-onnx-quiet: no metrics, no access log) on the JSON body.\n\n"
         + _table(["target", "measured", "limit", "holds"], body)
     )
+
+
+BODY_TITLES = {
+    "v2-json": "v2 JSON body: `POST /v2/models/lenet/infer`",
+    "v2-binary": "v2 binary body: `POST /v2/models/lenet/infer`, binary tensor data",
+    "grpc": "gRPC: `inference.GRPCInferenceService/ModelInfer`",
+}
+"""Headings of the tables past /v1's ("PNG body", "JSON body")."""
+BODY_NOTES = {
+    "v2-json": """The example digit's 784 gray levels as FP32 `data` (as in the /v1 JSON body),
+`probabilities` and `digit` asked for in JSON. Ratios are ÷ the same server's /v1 JSON run
+at the same connections.""",
+    "v2-binary": """The image as 3,136 bytes of raw FP32 after the JSON header
+(`Inference-Header-Content-Length`), `probabilities` asked for as binary, `digit` in JSON
+(where it is checked). Ratios are ÷ the same server's /v1 JSON run at the same connections.""",
+    "grpc": """`bench/grpc_load.py`, a process of its own for each run: one `tritonclient.grpc.aio`
+client (one HTTP/2 connection) keeps *connections* `ModelInfer` calls in flight for as long
+as a wrk run, the image as raw FP32 input, `probabilities` and `digit` asked for; it checks
+the digit before it starts the clock; calls that fail or time out (10 s) are errors.
+**A Python client costs far more CPU per request than wrk** ("client CPU", all its
+threads), and on 2 cores it takes that from the server: these rows are capped by the load
+generator, and say what gRPC answers under this client, not how far the server would go.
+Ratios are ÷ the same server's /v1 JSON run (wrk) at the same connections.""",
+}
 
 
 def _http(http: dict[str, Any] | None) -> str:
@@ -115,16 +148,30 @@ def _http(http: dict[str, Any] | None) -> str:
         return ""
     if "error" in http:
         return f"## 1. HTTP\n\nFailed: `{http['error']}`\n"
-    text = f"""## 1. HTTP: `POST /v1/predict`, one 28×28 digit per request
+    text = f"""## 1. HTTP and gRPC: one 28×28 digit per request
 
 {http["wrk"]}, one thread, {http["duration_s"]:.0f} s per cell after a warm-up; every server is
-uvicorn (uvloop, httptools) on 127.0.0.1 with the same uvicorn options, one process unless
+uvicorn (uvloop, httptools) on 127.0.0.1 with the same uvicorn options, its log level `info`
+as deployed (so each writes its access log: ours its JSON lines, the others uvicorn's), one
+process unless
 its name ends in *-N*w (N worker processes), all started together and loaded in turn within
 each body × connections cell. Before each body
-every server must answer the example digit (a 7) correctly. Errors are non-2xx answers,
-socket errors and timeouts (10 s).
+every server that takes it must answer the example digit (a 7) correctly. Errors are non-2xx
+answers, socket errors and timeouts (10 s).
 
-- **ours-*backend***: `python -m service` with `LENET_BACKENDS=["backend"]`.
+Bodies: **png** and **json** to `POST /v1/predict`, every server; **v2-json** and **v2-binary**
+to `POST /v2/models/lenet/infer` (the Open Inference Protocol), ours only (the previous code,
+the ceiling and the naive app do not speak it); **grpc**, the same protocol's `ModelInfer`
+over gRPC, ours-onnx only.
+
+- **ours-*backend***: `python -m service` with `LENET_BACKENDS=["backend"]`, gRPC off
+  (`LENET_GRPC_PORT=0`) except for **ours-onnx**, which serves it on a free port for the gRPC
+  rows.
+- **ours-onnx-quiet**: ours-onnx with `LENET_METRICS=false` and `LENET_ACCESS_LOG=false`, run
+  right after it in every cell: ours-onnx ÷ ours-onnx-quiet is what the `/metrics` counting
+  and the access log cost a request, lines written included. It also has gRPC off, where
+  ours-onnx has it on (idle during the HTTP rows). Never our side of a ratio against another
+  server.
 - **ours-default**: `python -m service` as configured by default (every backend loaded),
   asked without `?backend=`: what a user who names no backend gets.
 - **ceiling**: `bench/ceiling_app.py`, FastAPI's fastest path for the same body: an `async`
@@ -142,52 +189,65 @@ against the previous code, the same backend, in the last table.
 the run, per request and as a share of one core (200% = both cores, leaving none to wrk);
 "context switches" counts its threads' voluntary and involuntary switches, per request.
 """
-    for body in sorted({run["body"] for run in http["runs"]}, reverse=True):
-        rows = []
-        counts = sorted({run["connections"] for run in http["runs"] if run["body"] == body})
-        for count in counts:
-            naive = http_cell({"http": http}, "naive", body, count)
-            for run in http["runs"]:
-                if (run["body"], run["connections"]) != (body, count):
-                    continue
-                ours = run["server"].startswith("ours-")
-                ceiling = http_cell({"http": http}, ceiling_for(run["server"]), body, count)
-                rows.append(
-                    [
-                        run["server"],
-                        count,
-                        _num(run["rps"]),
-                        f"{run['p50_ms']:.2f}",
-                        f"{run['p99_ms']:.2f}",
-                        run["errors"],
-                        _x(run["rps"] / ceiling["rps"]) if ours and ceiling else "",
-                        _x(run["p99_ms"] / ceiling["p99_ms"]) if ours and ceiling else "",
-                        _x(run["rps"] / naive["rps"])
-                        if ours and naive and workers_of(run["server"]) == 1
-                        else "",
-                        f"{run['server_cpu_ms_per_request']:.2f}",
-                        run["server_cpu_percent"],
-                        run["server_context_switches_per_request"],
-                    ]
-                )
-        text += f"\n### {body.upper()} body\n\n" + _table(
-            [
-                "server",
-                "connections",
-                "req/s",
-                "p50 ms",
-                "p99 ms",
-                "errors",
-                "req/s ÷ ceiling",
-                "p99 ÷ ceiling",
-                "req/s ÷ naive",
-                "server CPU ms/request",
-                "server CPU %",
-                "context switches/request",
-            ],
-            rows,
-        )
+    for body in bodies_of({"http": http}):
+        title = BODY_TITLES.get(body, f"{body.upper()} body")
+        note = f"{BODY_NOTES[body]}\n\n" if body in BODY_NOTES else ""
+        text += f"\n### {title}\n\n{note}" + _body_table(http, body)
     return text + _against_previous(http)
+
+
+def _body_table(http: dict[str, Any], body: str) -> str:
+    """One body's runs. Against the ceiling and the naive app where they ran it; otherwise
+    (v2, gRPC) against the same server's /v1 JSON run."""
+    results = {"http": http}
+    runs = [run for run in http["runs"] if run["body"] == body]
+    against_ceiling = any(run["server"].startswith("ceiling") for run in runs)
+    client = any("client_cpu_ms_per_request" in run for run in runs)
+    header = ["server", "connections", "req/s", "p50 ms", "p99 ms", "errors"]
+    if against_ceiling:
+        header += ["req/s ÷ ceiling", "p99 ÷ ceiling", "req/s ÷ naive"]
+    else:
+        header += ["req/s ÷ /v1 JSON", "p99 ÷ /v1 JSON's"]
+    header += ["server CPU ms/request", "server CPU %", "context switches/request"]
+    if client:
+        header += ["client CPU ms/request", "client CPU %"]
+    rows = []
+    for count in sorted({run["connections"] for run in runs}):
+        naive = http_cell(results, "naive", body, count)
+        for run in (run for run in runs if run["connections"] == count):
+            ours = run["server"].startswith("ours-")
+            row = [
+                run["server"],
+                count,
+                _num(run["rps"]),
+                f"{run['p50_ms']:.2f}",
+                f"{run['p99_ms']:.2f}",
+                run["errors"],
+            ]
+            if against_ceiling:
+                ceiling = http_cell(results, ceiling_for(run["server"]), body, count)
+                row += [
+                    _x(run["rps"] / ceiling["rps"]) if ours and ceiling else "",
+                    _x(run["p99_ms"] / ceiling["p99_ms"]) if ours and ceiling else "",
+                    _x(run["rps"] / naive["rps"])
+                    if ours and naive and workers_of(run["server"]) == 1
+                    else "",
+                ]
+            else:
+                v1 = http_cell(results, run["server"], "json", count)
+                row += [
+                    _x(run["rps"] / v1["rps"]) if v1 and v1["rps"] else "",
+                    _x(run["p99_ms"] / v1["p99_ms"]) if v1 and v1["p99_ms"] else "",
+                ]
+            row += [
+                f"{run['server_cpu_ms_per_request']:.2f}",
+                run["server_cpu_percent"],
+                run["server_context_switches_per_request"],
+            ]
+            if client:
+                row += [f"{run['client_cpu_ms_per_request']:.2f}", run["client_cpu_percent"]]
+            rows.append(row)
+    return _table(header, rows)
 
 
 def _previous_note(previous: dict[str, Any] | None) -> str:
@@ -205,7 +265,7 @@ def _previous_note(previous: dict[str, Any] | None) -> str:
 def _against_previous(http: dict[str, Any]) -> str:
     """Ours ÷ the previous code, same backend, one process each, cell by cell."""
     rows = []
-    for body in sorted({run["body"] for run in http["runs"]}, reverse=True):
+    for body in bodies_of({"http": http}):
         for count, ours, previous in previous_pairs({"http": http}, body):
             rows.append(
                 [

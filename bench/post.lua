@@ -1,11 +1,16 @@
--- wrk script: POST the file named by BENCH_BODY with content type BENCH_CONTENT_TYPE, and
--- print the run's figures as one JSON line (latencies in microseconds) when it is done.
+-- wrk script: POST the file named by BENCH_BODY with content type BENCH_CONTENT_TYPE and the
+-- headers in BENCH_HEADERS ("Name: value", one a line: e.g. the v2 binary body's
+-- Inference-Header-Content-Length), and print the run's figures as one JSON line (latencies
+-- in microseconds) when it is done.
 -- No response() hook: it would make wrk parse every body in Lua and slow the load generator.
 local file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
+for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^:\n]+):%s*([^\n]*)") do
+   wrk.headers[name] = value
+end
 
 done = function(summary, latency, requests)
    local e = summary.errors

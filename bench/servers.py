@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench import baseline
-from bench.targets import OURS, PREVIOUS
+from bench.targets import OURS, PREVIOUS, QUIET
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -47,7 +47,12 @@ class ServerSpec:
     argv: list[str]
     env: Mapping[str, str] = field(default_factory=dict)
     query: str = ""
-    """Appended to ``/v1/predict``, e.g. ``?backend=numpy``."""
+    """Appended to ``/v1/...`` paths, e.g. ``?backend=numpy`` (v2 names one in its body)."""
+    v2: bool = False
+    """Speaks the Open Inference Protocol over REST (``/v2``): ours, not the previous code,
+    the ceiling or the naive app."""
+    grpc_port: int = 0
+    """``LENET_GRPC_PORT``: the gRPC twin of ``/v2`` on this port, picked free; 0 is off."""
     port_flag: bool = False
     """Pass the port as ``--port`` (uvicorn's CLI) as well as ``LENET_PORT`` (our service)."""
     workers: int = 1
@@ -72,9 +77,13 @@ class Server:
     url: str
     log: Path
 
+    def url_for(self, path: str) -> str:
+        """``path`` on this server, with the spec's query where it applies (``/v1``)."""
+        return f"{self.url}{path}{self.spec.query if path.startswith('/v1/') else ''}"
+
     @property
-    def predict_url(self) -> str:
-        return f"{self.url}/v1/predict{self.spec.query}"
+    def grpc_address(self) -> str:
+        return f"{HOST}:{self.spec.grpc_port}"
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time used so far, all threads of all its processes."""
@@ -101,8 +110,10 @@ def named(base: str, workers: int) -> str:
     return base if workers == 1 else f"{base}-{workers}w"
 
 
-def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
-    """``python -m service`` serving one backend, as deployed, without version polling."""
+def ours(backend: str, model_root: Path, workers: int = 1, grpc: bool = False) -> ServerSpec:
+    """``python -m service`` serving one backend, as deployed, without version polling; gRPC
+    off unless asked for (on a free port then: the default 8001 would be one for all)."""
+    grpc_port = free_port() if grpc else 0
     return ServerSpec(
         name=named(f"{OURS}{backend}", workers),
         argv=[sys.executable, "-m", "service"],
@@ -111,10 +122,13 @@ def ours(backend: str, model_root: Path, workers: int = 1) -> ServerSpec:
             "LENET_MODEL_ROOT": str(model_root),
             "LENET_BACKENDS": json.dumps([backend]),
             "LENET_POLL_SECONDS": "0",
+            "LENET_GRPC_PORT": str(grpc_port),
             "LENET_WORKERS": str(workers),
-            "LENET_LOG_LEVEL": "warning",
+            "LENET_LOG_LEVEL": "info",  # as deployed: one access-log line per request
         },
         query=f"?backend={backend}",
+        v2=True,
+        grpc_port=grpc_port,
         workers=workers,
         ready_line="serving lenet version",  # service.runtime.repository logs it per version loaded
     )
@@ -130,13 +144,25 @@ def as_configured(model_root: Path) -> ServerSpec:
 
 def previous(spec: ServerSpec, tree: Path) -> ServerSpec:
     """``spec`` (one of ours) at an earlier revision, exported to ``tree``, started exactly
-    like ours: same command, same ``LENET_*`` settings, same model."""
+    like ours: same command, same ``LENET_*`` settings, same model; it predates ``/v2``."""
     return replace(
         spec,
         name=spec.name.replace(OURS, PREVIOUS, 1),
         env={**spec.env, "PYTHONDONTWRITEBYTECODE": ""},  # the cache proves what it imported
         cwd=tree,
         imports="service/app.py",
+        v2=False,
+        grpc_port=0,
+    )
+
+
+def quiet(spec: ServerSpec) -> ServerSpec:
+    """``spec`` (one of ours) without ``/metrics`` counting and the access log: beside
+    ``spec``, what those cost a request."""
+    return replace(
+        spec,
+        name=spec.name + QUIET,
+        env={**spec.env, "LENET_METRICS": "false", "LENET_ACCESS_LOG": "false"},
     )
 
 
@@ -157,8 +183,9 @@ def naive(keras_file: Path) -> ServerSpec:
 
 
 def _uvicorn(app: str) -> list[str]:
-    # --port is filled in by start(); --log-level warning matches LENET_LOG_LEVEL above.
-    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--log-level", "warning"]
+    # --port is filled in by start(); --log-level info matches LENET_LOG_LEVEL above: every
+    # server writes its access log, as it would deployed.
+    return [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--log-level", "info"]
 
 
 def free_port() -> int:

@@ -1,5 +1,7 @@
 """Part 1: ``/v1/predict`` over HTTP with wrk, our service (one process per backend) beside the
-framework ceiling and the naive Keras service, all running at once on the same machine.
+framework ceiling and the naive Keras service, all running at once on the same machine; our
+servers also take the Open Inference Protocol's bodies on ``/v2``, and our ONNX server its
+gRPC calls (``bench.grpc_load``), and again without metrics and the access log.
 
 Besides wrk's figures, each run records the server's CPU time (all threads, /proc) per request,
 its CPU use in percent, and its threads' context switches per request: on 2 cores shared with
@@ -17,13 +19,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import http_load, servers
-from bench.bodies import BODIES
+from bench import grpc_load, http_load, servers
+from bench.bodies import BODIES, V2_BODIES
 from bench.modeldir import ModelDir
 from bench.targets import OUR_BACKENDS
 from model import artifacts
 
 WARMUP_CONNECTIONS = 8
+HTTP_BODIES = BODIES | V2_BODIES
+BODY_NAMES = (*HTTP_BODIES, grpc_load.BODY)
+"""Every body the part can send, in the order it sends them."""
+PROTOCOL_BACKEND = "onnx"
+"""Our server that also serves gRPC, and runs again quiet (no metrics, no access log)."""
 
 
 def specs(
@@ -33,13 +40,18 @@ def specs(
     workers: list[int],
     previous: Path | None = None,
 ) -> list[servers.ServerSpec]:
-    """Every backend in one process; with all three, also the service as configured by
-    default, asked without naming a backend; the previous code (exported to ``previous``)
-    likewise on our ONNX backend (or the first asked for) and as configured; the ceiling, the
-    naive app; then, for each worker count above one, that backend of ours and the ceiling
-    with that many."""
-    chosen = [servers.ours(backend, model.root) for backend in backends]
-    scaled = "onnx" if "onnx" in backends else backends[0]
+    """Every backend in one process (ONNX with gRPC on, then again quiet); with all three,
+    also the service as configured by default, asked without naming a backend; the previous
+    code (exported to ``previous``) likewise on our ONNX backend (or the first asked for) and
+    as configured; the ceiling, the naive app; then, for each worker count above one, that
+    backend of ours and the ceiling with that many."""
+    chosen = []
+    for backend in backends:
+        protocols = backend == PROTOCOL_BACKEND
+        chosen.append(servers.ours(backend, model.root, grpc=protocols))
+        if protocols:  # right after it, so both see the same background load
+            chosen.append(servers.quiet(servers.ours(backend, model.root)))
+    scaled = scaled_backend(backends)
     as_configured = set(backends) >= set(OUR_BACKENDS)
     if as_configured:
         chosen.append(servers.as_configured(model.root))
@@ -53,6 +65,45 @@ def specs(
     for count in (w for w in workers if w > 1):
         chosen += [servers.ours(scaled, model.root, count), servers.ceiling(count)]
     return chosen
+
+
+def scaled_backend(backends: list[str]) -> str:
+    """The backend run with several workers, against the previous code, and over v2."""
+    return "onnx" if "onnx" in backends else backends[0]
+
+
+def takes(spec: servers.ServerSpec, body_name: str, scaled: str) -> bool:
+    """/v1's bodies go to every server; v2's to our one-process server of the ``scaled``
+    backend (ONNX, or the first asked for) and its quiet twin, which is enough to set v2
+    beside /v1 and keeps the part's minutes down; gRPC to the one serving it."""
+    if body_name == grpc_load.BODY:
+        return spec.grpc_port != 0
+    ours = spec.name.removesuffix(servers.QUIET) == f"{servers.OURS}{scaled}"
+    return body_name in BODIES or (spec.v2 and ours)
+
+
+def check(server: servers.Server, body_name: str) -> None:
+    """The right digit before any load (a gRPC run checks it itself, first thing)."""
+    if body_name != grpc_load.BODY:
+        body = HTTP_BODIES[body_name]
+        http_load.check_answer(server.url_for(body.path), body)
+
+
+def load(
+    server: servers.Server, body_name: str, connections: int, duration_s: float
+) -> dict[str, Any]:
+    """One run in wrk's shape: wrk over HTTP, or ``bench.grpc_load`` over gRPC."""
+    if body_name == grpc_load.BODY:
+        return grpc_load.run(server.grpc_address, connections, duration_s)
+    body = HTTP_BODIES[body_name]
+    return http_load.run_wrk(server.url_for(body.path), body, connections, duration_s)
+
+
+def client_cpu(result: dict[str, Any]) -> str:
+    """The gRPC client's own CPU per request, for the progress line."""
+    if "client_cpu_ms_per_request" not in result:
+        return ""
+    return f", client {result['client_cpu_ms_per_request']:.2f}"
 
 
 def run(
@@ -69,20 +120,22 @@ def run(
     log_dir: Path | None = None,
     progress: Any = print,
 ) -> dict[str, Any]:
-    """Every (body, connections, server) cell once; each server's memory at the end."""
+    """Every (body, connections, server) cell once, for the servers that take that body;
+    each server's memory at the end."""
     runs: list[dict[str, Any]] = []
     chosen = specs(model, backends, naive, list(workers), previous)
     with servers.running(chosen, log_dir) as started:
         for body_name in bodies:
-            body = BODIES[body_name]
-            for server in started:
-                http_load.check_answer(server.predict_url, body)
+            scaled = scaled_backend(backends)
+            loaded = [server for server in started if takes(server.spec, body_name, scaled)]
+            for server in loaded:
+                check(server, body_name)
                 if warmup_s:
-                    http_load.run_wrk(server.predict_url, body, WARMUP_CONNECTIONS, warmup_s)
+                    load(server, body_name, WARMUP_CONNECTIONS, warmup_s)
             for count in connections:
-                for server in started:
+                for server in loaded:
                     cpu_before, switches_before = server.cpu_seconds(), server.context_switches()
-                    result = http_load.run_wrk(server.predict_url, body, count, duration_s)
+                    result = load(server, body_name, count, duration_s)
                     cpu = server.cpu_seconds() - cpu_before
                     switches = server.context_switches() - switches_before
                     requests = max(result["requests"], 1)
@@ -94,10 +147,11 @@ def run(
                         | result
                     )
                     progress(
-                        f"  {server.spec.name:16} {body_name:4} c={count:<3} "
+                        f"  {server.spec.name:16} {body_name:9} c={count:<3} "
                         f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f} ms  "
                         f"p99 {result['p99_ms']:8.2f} ms  errors {result['errors']}  "
                         f"CPU {result['server_cpu_ms_per_request']:.2f} ms/request"
+                        + client_cpu(result)
                     )
         memory = {
             server.spec.name: {

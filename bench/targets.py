@@ -7,6 +7,9 @@ from typing import Any
 
 OURS = "ours-"
 PREVIOUS = "previous-"
+QUIET = "-quiet"
+"""Ours without metrics and the access log (``ours-onnx-quiet``): not as shipped, so never
+our side of a ratio against someone else."""
 BARE_ORT = "onnxruntime-bare"
 OUR_BACKENDS = ("tensorflow", "numpy", "onnx")
 AS_CONFIGURED = "default"
@@ -16,6 +19,13 @@ DEFAULT_GAIN_CELL = ("json", 8)
 """Issue 12: the default backend (now the fastest loaded) against the previous default, in
 the cell the issue measured (one 28×28 JSON digit per request, 8 connections); every cell's
 ratio is in the report's table against the previous code."""
+PROTOCOL_SERVER = OURS + "onnx"
+"""Issue 13: v2 against /v1 and the cost of metrics and logs, on our ONNX server, one process."""
+V2_GAIN = 1.0
+V2_CELLS = ("v2-binary", "json")
+"""v2 with binary tensors against /v1's JSON body, same server, same run."""
+QUIET_LOSS = 0.97
+"""Metrics and the access log may cost the /v1 JSON hot path at most 3% of its req/s."""
 
 
 def http_cell(
@@ -25,6 +35,11 @@ def http_cell(
         if (run["server"], run["body"], run["connections"]) == (server, body, connections):
             return dict(run)
     return None
+
+
+def bodies_of(results: dict[str, Any]) -> list[str]:
+    """The HTTP part's bodies in the order they ran (png, json, then v2's and gRPC)."""
+    return list(dict.fromkeys(run["body"] for run in results.get("http", {}).get("runs", [])))
 
 
 def previous_pairs(
@@ -62,6 +77,7 @@ def best_ours(
         run
         for run in results.get("http", {}).get("runs", [])
         if run["server"].startswith(OURS)
+        and not run["server"].endswith(QUIET)
         and (run["body"], run["connections"]) == (body, connections)
         and workers in (None, workers_of(run["server"]))
     ]
@@ -94,7 +110,7 @@ def row(
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     http = results.get("http", {})
-    bodies = sorted({run["body"] for run in http.get("runs", [])}, reverse=True)
+    bodies = bodies_of(results)
     counts = sorted({run["connections"] for run in http.get("runs", [])})
     scaled = sorted({workers_of(run["server"]) for run in http.get("runs", [])} - {1})
     for body in bodies:
@@ -143,6 +159,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                         backend=ours["server"].removeprefix(OURS),
                     )
                 )
+    rows += _protocol_rows(results, counts)
     for count, ours, previous in previous_pairs(results, DEFAULT_GAIN_CELL[0]):
         if ours["server"] == OURS + AS_CONFIGURED and count == DEFAULT_GAIN_CELL[1]:
             rows.append(
@@ -182,6 +199,41 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         start = results.get("coldstart", {}).get(backend)
         if start:
             rows.append(row(f"cold start, {backend}", start["seconds"], limit, False, unit=" s"))
+    return rows
+
+
+def _protocol_rows(results: dict[str, Any], counts: list[int]) -> list[dict[str, Any]]:
+    """Issue 13's, at each connection count: v2 binary against /v1 JSON, and ours against
+    ours without metrics and the access log (JSON body), each on the same server, same run."""
+    rows = []
+    v2_body, v1_body = V2_CELLS
+    for count in counts:
+        v1 = http_cell(results, PROTOCOL_SERVER, v1_body, count)
+        v2 = http_cell(results, PROTOCOL_SERVER, v2_body, count)
+        quiet = http_cell(results, PROTOCOL_SERVER + QUIET, v1_body, count)
+        backend = PROTOCOL_SERVER.removeprefix(OURS)
+        if v1 and v2:
+            rows.append(
+                row(
+                    f"v2 binary req/s vs /v1 JSON's, same server, same run, "
+                    f"{plural(count, 'connection')}",
+                    ratio(v2["rps"], v1["rps"]),
+                    V2_GAIN,
+                    True,
+                    backend=backend,
+                )
+            )
+        if v1 and quiet:
+            rows.append(
+                row(
+                    f"req/s with metrics and access log vs without, {v1_body}, "
+                    f"{plural(count, 'connection')}",
+                    ratio(v1["rps"], quiet["rps"]),
+                    QUIET_LOSS,
+                    True,
+                    backend=backend,
+                )
+            )
     return rows
 
 

@@ -1,23 +1,79 @@
-"""``python -m service``: serve with uvicorn on the configured host and port."""
+"""``python -m service``: serve with uvicorn on the configured host and ports.
+
+Logs go to stderr through uvicorn's logging config, which every worker applies: uvicorn's
+own, the ``service`` loggers (versions loaded, errors) and the JSON access log on
+``service.access`` (a handler of its own that writes the bare message: one JSON document a
+line), all at ``LENET_LOG_LEVEL``. uvicorn's own access log is off: the JSON one replaces it.
+"""
 
 import copy
+import logging
+import logging.config
+import os
+from typing import Any
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from service.observability.exposition import shared_by_workers
 from service.settings import Settings
+
+logger = logging.getLogger("service")
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config with ours added: uvicorn configures only its own loggers."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["json_line"] = {"format": "%(message)s"}
+    config["handlers"]["access_json"] = {
+        "formatter": "json_line",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["service"] = {"handlers": ["default"], "level": level}
+    config["loggers"]["service.access"] = {
+        "handlers": ["access_json"],
+        "level": level,
+        "propagate": False,  # not through "service" as well: one line per request
+    }
+    return config
+
+
+def describe(settings: Settings) -> str:
+    """What is about to serve, and where; each worker then logs the versions it loads."""
+    places = f"HTTP on {settings.host}:{settings.port}"
+    if settings.grpc_port:
+        places += f", gRPC on {settings.host}:{settings.grpc_port}"
+    backend, _ = settings.chosen_backend
+    parts = [
+        places,
+        f"{settings.workers} worker(s)",
+        f"models from {settings.model_root}",
+        f"backends {', '.join(settings.backends)} (default {backend})",
+    ]
+    if settings.metrics:
+        parts.append("metrics on GET /metrics")
+    if settings.access_log:
+        parts.append("JSON access log")
+    return "lenet-serve: " + "; ".join(parts)
+
 
 if __name__ == "__main__":
     settings = Settings()
-    # uvicorn configures only its own loggers, in every worker; add ours so version loads and
-    # errors show up too.
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["service"] = {"handlers": ["default"], "level": "INFO"}
-    uvicorn.run(
-        "service.app:app",  # an import string, so that several workers can each import it
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        log_config=log_config,
-    )
+    if settings.log_level.lower() not in ("debug", "trace"):
+        # TensorFlow's C++ INFO and WARNING lines, read when a worker imports it. The few it
+        # writes before absl's logging starts (oneDNN's notice) ignore it: abseil-cpp#1957.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    log_config = logging_config(settings.log_level.upper())
+    logging.config.dictConfig(log_config)
+    logger.info(describe(settings))
+    with shared_by_workers(settings):
+        uvicorn.run(
+            "service.app:app",  # an import string, so that several workers can each import it
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=log_config,
+            access_log=False,
+        )

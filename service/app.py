@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service import observability
 from service.api import routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.repository = repository
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    observability.install(app, settings)  # outermost: it sees BodySizeLimit's 413s too
     register_error_handlers(app)
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)

@@ -8,7 +8,10 @@ as Triton answers). The rest answer UNIMPLEMENTED, the base class's default.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
 import grpc
@@ -17,6 +20,7 @@ from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
 from service.errors import InvalidInput, NotFound, ServiceError
+from service.observability.metrics import observe_request
 from service.runtime.repository import ModelRepository
 from service.runtime.version import ModelVersion
 from service.settings import Settings
@@ -24,6 +28,8 @@ from service.v2 import inference, tensors
 from service.v2.routes import SERVER
 
 logger = logging.getLogger(__name__)
+
+Call = Callable[[Any, Any, Any], Awaitable[Any]]
 
 CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -50,17 +56,39 @@ _CONTENTS = {  # datatype → the typed contents field that carries it
 }
 
 
+def observed(method: Call) -> Call:
+    """Count and time the call in the request metrics, as the HTTP middleware does a
+    request: route = the method's full name, status = the gRPC status code's name."""
+    route = f"/inference.GRPCInferenceService/{method.__name__}"
+
+    @functools.wraps(method)
+    async def call(self: InferenceServicer, request: Any, context: Any) -> Any:
+        started = perf_counter()
+        try:
+            return await method(self, request, context)
+        finally:
+            if self._settings.metrics:
+                code = context.code()  # None until the call aborts: it then answers OK
+                status = "OK" if code is None else code.name
+                observe_request("grpc", route, status, perf_counter() - started)
+
+    return call
+
+
 class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     def __init__(self, repository: ModelRepository, settings: Settings) -> None:
         self._repository = repository
         self._settings = settings
 
+    @observed
     async def ServerLive(self, request: Any, context: Any) -> Any:
         return pb.ServerLiveResponse(live=True)
 
+    @observed
     async def ServerReady(self, request: Any, context: Any) -> Any:
         return pb.ServerReadyResponse(ready=self._repository.ready)
 
+    @observed
     async def ModelReady(self, request: Any, context: Any) -> Any:
         try:
             self._model(request.name, request.version)
@@ -68,9 +96,11 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
+    @observed
     async def ServerMetadata(self, request: Any, context: Any) -> Any:
         return pb.ServerMetadataResponse(**SERVER)
 
+    @observed
     async def ModelMetadata(self, request: Any, context: Any) -> Any:
         try:
             model = self._model(request.name, request.version)
@@ -85,6 +115,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
             outputs=[pb.ModelMetadataResponse.TensorMetadata(**t) for t in described["outputs"]],
         )
 
+    @observed
     async def ModelInfer(self, request: Any, context: Any) -> Any:
         try:
             model = self._model(request.model_name, request.model_version)

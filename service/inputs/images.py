@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from service.errors import BadRequest, PayloadTooLarge
+from service.observability.metrics import count_decode_failure
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 """Pillow's names of the formats accepted; every other plugin is never even tried."""
@@ -59,6 +60,7 @@ def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
     except _DECODE_ERRORS as exc:
+        count_decode_failure()
         raise BadRequest(
             "could not read the image: not a PNG, JPEG, BMP, GIF or WebP file, or corrupt"
         ) from exc
@@ -80,6 +82,7 @@ def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -
     except Image.DecompressionBombError as exc:  # a GIF frame larger than its canvas
         raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
     except _DECODE_ERRORS as exc:
+        count_decode_failure()
         raise BadRequest(f"could not decode the {image.format} image: {exc}") from exc
 
     if image.mode.startswith("I;16"):

@@ -21,6 +21,7 @@ from service.errors import InvalidInput, NoDigit
 from service.inputs import arrays, images, ink, photos
 from service.inputs.images import Picture
 from service.inputs.photos import Box, Digit
+from service.observability.metrics import count_no_digit
 
 
 class Preprocess(StrEnum):
@@ -75,6 +76,7 @@ async def to_number(item: RawInput, *, max_pixels: int) -> Digits:
     def read() -> Digits:
         number = photos.read_number(_decode(item, max_pixels))
         if not number:
+            count_no_digit()
             raise NoDigit(f"the image shows no digit: {_NO_INK}")
         return Digits.of(number)
 
@@ -88,6 +90,7 @@ def _read_all(inputs: list[RawInput], preprocess: Preprocess | None, max_pixels:
         digit = _read(item, preprocess, max_pixels)
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
+            count_no_digit()
             raise NoDigit(f"{which} shows no digit: {_NO_INK}")
         found.append(digit)
     return Digits.of(found)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.errors import ModelNotReady, Overloaded
+from service.observability.metrics import BatcherMetrics
 
 
 @dataclass
@@ -35,7 +36,8 @@ class _Request:
 
 
 class MicroBatcher:
-    """Runs ``predict`` on batches gathered from concurrent ``predict`` awaits on one loop."""
+    """Runs ``predict`` on batches gathered from concurrent ``predict`` awaits on one loop;
+    with ``metrics``, records the queue, the requests it sheds and each model call."""
 
     def __init__(
         self,
@@ -46,8 +48,10 @@ class MicroBatcher:
         max_queue: int,
         inline_max: int,
         name: str,
+        metrics: BatcherMetrics | None = None,
     ) -> None:
-        self._predict = predict
+        self._predict = predict if metrics is None else metrics.timed(predict)
+        self._metrics = metrics
         self._max_images = max_images
         self._max_delay = max_delay
         self._max_queue = max_queue
@@ -65,6 +69,8 @@ class MicroBatcher:
         if self._closed:
             raise ModelNotReady("this model version is being unloaded; retry")
         if self._queued_images + len(images) > self._max_queue:
+            if self._metrics is not None:
+                self._metrics.shed()
             raise Overloaded(
                 f"{self._queued_images} images are already waiting; retry shortly",
                 headers={"Retry-After": "1"},
@@ -73,6 +79,8 @@ class MicroBatcher:
         request = _Request(images, loop.create_future())
         self._queue.append(request)
         self._queued_images += len(images)
+        if self._metrics is not None:
+            self._metrics.queued(len(images))
         self._schedule(loop)
         return await request.result
 
@@ -148,6 +156,8 @@ class MicroBatcher:
             batch.append(self._queue.popleft())
             size += len(batch[-1].images)
         self._queued_images -= size
+        if self._metrics is not None:
+            self._metrics.queued(-size)
         return batch
 
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from model import artifacts
 from service.errors import ModelNotReady, NotFound
+from service.observability import metrics
 from service.runtime.version import ModelVersion, load_version
 from service.settings import Settings
 
@@ -70,8 +71,10 @@ class ModelRepository:
             self._versions = {v: fresh.get(v) or self._versions[v] for v in wanted}
         for version in fresh:
             logger.info("serving %s version %d from %s", self._settings.model_name, version, root)
+            self._count(version, served=True)
         for old in dropped:
             logger.info("unloading %s version %d", old.name, old.version)
+            self._count(old.version, served=False)
             closing = threading.Timer(UNLOAD_GRACE_SECONDS, old.close)
             closing.daemon = True  # never holds up the process's exit
             closing.start()
@@ -112,6 +115,11 @@ class ModelRepository:
             versions, self._versions = list(self._versions.values()), {}
         for loaded in versions:
             loaded.close()
+            self._count(loaded.version, served=False)
+
+    def _count(self, version: int, *, served: bool) -> None:
+        if self._settings.metrics:
+            metrics.version_served(version, served)
 
     def get(self, version: str | None = None) -> ModelVersion:
         """The requested version, or the latest; 503 until something is loaded."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from model import artifacts
 from service.errors import InvalidInput, NotFound
+from service.observability.metrics import BatcherMetrics
 from service.runtime.backends import Backend, load_backend
 from service.runtime.batching import MicroBatcher
 from service.settings import Settings
@@ -98,6 +99,7 @@ def load_version(settings: Settings, path: Path) -> ModelVersion:
             max_queue=settings.queue_max_images,
             inline_max=backend.inline_max_images,
             name=f"{name}-v{path.name}",
+            metrics=BatcherMetrics(name, str(int(path.name))) if settings.metrics else None,
         )
         runners[name] = Runner(backend, batcher)
     default_backend, reason = settings.chosen_backend

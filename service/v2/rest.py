@@ -135,10 +135,15 @@ def _from_json(given: RequestInput) -> Input:
     dtype = tensors.DTYPES.get(given.datatype)
     if dtype is None:
         raise InvalidInput(f"input {given.name}: unknown datatype {given.datatype}")
-    flat = _flat(given.data)
-    if not all(type(value) in (int, float) for value in flat):
+    if not isinstance(given.data, list):
+        raise InvalidInput(f"input {given.name}: data is a list (flat or nested)")
+    try:  # NumPy walks nested lists of numbers in C; anything else ends up another kind
+        values = np.asarray(given.data)
+    except ValueError as exc:  # ragged
+        raise InvalidInput(f"input {given.name}: data must be numbers, evenly nested") from exc
+    if values.dtype.kind not in "iuf":
         raise InvalidInput(f"input {given.name}: {given.datatype} data must be numbers")
-    return Input(given.name, given.datatype, given.shape, np.asarray(flat, dtype=np.float64))
+    return Input(given.name, given.datatype, given.shape, values.ravel())
 
 
 def _flat(data: Any) -> list[Any]:

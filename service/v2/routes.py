@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 
 from service.api.dependencies import repository_of
 from service.errors import InvalidInput, NotFound
+from service.observability.access_log import note
 from service.runtime.version import ModelVersion
 from service.v2 import inference, rest
 
@@ -85,6 +86,11 @@ async def model_infer(request: Request, name: str, version: str | None = None) -
     if backend is not None and not isinstance(backend, str):
         raise InvalidInput("parameters.backend names a backend: tensorflow, numpy or onnx")
     runner = model.runner(backend)
+    note(
+        batch_size=inputs[0].shape[0] if inputs and inputs[0].shape else 0,
+        backend=runner.name,
+        version=model.version,
+    )
     wanted = [output.name for output in query.outputs]
     outputs = await inference.infer(settings, model, runner, inputs, wanted)
     content, header_length = rest.write_response(query, model.name, model.version, outputs)

@@ -14,6 +14,7 @@ from service.api.dependencies import Inference, inference_for
 from service.api.examples import EXAMPLE_PNG
 from service.api.openapi import INFERENCE_QUERY, errors, image_body
 from service.inputs.prepare import Digits, RawInput, to_digits
+from service.observability.access_log import note
 
 router = APIRouter(prefix="/v1/activations", tags=["activations"])
 
@@ -26,6 +27,7 @@ PNG: dict[int | str, dict[str, Any]] = {
 
 
 async def one_digit(job: Inference, item: RawInput) -> Digits:
+    note(batch_size=1, backend=job.runner.name, version=job.model.version)
     return await to_digits([item], job.preprocess, max_pixels=job.settings.max_image_pixels)
 
 

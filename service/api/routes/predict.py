@@ -10,6 +10,7 @@ from service.api.contracts import PredictResponse
 from service.api.dependencies import inference_for
 from service.api.openapi import INFERENCE_QUERY, errors, image_body
 from service.inputs.prepare import to_digits
+from service.observability.access_log import note
 
 router = APIRouter(prefix="/v1", tags=["inference"])
 
@@ -25,6 +26,7 @@ async def predict_digits(request: Request) -> Response:
     """One prediction per image, in request order; images also say where their digit is."""
     job = inference_for(request)
     inputs = await read_inputs(request, max_images=job.settings.max_images_per_request)
+    note(batch_size=len(inputs), backend=job.runner.name, version=job.model.version)
     digits = await to_digits(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
     probabilities = await job.runner.predict(digits.images)
     return Response(

@@ -10,6 +10,7 @@ from service.api.contracts import ReadResponse
 from service.api.dependencies import inference_for
 from service.api.openapi import INFERENCE_QUERY, errors, image_body
 from service.inputs.prepare import to_number
+from service.observability.access_log import note
 
 router = APIRouter(prefix="/v1", tags=["inference"])
 
@@ -27,6 +28,7 @@ async def read_number(request: Request) -> Response:
     job = inference_for(request)
     item = await read_one(request, max_images=job.settings.max_images_per_request)
     digits = await to_number(item, max_pixels=job.settings.max_image_pixels)
+    note(batch_size=len(digits.images), backend=job.runner.name, version=job.model.version)
     probabilities = await job.runner.predict(digits.images)
     return Response(
         responses.number(job.model, job.runner.name, probabilities, digits.boxes),

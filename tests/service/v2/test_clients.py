@@ -27,6 +27,7 @@ from tritonclient.utils import InferenceServerException
 from evaluation.photoset import load_digits
 from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
+from tests.service.observability.scraping import Samples, moved, parse
 from tests.service.test_server import ROOT, free_port
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "mnist-test-sample.npz"
@@ -229,3 +230,28 @@ def test_the_readme_client_snippets_run_as_written(server: Server) -> None:
         assert done.returncode == 0, done.stderr
         first = done.stdout.split()[0]
         assert first in ("[7]", "[1", "(1,"), done.stdout
+
+
+def test_both_protocols_are_counted_in_the_metrics(server: Server) -> None:
+    def scraped() -> Samples:
+        return parse(httpx.get(f"http://{server.http}/metrics").text)
+
+    before = scraped()
+    client = grpcclient.InferenceServerClient(server.grpc)
+    given = grpcclient.InferInput("image", [1, 28, 28, 1], "FP32")
+    given.set_data_from_numpy(BATCH[:1])
+    client.infer("lenet", [given])
+    wrong = grpcclient.InferInput("image", [1, 27, 28], "FP32")
+    wrong.set_data_from_numpy(np.zeros((1, 27, 28), np.float32))
+    with pytest.raises(InferenceServerException):
+        client.infer("lenet", [wrong])
+    httpclient.InferenceServerClient(server.http).is_model_ready("lenet")
+    after = scraped()
+    infer = "/inference.GRPCInferenceService/ModelInfer"
+    counted = "lenet_requests_total"
+    assert moved(before, after, counted, protocol="grpc", route=infer, status="OK") == 1
+    assert (
+        moved(before, after, counted, protocol="grpc", route=infer, status="INVALID_ARGUMENT") == 1
+    )
+    ready = "/v2/models/{name}/ready"
+    assert moved(before, after, counted, protocol="v2", route=ready, status="200") == 1

@@ -193,6 +193,12 @@ def binary_bytes(*elements: bytes) -> bytes:
             "must be numbers",
         ),
         (
+            json.dumps({"inputs": [{**pixels(SEVEN[None]), "data": [[1, 2], [3]]}]}).encode(),
+            {},
+            422,
+            "evenly nested",
+        ),
+        (
             json.dumps({"inputs": [pixels(SEVEN[None])], "outputs": [{"name": "conv9"}]}).encode(),
             {},
             422,
@@ -234,6 +240,7 @@ def binary_bytes(*elements: bytes) -> bytes:
         "wrong-shape",
         "out-of-range",
         "strings",
+        "ragged",
         "unknown-output",
         "two-inputs",
         "header-length",

@@ -1,0 +1,65 @@
+"""How Prometheus reads the figures: ``GET /metrics`` in its text format, summed over
+uvicorn's worker processes when there are several.
+
+Each worker process counts on its own. With several, ``python -m service`` gives them a
+fresh ``PROMETHEUS_MULTIPROC_DIR`` (``shared_by_workers``); prometheus-client then keeps
+every value in a file per process there, and whichever worker answers ``/metrics`` reads
+and sums them all (``MultiProcessCollector``; gauges by their ``multiprocess_mode``). The
+variable is prometheus-client's own, read by it at import, so it is no setting of ours;
+the process's own figures (CPU, memory, garbage collection) are reported only without it,
+since they cannot be summed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from service.settings import Settings
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_router() -> APIRouter:
+    """``GET /metrics``: this process's metrics, or every worker's when they share a
+    ``PROMETHEUS_MULTIPROC_DIR``."""
+    registry = REGISTRY
+    if os.environ.get(MULTIPROC_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # registers itself
+    router = APIRouter(tags=["metrics"])
+
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics, in its text format",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    def get_metrics() -> Response:  # a plain def, so in a thread: rendering takes milliseconds
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+@contextmanager
+def shared_by_workers(settings: Settings) -> Iterator[None]:
+    """For ``python -m service``: with metrics and several workers, a fresh directory for
+    their values, in the environment they inherit, removed at exit. Enter it before any
+    worker starts: prometheus-client picks where values live when it is imported. Fresh,
+    because files left by an earlier run would add their counts to this one's."""
+    if settings.workers == 1 or not settings.metrics:
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="lenet-metrics-")
+    os.environ[MULTIPROC_DIR] = path
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

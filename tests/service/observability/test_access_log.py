@@ -1,0 +1,141 @@
+"""The JSON access log: one line per request, with what the route ran, and its request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service import observability
+from service.settings import Settings
+from tests.service.conftest import MODEL_ROOT
+from tests.service.drawing import draw_digit, encode
+from tests.service.observability.scraping import moved, scrape
+
+pytestmark = pytest.mark.anyio
+
+SEVEN = encode(draw_digit(7), "PNG")
+FIELDS = {
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "batch_size",
+    "backend",
+    "version",
+    "request_id",
+}
+
+
+@pytest.fixture
+def access_lines(caplog: pytest.LogCaptureFixture):
+    """The access log's lines so far, parsed; each must be one JSON object."""
+    caplog.set_level(logging.INFO, logger="service.access")
+
+    def lines() -> list[dict[str, object]]:
+        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "service.access"]
+
+    return lines
+
+
+@pytest.mark.parametrize(
+    "route", ["/v1/predict", "/v1/read", "/v1/activations", "/v1/activations/conv1.png"]
+)
+async def test_each_request_logs_one_line_with_what_its_route_ran(client, access_lines, route):
+    files = {"file": ("7.png", SEVEN, "image/png")}
+    headers = {"X-Request-ID": "order-42"}
+    response = await client.post(f"{route}?backend=numpy", files=files, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-request-id"] == "order-42"
+    [line] = access_lines()
+    assert set(line) == FIELDS
+    assert (line["method"], line["path"], line["status"]) == ("POST", route, 200)
+    assert (line["batch_size"], line["backend"], line["version"]) == (1, "numpy", "1")
+    assert line["request_id"] == "order-42"
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] > 0
+
+
+async def test_a_request_id_is_made_when_the_client_sends_none(client, access_lines):
+    first = await client.get("/healthz")
+    second = await client.get("/healthz")
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
+    assert [line["request_id"] for line in access_lines()] == ids
+    assert access_lines()[0]["batch_size"] is None  # ran no model
+
+
+async def test_an_overlong_request_id_is_replaced(client):
+    response = await client.get("/healthz", headers={"X-Request-ID": "x" * 1000})
+    assert re.fullmatch("[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+async def test_errors_are_logged_with_their_status(client, access_lines):
+    await client.get("/v1/nowhere")
+    await client.post("/v1/predict", content=b"not json", headers={"content-type": "text/csv"})
+    statuses = [(line["path"], line["status"]) for line in access_lines()]
+    assert statuses == [("/v1/nowhere", 404), ("/v1/predict", 415)]
+
+
+async def test_bodies_refused_by_the_size_limit_are_logged_and_counted(
+    client, strict_client, access_lines
+):
+    async def chunks():
+        for _ in range(10):
+            yield bytes(16 * 1024)
+
+    before = await scrape(client)
+    declared = await strict_client.post(
+        "/v1/predict", content=bytes(100 * 1024), headers={"content-type": "image/png"}
+    )
+    streamed = await strict_client.post(
+        "/v1/predict", content=chunks(), headers={"content-type": "image/png"}
+    )
+    after = await scrape(client)
+    assert declared.status_code == streamed.status_code == 413
+    assert declared.headers["x-request-id"] and streamed.headers["x-request-id"]
+    refused = [line for line in access_lines() if line["path"] == "/v1/predict"]
+    assert [line["status"] for line in refused] == [413, 413]
+    # Refused by its Content-Length before routing, the first never reached a route.
+    labels = {"protocol": "v1", "status": "413"}
+    assert moved(before, after, "lenet_requests_total", route="unmatched", **labels) == 1
+    assert moved(before, after, "lenet_requests_total", route="/v1/predict", **labels) == 1
+
+
+async def test_an_unhandled_exception_is_logged_and_counted_as_500(client, access_lines):
+    app = FastAPI()
+
+    @app.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    observability.install(app, Settings(model_root=MODEL_ROOT))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    before = await scrape(client)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (await http.get("/v1/boom")).status_code == 500
+    after = await scrape(client)
+    assert [line["status"] for line in access_lines() if line["path"] == "/v1/boom"] == [500]
+    labels = {"protocol": "v1", "route": "/v1/boom", "status": "500"}
+    assert moved(before, after, "lenet_requests_total", **labels) == 1
+
+
+async def test_with_the_access_log_off_there_is_no_line_and_no_request_id(access_lines):
+    app = FastAPI()
+
+    @app.get("/v1/hello")
+    async def hello() -> dict[str, str]:
+        return {"hello": "world"}
+
+    observability.install(app, Settings(model_root=MODEL_ROOT, access_log=False))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        response = await http.get("/v1/hello")
+        assert response.status_code == 200
+        assert (await http.get("/metrics")).status_code == 200  # still counting
+    assert "x-request-id" not in response.headers
+    assert access_lines() == []
