@@ -28,7 +28,7 @@ train: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/python -m evaluation --set $${SET:-tuning} --data-dir $${MNIST_DIR:-../shared/data/mnist}
 
-# Rewrites docs/benchmarks.md and bench/results.json (~10-15 min; needs wrk: apt-get install wrk).
+# Rewrites docs/benchmarks.md and bench/results.json (~20-25 min; needs wrk: apt-get install wrk).
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
