@@ -50,8 +50,7 @@ _SEAM = 0.6  # ... and ink this much within ...
 _SEAM_REACH = 10  # ... this many pixels of such edges is a seam of the sheet, or a shadow's
 _NEAR = np.ones((3, 3), np.uint8)
 _LOW = 0.08  # contrast: the least that counts as ink next to a stroke ...
-_HIGH = 0.18  # ... and the least a stroke must reach somewhere ...
-_FAINT_HIGH = 0.12  # ... or, looked for again where nothing reached that, a faint one
+_HIGH = 0.18  # ... and the least a stroke must reach somewhere
 _RULE_LENGTH = 0.5  # of the frame's side: a printed rule runs at least this far
 _RULE_TILT = math.radians(20)  # the most a sheet is turned in the frame
 _RULE_INK = 0.4  # contrast: printed rules are lighter than this (a pen is darker)
@@ -87,17 +86,15 @@ def to_working_size(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
 
-def find_ink(gray: np.ndarray, *, faint: bool = False) -> Ink:
-    """The ink of a gray (H, W) uint8 photo, as a light-on-dark contrast map and a mask;
-    ``faint``: strokes need only reach ``_FAINT_HIGH`` (a light pencil, a pale palette's
-    gray), still above the paper's noise; for a second look at a photo that showed none."""
+def find_ink(gray: np.ndarray) -> Ink:
+    """The ink of a gray (H, W) uint8 photo, as a light-on-dark contrast map and a mask."""
     dark_ink = _is_dark_on_light(gray)
     paper = gray if dark_ink else 255 - gray
     background = _background(paper)
     level = np.maximum(background, 1).astype(np.float32)
     contrast = np.clip((level - paper) / level, 0, 1)
     smooth = cv2.blur(contrast, (3, 3))  # thresholds act on it: noise is not a stroke
-    low, high = _thresholds(smooth, _FAINT_HIGH if faint else _HIGH)
+    low, high = _thresholds(smooth)
     weak = (smooth > low).astype(np.uint8)
     # Along a sharp edge of the paper's own light (the sheet's edge, a hard shadow's),
     # lenses and phones leave thin dark seams: there, only a clear stroke counts.
@@ -165,11 +162,10 @@ def _edges(background: np.ndarray) -> np.ndarray:
     return (step > background // _EDGE_STEP).astype(np.uint8)
 
 
-def _thresholds(contrast: np.ndarray, least_high: float) -> tuple[float, float]:
-    """The low and high contrast thresholds, both above the paper's noise (the high one
-    twice the low one, so that a stroke stands well clear of it somewhere)."""
+def _thresholds(contrast: np.ndarray) -> tuple[float, float]:
+    """The low and high contrast thresholds, both above the paper's noise."""
     low = max(_LOW, _NOISE_SIGMAS * _noise(contrast))
-    return low, max(least_high, 2 * low)
+    return low, max(_HIGH, 2 * low)
 
 
 def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
