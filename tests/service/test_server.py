@@ -2,59 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 
 from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.service.processes import ROOT, free_port, service_env, serving
 
 
 def test_python_m_service_serves_predictions_over_a_socket():
-    port = free_port()
-    env = {
-        **os.environ,
-        "LENET_PORT": str(port),
-        "LENET_HOST": "127.0.0.1",
-        "LENET_MODEL_ROOT": str(MODEL_ROOT),
-        "LENET_BACKENDS": '["numpy"]',
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service"], cwd=ROOT, env=env, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read().decode()
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server never became ready"
-            time.sleep(0.2)
+    env = service_env(free_port(), LENET_BACKENDS='["numpy"]')
+    with serving(env) as url:
         files = {"file": ("seven.png", encode(draw_digit(7), "PNG"), "image/png")}
         response = httpx.post(f"{url}/v1/predict", files=files)
         assert response.status_code == 200
         assert response.json()["predictions"][0]["digit"] == 7
         assert response.json()["backend"] == "numpy"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_numpy_only_serving_never_imports_tensorflow():

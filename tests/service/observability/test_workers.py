@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,10 +11,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
 from tests.service.observability.scraping import parse, value
-from tests.service.test_server import ROOT, free_port
+from tests.service.processes import free_port, service_env, start
 
 REQUESTS = 40
 PREDICT = {"protocol": "v1", "route": "/v1/predict"}
@@ -75,24 +72,17 @@ def settled_counts(shared: Path) -> list[float]:
 
 def test_two_workers_report_the_sum_of_their_counts(tmp_path):
     port = free_port()
-    env = {
-        **os.environ,
-        "LENET_PORT": str(port),
-        "LENET_HOST": "127.0.0.1",
-        "LENET_MODEL_ROOT": str(MODEL_ROOT),
-        "LENET_BACKENDS": '["numpy"]',
-        "LENET_GRPC_PORT": "0",
-        "LENET_POLL_SECONDS": "0",
-        "LENET_WORKERS": "2",
-        "TMPDIR": str(tmp_path),  # where the workers' shared metrics directory goes
-    }
+    env = service_env(
+        port,
+        LENET_BACKENDS='["numpy"]',
+        LENET_WORKERS="2",
+        TMPDIR=str(tmp_path),  # where the workers' shared metrics directory goes
+    )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = tmp_path / "stderr.log"
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as stderr:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stderr=stderr
-        )
+        server = start(env, stderr)
     try:
         wait_until_both_workers_are_ready(url, server)
         with ThreadPoolExecutor(8) as pool:

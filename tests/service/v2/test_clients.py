@@ -5,11 +5,9 @@ both protocols, and compared with what /v1 answers on the same process."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,9 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from evaluation.photoset import load_digits
-from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
 from tests.service.observability.scraping import Samples, moved, parse
-from tests.service.test_server import ROOT, free_port
+from tests.service.processes import ROOT, free_port, service_env, serving
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "mnist-test-sample.npz"
 DIGITS = load_digits(SAMPLE)
@@ -44,34 +41,10 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    http_port, grpc_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "LENET_HOST": "127.0.0.1",
-        "LENET_PORT": str(http_port),
-        "LENET_GRPC_PORT": str(grpc_port),
-        "LENET_MODEL_ROOT": str(MODEL_ROOT),
-        "LENET_BACKENDS": '["onnx"]',
-        "LENET_POLL_SECONDS": "0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service"], cwd=ROOT, env=env, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"http://127.0.0.1:{http_port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server never became ready"
-            time.sleep(0.2)
-        yield Server(f"127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    grpc_port = free_port()
+    env = service_env(free_port(), LENET_GRPC_PORT=str(grpc_port), LENET_BACKENDS='["onnx"]')
+    with serving(env) as url:
+        yield Server(url.removeprefix("http://"), f"127.0.0.1:{grpc_port}")
 
 
 def v1_predictions(server: Server, **body: object) -> list[dict]:

@@ -1,0 +1,72 @@
+"""``python -m service`` as users start it, in a process of its own: the socket tests'."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from tests.service.conftest import MODEL_ROOT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def service_env(port: int, **settings: str) -> dict[str, str]:
+    """This process's environment with the settings every socket test starts from (on
+    127.0.0.1:``port``, the bundled model, no polling, no gRPC), then ``settings``'s
+    ``LENET_*`` variables over them."""
+    return {
+        **os.environ,
+        "LENET_HOST": "127.0.0.1",
+        "LENET_PORT": str(port),
+        "LENET_MODEL_ROOT": str(MODEL_ROOT),
+        "LENET_POLL_SECONDS": "0",
+        "LENET_GRPC_PORT": "0",
+        **settings,
+    }
+
+
+def start(
+    env: dict[str, str], stderr: IO[bytes] | int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stderr=stderr)
+
+
+@contextmanager
+def serving(env: dict[str, str], timeout: float = 90) -> Iterator[str]:
+    """Start the service and wait until ``/readyz`` answers 200; its base URL. Stopped at
+    the end, pass or fail."""
+    process = start(env)
+    url = f"http://127.0.0.1:{env['LENET_PORT']}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                assert process.stderr is not None
+                raise AssertionError(process.stderr.read().decode())
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server never became ready"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
