@@ -19,6 +19,7 @@ from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
 from service.inputs import photos
 from service.limits import BodySizeLimit
+from service.observability import access_log
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
 from service.v2 import routes as v2_routes
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with repository.running(), grpc_server.serving(repository, settings):
             yield
+        access_log.flush()  # the lines of the last tenth of a second
 
     app = FastAPI(title="lenet-serve", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

@@ -6,16 +6,23 @@
 (on one line). ``batch_size``, ``backend`` and ``version`` are known only inside a route,
 which passes them on with ``note``; they are null for requests that ran no model (a probe,
 a 404, a body that could not be read). The request id is the client's ``X-Request-ID``, or
-a fresh uuid4 when it sent none; the middleware returns it in the answer's ``X-Request-ID``.
+32 fresh random hex digits when it sent none; the middleware returns it in the answer's
+``X-Request-ID``.
 
 The facts travel in a context variable that holds a mutable record, not the values: work
 in another task or thread sees a copy of the context, but one that points at the same record.
+
+Lines are written a tenth of a second at a time, all of them in one log record: a record of
+its own per request (``logging``'s record, caller lookup, lock, write and flush) cost a
+request ~100 µs in the app, a quarter of a 28×28 digit's whole answer; gathered, a line
+costs about a microsecond. ``flush`` writes what waits (the app calls it at shutdown).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
+import os
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -26,6 +33,10 @@ logger = logging.getLogger("service.access")
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID = 128
 """A longer X-Request-ID is replaced with a fresh one: it would be copied into every line."""
+FLUSH_SECONDS = 0.1
+"""The longest a line waits for the others it is written with."""
+
+_waiting: list[bytes] = []
 
 
 @dataclass(slots=True)
@@ -53,11 +64,12 @@ def note(*, batch_size: int, backend: str, version: int | str) -> None:
 
 
 def request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    """The request's ``X-Request-ID`` (ASGI headers: names lower-case), or a new uuid4 hex."""
+    """The request's ``X-Request-ID`` (ASGI headers: names lower-case), or 32 new random
+    hex digits."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER and 0 < len(value) <= MAX_REQUEST_ID:
             return value.decode("latin-1")
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a uuid4's randomness, a fifth of its cost
 
 
 def log_request(method: str, path: str, status: int, seconds: float, facts: RequestFacts) -> None:
@@ -75,4 +87,17 @@ def log_request(method: str, path: str, status: int, seconds: float, facts: Requ
         "version": facts.version,
         "request_id": facts.request_id,
     }
-    logger.info(orjson.dumps(line).decode())
+    _waiting.append(orjson.dumps(line))
+    if len(_waiting) == 1:  # the first of a batch: it goes out within FLUSH_SECONDS
+        try:
+            asyncio.get_running_loop().call_later(FLUSH_SECONDS, flush)
+        except RuntimeError:  # no event loop in this thread: write it now
+            flush()
+
+
+def flush() -> None:
+    """Write the lines that wait, as one record of one line each."""
+    if _waiting:
+        lines = b"\n".join(_waiting).decode()
+        _waiting.clear()
+        logger.info(lines)

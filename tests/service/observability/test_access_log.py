@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from service import observability
+from service.observability import access_log
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
@@ -37,7 +38,13 @@ def access_lines(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="service.access")
 
     def lines() -> list[dict[str, object]]:
-        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "service.access"]
+        access_log.flush()  # what waits for the next tenth of a second
+        return [
+            json.loads(line)
+            for r in caplog.records
+            if r.name == "service.access"
+            for line in r.getMessage().splitlines()
+        ]
 
     return lines
 
