@@ -83,6 +83,11 @@ class Overloaded(ServiceError):
 V2_PREFIX = "/v2"
 
 
+def is_v2(path: str) -> bool:
+    """Whether ``path`` belongs to the Open Inference Protocol's REST API."""
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
 def error_response(
     status: int,
     code: str,
@@ -94,7 +99,7 @@ def error_response(
     """The error body for a request to ``path``: the protocol's own under ``/v2``."""
     body: dict[str, object] = (
         {"error": message}
-        if path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+        if is_v2(path)
         else {"error": {"status": status, "code": code, "message": message}}
     )
     return JSONResponse(body, status_code=status, headers=headers)

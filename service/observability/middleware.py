@@ -20,6 +20,7 @@ from typing import Any
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import is_v2
 from service.observability import access_log
 from service.observability.metrics import UNMATCHED, observe_request
 
@@ -60,8 +61,7 @@ class ObserveRequests:
             if token is not None:
                 access_log.current.reset(token)
             if self._count:
-                path = scope["path"]
-                protocol = "v2" if path == "/v2" or path.startswith("/v2/") else "v1"
+                protocol = "v2" if is_v2(scope["path"]) else "v1"
                 observe_request(protocol, self._route_of(scope), status, seconds)
             if facts is not None:
                 access_log.log_request(scope["method"], scope["path"], status, seconds, facts)
