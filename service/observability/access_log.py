@@ -35,7 +35,9 @@ REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID = 128
 """A longer X-Request-ID is replaced with a fresh one: it would be copied into every line."""
 FLUSH_SECONDS = 0.1
-"""The longest a line waits for the others it is written with."""
+"""The longest a line waits for the others it is written with ..."""
+MAX_WAITING = 512
+"""... or the most lines that wait, whatever the time."""
 
 _waiting: list[bytes] = []
 
@@ -94,6 +96,8 @@ def log_request(method: str, path: str, status: int, seconds: float, facts: Requ
             asyncio.get_running_loop().call_later(FLUSH_SECONDS, flush)
         except RuntimeError:  # no event loop in this thread: write it now
             flush()
+    elif len(_waiting) >= MAX_WAITING:  # also if the loop that was to flush it has gone
+        flush()
 
 
 def flush() -> None:
