@@ -19,7 +19,7 @@ from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
 from service.inputs import photos
 from service.limits import BodySizeLimit
-from service.observability import access_log
+from service.observability import answered
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
 from service.v2 import routes as v2_routes
@@ -41,16 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with repository.running(), grpc_server.serving(repository, settings):
             yield
-        access_log.flush()  # the lines of the last tenth of a second
+        answered.flush()  # the requests of the last tenth of a second
 
     app = FastAPI(title="lenet-serve", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    observability.install(app, settings)  # outermost: it sees BodySizeLimit's 413s too
     register_error_handlers(app)
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)
+    # Last: its middleware outermost, to see BodySizeLimit's 413s too; its GET /metrics
+    # after the API's routes, so that no request tries that route first.
+    observability.install(app, settings)
     return app
 
 

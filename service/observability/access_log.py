@@ -12,20 +12,18 @@ a 404, a body that could not be read). The request id is the client's ``X-Reques
 The facts travel in a context variable that holds a mutable record, not the values: work
 in another task or thread sees a copy of the context, but one that points at the same record.
 
-Lines are written a tenth of a second at a time, all of them in one log record: a record of
-its own per request (``logging``'s record, caller lookup, lock, write and flush) is the
-costly part of a line; gathered, a line costs one ``orjson.dumps`` and an append (what the
-log and the metrics cost a request: ``make bench``, ``ours-onnx`` ÷ ``ours-onnx-quiet``).
-``flush`` writes what waits (the app calls it at shutdown).
+The middleware records each request (``observability.answered``), which hands the lines
+here a tenth of a second at a time: they are formatted together and written as one log
+record, since a record of its own per request (``logging``'s record, caller lookup, lock,
+write and flush) would be the costly part of a line.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 from contextvars import ContextVar
 from dataclasses import dataclass
+from random import getrandbits
 
 import orjson
 
@@ -34,12 +32,6 @@ logger = logging.getLogger("service.access")
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID = 128
 """A longer X-Request-ID is replaced with a fresh one: it would be copied into every line."""
-FLUSH_SECONDS = 0.1
-"""The longest a line waits for the others it is written with ..."""
-MAX_WAITING = 512
-"""... or the most lines that wait, whatever the time."""
-
-_waiting: list[bytes] = []
 
 
 @dataclass(slots=True)
@@ -68,41 +60,35 @@ def note(*, batch_size: int, backend: str, version: int | str) -> None:
 
 def request_id(headers: list[tuple[bytes, bytes]]) -> str:
     """The request's ``X-Request-ID`` (ASGI headers: names lower-case), or 32 new random
-    hex digits."""
+    hex digits: an id to find a request by, not a secret, so from ``random``'s generator
+    (seeded from the OS in each process), without ``os.urandom``'s system call."""
     for name, value in headers:
         if name == REQUEST_ID_HEADER and 0 < len(value) <= MAX_REQUEST_ID:
             return value.decode("latin-1")
-    return os.urandom(16).hex()  # a uuid4's randomness, a fifth of its cost
+    return getrandbits(128).to_bytes(16, "little").hex()
 
 
-def log_request(method: str, path: str, status: int, seconds: float, facts: RequestFacts) -> None:
-    """Write the request's line, if ``service.access`` is on at INFO (it follows
-    ``LENET_LOG_LEVEL``): at ``warning`` a request builds no line at all."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    line = {
-        "method": method,
-        "path": path,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 3),
-        "batch_size": facts.batch_size,
-        "backend": facts.backend,
-        "version": facts.version,
-        "request_id": facts.request_id,
-    }
-    _waiting.append(orjson.dumps(line))
-    if len(_waiting) == 1:  # the first of a batch: it goes out within FLUSH_SECONDS
-        try:
-            asyncio.get_running_loop().call_later(FLUSH_SECONDS, flush)
-        except RuntimeError:  # no event loop in this thread: write it now
-            flush()
-    elif len(_waiting) >= MAX_WAITING:  # also if the loop that was to flush it has gone
-        flush()
+Line = tuple[str, str, int, float, RequestFacts]
+"""A request's method, path, status, duration in seconds and facts."""
 
 
-def flush() -> None:
-    """Write the lines that wait, as one record of one line each."""
-    if _waiting:
-        lines = b"\n".join(_waiting).decode()
-        _waiting.clear()
-        logger.info(lines)
+def write(lines: list[Line]) -> None:
+    """Write these requests' lines as one record, if ``service.access`` is on at INFO (it
+    follows ``LENET_LOG_LEVEL``; the middleware hands over no line at ``warning``)."""
+    if lines and logger.isEnabledFor(logging.INFO):
+        logger.info(b"\n".join([_line(*line) for line in lines]).decode())
+
+
+def _line(method: str, path: str, status: int, seconds: float, facts: RequestFacts) -> bytes:
+    return orjson.dumps(
+        {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(seconds * 1e6) / 1000,  # to the µs: round(x * 1000, 3) costs more
+            "batch_size": facts.batch_size,
+            "backend": facts.backend,
+            "version": facts.version,
+            "request_id": facts.request_id,
+        }
+    )

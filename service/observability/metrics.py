@@ -1,6 +1,6 @@
 """What the service counts: one set of Prometheus metrics per process, named ``lenet_*``.
 
-prometheus-client keeps metrics in its process-wide default registry, so they are defined
+Metrics live in prometheus-client's process-wide default registry, so they are defined
 here once, at import, and every app in the process shares them (tests build several apps;
 they compare values before and after, never absolute ones). Label values come from small
 fixed sets — route templates, never raw paths — because each distinct value is a time
@@ -13,15 +13,36 @@ model calls, queue depth and shed requests by each backend's ``MicroBatcher``
 ``no_digit`` answers where they are raised. ``LENET_METRICS=false`` stops all but the last
 two, which are raised where no settings reach, cost nothing on an answer that succeeds, and
 go unseen without ``/metrics``.
+
+How the figures that move on every request or model call are kept depends on the process.
+Alone (one worker), they are plain numbers, one small lock per series (``LocalFamily``),
+read by the registry only when ``/metrics`` is scraped: prometheus-client's own metric
+objects cost several times as much per update (validity checks and a lock per value, a
+walk over the buckets per observation), which was most of what metrics cost a 28×28
+request (``make bench``: ``ours-onnx`` ÷ ``ours-onnx-quiet``). With several workers
+(``PROMETHEUS_MULTIPROC_DIR`` set, see ``observability.exposition``) every value has to
+land in prometheus-client's files that the workers share, so they are its own objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import math
+import os
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from threading import Lock
 from time import perf_counter
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's own variable: where worker processes keep their values."""
 
 UNMATCHED = "unmatched"
 """The route label of a request no route answered (a 404, or a body refused by its
@@ -35,40 +56,228 @@ INFERENCE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0
 (``python -m bench.stages``); larger batches take longer."""
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
-REQUESTS = Counter(
+
+def shared_by_processes() -> bool:
+    """Whether values go to files shared by worker processes (prometheus-client's
+    multiprocess mode): it decides when it is imported, from ``PROMETHEUS_MULTIPROC_DIR``."""
+    return bool(os.environ.get(MULTIPROC_DIR))
+
+
+class Counts(Protocol):
+    """One series of a counter or a gauge."""
+
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Observes(Protocol):
+    """One series of a histogram."""
+
+    def observe(self, amount: float) -> None: ...
+
+
+S = TypeVar("S", bound="LocalSeries")
+S_co = TypeVar("S_co", covariant=True)
+
+
+class Labelled(Protocol[S_co]):
+    """A metric with labels, prometheus-client's or a ``LocalFamily``."""
+
+    def labels(self, *values: str) -> S_co: ...
+
+
+class LocalSeries(Protocol):
+    def samples(self, metric: Metric, name: str, labels: dict[str, str]) -> None:
+        """Add this series' samples, as of one moment, to ``metric``."""
+
+
+class LocalCounter:
+    """A counter's value in one process."""
+
+    __slots__ = ("_created", "_lock", "_value")
+
+    def __init__(self) -> None:
+        self._lock = Lock()
+        self._value = 0.0
+        self._created = time.time()
+
+    def inc(self, amount: float = 1) -> None:
+        with self._lock:
+            self._value += amount
+
+    def samples(self, metric: Metric, name: str, labels: dict[str, str]) -> None:
+        metric.add_sample(f"{name}_total", labels, self._value)
+        metric.add_sample(f"{name}_created", labels, self._created)
+
+
+class LocalGauge(LocalCounter):
+    """A gauge's value in one process (``inc`` by a negative amount lowers it)."""
+
+    __slots__ = ()
+
+    def samples(self, metric: Metric, name: str, labels: dict[str, str]) -> None:
+        metric.add_sample(name, labels, self._value)
+
+
+class LocalHistogram:
+    """A histogram's bucket counts (not cumulative; the last is +Inf) and sum in one process."""
+
+    __slots__ = ("_bounds", "_counts", "_created", "_le", "_lock", "_sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self._bounds = bounds
+        self._le = [floatToGoString(b) for b in (*bounds, math.inf)]  # type: ignore[no-untyped-call]
+        self._lock = Lock()
+        self._counts = [0] * (len(bounds) + 1)
+        self._sum = 0.0
+        self._created = time.time()
+
+    def observe(self, amount: float) -> None:
+        bucket = bisect_left(self._bounds, amount)  # the first bound ≥ amount: Prometheus' le
+        with self._lock:
+            self._counts[bucket] += 1
+            self._sum += amount
+
+    def observe_all(self, amounts: list[float]) -> None:
+        """``observe`` each of ``amounts``, taking the lock once."""
+        buckets = [bisect_left(self._bounds, amount) for amount in amounts]
+        total = sum(amounts)
+        with self._lock:
+            for bucket in buckets:
+                self._counts[bucket] += 1
+            self._sum += total
+
+    def samples(self, metric: Metric, name: str, labels: dict[str, str]) -> None:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative = 0
+        for le, count in zip(self._le, counts, strict=True):
+            cumulative += count
+            metric.add_sample(f"{name}_bucket", labels | {"le": le}, cumulative)
+        metric.add_sample(f"{name}_count", labels, cumulative)
+        metric.add_sample(f"{name}_sum", labels, total)
+        metric.add_sample(f"{name}_created", labels, self._created)
+
+
+class LocalFamily(Generic[S]):
+    """A metric's series by label values, kept by this process, read when scraped."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        kind: str,
+        labelnames: Sequence[str],
+        make: Callable[[], S],
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._kind = kind  # Prometheus' type: counter, gauge or histogram
+        self._labelnames = tuple(labelnames)
+        self._make = make
+        self._series: dict[tuple[str, ...], S] = {}
+        self._lock = Lock()
+
+    def labels(self, *values: str) -> S:
+        """The series of these label values (in ``labelnames``' order), made on first use."""
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name} takes labels {self._labelnames}, not {values}")
+        with self._lock:
+            series = self._series.get(values)
+            if series is None:
+                series = self._series[values] = self._make()
+            return series
+
+    def describe(self) -> Metric:
+        return Metric(self._name, self._documentation, self._kind)
+
+    def collect(self) -> Metric:
+        metric = self.describe()
+        with self._lock:
+            every = list(self._series.items())
+        for values, series in every:
+            series.samples(metric, self._name, dict(zip(self._labelnames, values, strict=True)))
+        return metric
+
+
+class LocalCollector:
+    """The ``LocalFamily`` metrics, for prometheus-client's registry."""
+
+    def __init__(self) -> None:
+        self._families: list[LocalFamily[Any]] = []
+
+    def add(self, family: LocalFamily[S]) -> LocalFamily[S]:
+        self._families.append(family)
+        return family
+
+    def describe(self) -> list[Metric]:
+        return [family.describe() for family in self._families]
+
+    def collect(self) -> list[Metric]:
+        return [family.collect() for family in self._families]
+
+
+_local = LocalCollector()
+
+
+def _counter(name: str, documentation: str, labelnames: list[str]) -> Labelled[Counts]:
+    if shared_by_processes():
+        return Counter(name, documentation, labelnames)
+    return _local.add(LocalFamily(name, documentation, "counter", labelnames, LocalCounter))
+
+
+def _gauge(
+    name: str, documentation: str, labelnames: list[str], multiprocess_mode: Literal["livesum"]
+) -> Labelled[Counts]:
+    if shared_by_processes():
+        return Gauge(name, documentation, labelnames, multiprocess_mode=multiprocess_mode)
+    return _local.add(LocalFamily(name, documentation, "gauge", labelnames, LocalGauge))
+
+
+def _histogram(
+    name: str, documentation: str, labelnames: list[str], buckets: Sequence[float]
+) -> Labelled[Observes]:
+    if shared_by_processes():
+        return Histogram(name, documentation, labelnames, buckets=buckets)
+    make = functools.partial(LocalHistogram, buckets)
+    return _local.add(LocalFamily(name, documentation, "histogram", labelnames, make))
+
+
+REQUESTS = _counter(
     "lenet_requests",
     "Requests answered, by protocol (v1, v2, grpc), route template and status.",
     ["protocol", "route", "status"],
 )
-REQUEST_SECONDS = Histogram(
+REQUEST_SECONDS = _histogram(
     "lenet_request_duration_seconds",
     "Time from a request's arrival to the end of its answer.",
     ["protocol", "route"],
-    buckets=REQUEST_BUCKETS,
+    REQUEST_BUCKETS,
 )
-INFERENCE_SECONDS = Histogram(
+INFERENCE_SECONDS = _histogram(
     "lenet_inference_duration_seconds",
     "Time of one model call on a batch of images.",
     ["backend", "version"],
-    buckets=INFERENCE_BUCKETS,
+    INFERENCE_BUCKETS,
 )
-BATCH_SIZE = Histogram(
+BATCH_SIZE = _histogram(
     "lenet_batch_size",
     "Images per model call: concurrent requests' images batched together.",
     ["backend", "version"],
-    buckets=BATCH_BUCKETS,
+    BATCH_BUCKETS,
 )
-QUEUED_IMAGES = Gauge(
+QUEUED_IMAGES = _gauge(
     "lenet_queued_images",
     "Images waiting for a model call.",
     ["backend", "version"],
     multiprocess_mode="livesum",  # each worker has its own queue: the images waiting in all
 )
-SHED_REQUESTS = Counter(
+SHED_REQUESTS = _counter(
     "lenet_shed_requests",
     "Requests refused with 503 (overloaded) because too many images were waiting.",
     ["backend", "version"],
 )
+if not shared_by_processes():
+    REGISTRY.register(_local)
 VERSION_LOADED = Gauge(
     "lenet_model_version_loaded",
     "1 while a model version is served, 0 once unloaded.",
@@ -85,49 +294,66 @@ NO_DIGIT = Counter(
     "Images answered no_digit (422): nothing written on them.",
 )
 
-_request_series: dict[tuple[str, str, int | str], tuple[Counter, Histogram]] = {}
-"""Each label set's counter and histogram, found once: ``labels()`` takes a lock and
-validates its values on every call, several times the cost of a dict lookup."""
+RequestKey = tuple[str, str, int | str]
+"""An answered request's protocol, route and status."""
+
+_request_series: dict[RequestKey, tuple[Counts, Observes]] = {}
+"""Each label set's counter and histogram, found once: a family's ``labels()`` takes a
+lock (and prometheus-client's validates its values) on every call."""
+
+
+def observe_requests(answered: Iterable[tuple[RequestKey, float]]) -> None:
+    """Count answered requests — (protocol, route, status) and latency in seconds — many at
+    a time: each series is then updated once, not once per request.
+
+    ``route`` must come from a fixed set: a route template (``/v2/models/{name}/infer``),
+    a gRPC method's full name, or ``UNMATCHED``. The HTTP middleware hands its requests
+    over in bulk (``observability.answered``); the gRPC servicer each RPC, when
+    ``settings.metrics`` is on, with ``protocol="grpc"`` and the status code's name
+    (``"OK"``, ``"INVALID_ARGUMENT"``).
+    """
+    latencies: dict[RequestKey, list[float]] = {}
+    for key, seconds in answered:
+        same = latencies.get(key)
+        if same is None:
+            latencies[key] = [seconds]
+        else:
+            same.append(seconds)
+    for key, seconds_each in latencies.items():
+        series = _request_series.get(key)
+        if series is None:
+            protocol, route, status = key
+            series = (
+                REQUESTS.labels(protocol, route, str(status)),
+                REQUEST_SECONDS.labels(protocol, route),
+            )
+            _request_series[key] = series
+        counter, latency = series
+        counter.inc(len(seconds_each))
+        if isinstance(latency, LocalHistogram):
+            latency.observe_all(seconds_each)
+        else:
+            for seconds in seconds_each:
+                latency.observe(seconds)
 
 
 def observe_request(protocol: str, route: str, status: int | str, seconds: float) -> None:
-    """Count one answered request and its latency in seconds.
-
-    ``route`` must come from a fixed set: a route template (``/v2/models/{name}/infer``),
-    a gRPC method's full name, or ``UNMATCHED``. The HTTP middleware calls this for every
-    request; the gRPC servicer calls it for every RPC, when ``settings.metrics`` is on, with
-    ``protocol="grpc"`` and the status code's name (``"OK"``, ``"INVALID_ARGUMENT"``).
-    """
-    key = (protocol, route, status)
-    series = _request_series.get(key)
-    if series is None:
-        series = (
-            REQUESTS.labels(protocol, route, str(status)),
-            REQUEST_SECONDS.labels(protocol, route),
-        )
-        _request_series[key] = series
-    counter, latency = series
-    counter.inc()
-    latency.observe(seconds)
+    """Count one answered request (see ``observe_requests``)."""
+    observe_requests([((protocol, route, status), seconds)])
 
 
 class BatcherMetrics:
     """One batcher's figures, its labels (backend, version) bound once."""
 
-    __slots__ = ("_batch_size", "_queued", "_seconds", "_shed")
+    __slots__ = ("_batch_size", "_seconds", "queued", "shed")
 
     def __init__(self, backend: str, version: str) -> None:
-        self._queued = QUEUED_IMAGES.labels(backend, version)
-        self._shed = SHED_REQUESTS.labels(backend, version)
+        # queued(images): they joined the queue (negative: left it for a model call); the
+        # series' own inc, not a method that calls it, as it runs twice per request.
+        self.queued: Callable[[int], None] = QUEUED_IMAGES.labels(backend, version).inc
+        self.shed: Callable[[], None] = SHED_REQUESTS.labels(backend, version).inc
         self._seconds = INFERENCE_SECONDS.labels(backend, version)
         self._batch_size = BATCH_SIZE.labels(backend, version)
-
-    def queued(self, images: int) -> None:
-        """``images`` joined the queue (negative: left it for a model call)."""
-        self._queued.inc(images)
-
-    def shed(self) -> None:
-        self._shed.inc()
 
     def timed(
         self, predict: Callable[[np.ndarray], np.ndarray]

@@ -3,7 +3,8 @@
 Pure ASGI, not Starlette's ``BaseHTTPMiddleware``, which runs the app in a task of its own
 and passes every message through memory streams, a cost on each request. Here a request
 costs a clock read, a wrapper around ``send`` that notes the status, and, after the answer,
-a counter and a histogram (``LENET_METRICS``) and a log line (``LENET_ACCESS_LOG``).
+an entry in ``observability.answered``, which counts (``LENET_METRICS``) and logs
+(``LENET_ACCESS_LOG``) many requests at a time.
 
 It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
@@ -14,15 +15,15 @@ moment before the count moves.
 
 from __future__ import annotations
 
+import logging
 from time import perf_counter
 from typing import Any
 
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import is_v2
-from service.observability import access_log
-from service.observability.metrics import UNMATCHED, observe_request
+from service.observability import access_log, answered
+from service.observability.metrics import UNMATCHED
 
 
 class ObserveRequests:
@@ -60,11 +61,14 @@ class ObserveRequests:
             seconds = perf_counter() - started
             if token is not None:
                 access_log.current.reset(token)
-            if self._count:
-                protocol = "v2" if is_v2(scope["path"]) else "v1"
-                observe_request(protocol, self._route_of(scope), status, seconds)
-            if facts is not None:
-                access_log.log_request(scope["method"], scope["path"], status, seconds, facts)
+            # Its line is written later, but only if the log is on at INFO now, as it answers.
+            if facts is not None and not access_log.logger.isEnabledFor(logging.INFO):
+                facts = None
+            if self._count or facts is not None:
+                route = self._route_of(scope) if self._count else ""
+                answered.record(
+                    (self._count, scope["method"], scope["path"], route, status, seconds, facts)
+                )
 
     def _route_of(self, scope: Scope) -> str:
         """The template of the route that answered (``/v1/activations/{layer}.png``)."""

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from service import observability
-from service.observability import access_log
+from service.observability import answered
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
@@ -38,7 +38,7 @@ def access_lines(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="service.access")
 
     def lines() -> list[dict[str, object]]:
-        access_log.flush()  # what waits for the next tenth of a second
+        answered.flush()  # what waits for the next tenth of a second
         return [
             json.loads(line)
             for r in caplog.records
