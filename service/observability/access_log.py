@@ -76,19 +76,19 @@ def write(lines: list[Line]) -> None:
     """Write these requests' lines as one record, if ``service.access`` is on at INFO (it
     follows ``LENET_LOG_LEVEL``; the middleware hands over no line at ``warning``)."""
     if lines and logger.isEnabledFor(logging.INFO):
-        logger.info(b"\n".join([_line(*line) for line in lines]).decode())
-
-
-def _line(method: str, path: str, status: int, seconds: float, facts: RequestFacts) -> bytes:
-    return orjson.dumps(
-        {
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(seconds * 1e6) / 1000,  # to the µs: round(x * 1000, 3) costs more
-            "batch_size": facts.batch_size,
-            "backend": facts.backend,
-            "version": facts.version,
-            "request_id": facts.request_id,
-        }
-    )
+        formatted = [
+            orjson.dumps(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round(seconds * 1e6) / 1000,  # to the µs, as round(x, 3) would
+                    "batch_size": facts.batch_size,
+                    "backend": facts.backend,
+                    "version": facts.version,
+                    "request_id": facts.request_id,
+                }
+            )
+            for method, path, status, seconds, facts in lines
+        ]
+        logger.info(b"\n".join(formatted).decode())

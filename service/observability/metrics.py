@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from threading import Lock
 from time import perf_counter
 from typing import Any, Generic, Literal, Protocol, TypeVar
+from weakref import WeakMethod
 
 import numpy as np
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
@@ -109,13 +110,25 @@ class LocalCounter:
         metric.add_sample(f"{name}_created", labels, self._created)
 
 
-class LocalGauge(LocalCounter):
-    """A gauge's value in one process (``inc`` by a negative amount lowers it)."""
+class LocalLevel:
+    """A gauge that is the sum of what its sources say when scraped: nothing to update as
+    the level moves. A source is a bound method, followed only while its object lives."""
 
-    __slots__ = ()
+    __slots__ = ("_lock", "_sources")
+
+    def __init__(self) -> None:
+        self._lock = Lock()
+        self._sources: list[WeakMethod[Callable[[], int]]] = []
+
+    def follow(self, source: Callable[[], int]) -> None:
+        with self._lock:
+            self._sources.append(WeakMethod(source))
 
     def samples(self, metric: Metric, name: str, labels: dict[str, str]) -> None:
-        metric.add_sample(name, labels, self._value)
+        with self._lock:
+            alive = [read for ref in self._sources if (read := ref()) is not None]
+            self._sources = [WeakMethod(read) for read in alive]
+        metric.add_sample(name, labels, float(sum(read() for read in alive)))
 
 
 class LocalHistogram:
@@ -225,12 +238,12 @@ def _counter(name: str, documentation: str, labelnames: list[str]) -> Labelled[C
     return _local.add(LocalFamily(name, documentation, "counter", labelnames, LocalCounter))
 
 
-def _gauge(
+def _level(
     name: str, documentation: str, labelnames: list[str], multiprocess_mode: Literal["livesum"]
-) -> Labelled[Counts]:
+) -> Labelled[Counts | LocalLevel]:
     if shared_by_processes():
         return Gauge(name, documentation, labelnames, multiprocess_mode=multiprocess_mode)
-    return _local.add(LocalFamily(name, documentation, "gauge", labelnames, LocalGauge))
+    return _local.add(LocalFamily(name, documentation, "gauge", labelnames, LocalLevel))
 
 
 def _histogram(
@@ -265,7 +278,7 @@ BATCH_SIZE = _histogram(
     ["backend", "version"],
     BATCH_BUCKETS,
 )
-QUEUED_IMAGES = _gauge(
+QUEUED_IMAGES = _level(
     "lenet_queued_images",
     "Images waiting for a model call.",
     ["backend", "version"],
@@ -345,15 +358,23 @@ def observe_request(protocol: str, route: str, status: int | str, seconds: float
 class BatcherMetrics:
     """One batcher's figures, its labels (backend, version) bound once."""
 
-    __slots__ = ("_batch_size", "_seconds", "queued", "shed")
+    __slots__ = ("_batch_size", "_queue", "_seconds", "shed")
 
     def __init__(self, backend: str, version: str) -> None:
-        # queued(images): they joined the queue (negative: left it for a model call); the
-        # series' own inc, not a method that calls it, as it runs twice per request.
-        self.queued: Callable[[int], None] = QUEUED_IMAGES.labels(backend, version).inc
+        self._queue = QUEUED_IMAGES.labels(backend, version)
         self.shed: Callable[[], None] = SHED_REQUESTS.labels(backend, version).inc
         self._seconds = INFERENCE_SECONDS.labels(backend, version)
         self._batch_size = BATCH_SIZE.labels(backend, version)
+
+    def follow_queue(self, waiting: Callable[[], int]) -> Callable[[int], None] | None:
+        """How the batcher reports the images waiting in its queue: None where the scrape
+        calls ``waiting`` (a bound method) itself, in one process; else the function to
+        call with each change (images that joined; negative: left for a model call), which
+        lands in the files that several workers share."""
+        if isinstance(self._queue, LocalLevel):
+            self._queue.follow(waiting)
+            return None
+        return self._queue.inc
 
     def timed(
         self, predict: Callable[[np.ndarray], np.ndarray]

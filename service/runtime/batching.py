@@ -63,6 +63,7 @@ class MicroBatcher:
         self._running = False  # a batch is in the worker thread
         self._closed = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
+        self._queue_moved = None if metrics is None else metrics.follow_queue(self.waiting)
 
     async def predict(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28, 1) images → their (n, 10) probabilities, batched with their neighbours."""
@@ -79,10 +80,14 @@ class MicroBatcher:
         request = _Request(images, loop.create_future())
         self._queue.append(request)
         self._queued_images += len(images)
-        if self._metrics is not None:
-            self._metrics.queued(len(images))
+        if self._queue_moved is not None:
+            self._queue_moved(len(images))
         self._schedule(loop)
         return await request.result
+
+    def waiting(self) -> int:
+        """Images in the queue, not yet in a model call."""
+        return self._queued_images
 
     def close(self) -> None:
         """Refuse new work; what is queued is still answered. Safe from any thread."""
@@ -156,8 +161,8 @@ class MicroBatcher:
             batch.append(self._queue.popleft())
             size += len(batch[-1].images)
         self._queued_images -= size
-        if self._metrics is not None:
-            self._metrics.queued(-size)
+        if self._queue_moved is not None:
+            self._queue_moved(-size)
         return batch
 
 

@@ -4,6 +4,7 @@ own metrics would have said."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from typing import Any
@@ -15,8 +16,8 @@ from service.observability import access_log, answered, metrics
 from service.observability.metrics import (
     LocalCounter,
     LocalFamily,
-    LocalGauge,
     LocalHistogram,
+    LocalLevel,
     observe_requests,
 )
 from tests.service.observability.scraping import Samples, parse, value
@@ -58,17 +59,35 @@ def without_created(samples: Samples) -> Samples:
     return {key: number for key, number in samples.items() if not key[0].endswith("_created")}
 
 
-def test_local_counters_and_gauges_render_with_their_suffixes():
+def test_a_local_counter_renders_with_its_suffixes():
     counter = LocalFamily("test_things", "Things.", "counter", ["kind"], LocalCounter)
-    gauge = LocalFamily("test_waiting", "Waiting.", "gauge", ["kind"], LocalGauge)
     counter.labels("a").inc()
     counter.labels("a").inc(2)
-    gauge.labels("a").inc(5)
-    gauge.labels("a").inc(-3)
-    samples = scraped(counter, gauge)
+    samples = scraped(counter)
     assert value(samples, "test_things_total", kind="a") == 3
     assert value(samples, "test_things_created", kind="a") > 0
-    assert value(samples, "test_waiting", kind="a") == 2
+
+
+class Queue:
+    def __init__(self, waiting: int) -> None:
+        self.images = waiting
+
+    def waiting(self) -> int:
+        return self.images
+
+
+def test_a_local_level_is_what_its_live_sources_say_when_scraped():
+    level = LocalFamily("test_waiting", "Waiting.", "gauge", ["kind"], LocalLevel)
+    first, second = Queue(2), Queue(3)
+    level.labels("a").follow(first.waiting)
+    level.labels("a").follow(second.waiting)
+    assert value(scraped(level), "test_waiting", kind="a") == 5
+    first.images = 7
+    assert value(scraped(level), "test_waiting", kind="a") == 10
+    del second  # a batcher unloaded with its version: no longer counted
+    gc.collect()
+    samples = scraped(level)
+    assert value(samples, "test_waiting", kind="a") == 7
     assert ("test_waiting_created", (("kind", "a"),)) not in samples
 
 
