@@ -34,11 +34,57 @@ INFER_BODY: dict[str, Any] = {
 }
 
 
+def infer_operation(*path_parameters: str) -> dict[str, Any]:
+    """An infer route's OpenAPI: its body, and the path parameters it reads itself."""
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in path_parameters
+    ]
+    return {**INFER_BODY, "parameters": parameters}
+
+
 def model_for(request: Request, name: str, version: str | None = None) -> ModelVersion:
     served = repository_of(request).get(version)
     if name != served.name:
         raise NotFound(f"unknown model {name!r}; this server serves {served.name!r}")
     return served
+
+
+# Inference first: routes are tried in the order they are declared, and it is the one
+# that runs on every request (the others are probes and metadata).
+@router.post("/models/{name}/infer", summary="Inference", openapi_extra=infer_operation("name"))
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Inference on one version",
+    openapi_extra=infer_operation("name", "version"),
+)
+async def model_infer(request: Request) -> Response:
+    """Its path parameters are read here, not declared: FastAPI's validation of them, one
+    parameter at a time, costs more on every request than the lookup they are for."""
+    path = request.path_params
+    model = model_for(request, path["name"], path.get("version"))
+    body = await request.body()
+    query, inputs = rest.read_request(body, request.headers.get(rest.HEADER_LENGTH))
+    settings = request.app.state.settings
+    backend = query.parameters.get("backend")  # lenet-serve's own, as /v1's ?backend=
+    if backend is not None and not isinstance(backend, str):
+        raise InvalidInput("parameters.backend names a backend: tensorflow, numpy or onnx")
+    runner = model.runner(backend)
+    note(
+        batch_size=inputs[0].shape[0] if inputs and inputs[0].shape else 0,
+        backend=runner.name,
+        version=model.version,
+    )
+    wanted = [output.name for output in query.outputs]
+    outputs = await inference.infer(settings, model, runner, inputs, wanted)
+    content, header_length = rest.write_response(query, model.name, model.version, outputs)
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(header_length)},
+    )
 
 
 @router.get("", summary="Server metadata")
@@ -69,35 +115,3 @@ async def model_metadata(request: Request, name: str, version: str | None = None
 async def model_ready(request: Request, name: str, version: str | None = None) -> Any:
     model = model_for(request, name, version)
     return {"name": model.name, "ready": True}
-
-
-@router.post("/models/{name}/infer", summary="Inference", openapi_extra=INFER_BODY)
-@router.post(
-    "/models/{name}/versions/{version}/infer",
-    summary="Inference on one version",
-    openapi_extra=INFER_BODY,
-)
-async def model_infer(request: Request, name: str, version: str | None = None) -> Response:
-    model = model_for(request, name, version)
-    body = await request.body()
-    query, inputs = rest.read_request(body, request.headers.get(rest.HEADER_LENGTH))
-    settings = request.app.state.settings
-    backend = query.parameters.get("backend")  # lenet-serve's own, as /v1's ?backend=
-    if backend is not None and not isinstance(backend, str):
-        raise InvalidInput("parameters.backend names a backend: tensorflow, numpy or onnx")
-    runner = model.runner(backend)
-    note(
-        batch_size=inputs[0].shape[0] if inputs and inputs[0].shape else 0,
-        backend=runner.name,
-        version=model.version,
-    )
-    wanted = [output.name for output in query.outputs]
-    outputs = await inference.infer(settings, model, runner, inputs, wanted)
-    content, header_length = rest.write_response(query, model.name, model.version, outputs)
-    if header_length is None:
-        return Response(content, media_type="application/json")
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(header_length)},
-    )

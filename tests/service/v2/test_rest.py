@@ -302,3 +302,41 @@ async def test_a_batch_over_the_limit_is_413(strict_client):
 async def test_a_body_over_the_limit_is_413_in_the_protocols_shape(strict_client):
     response = await strict_client.post(INFER, content=b"x" * (65 * 1024))
     assert response.status_code == 413 and isinstance(response.json()["error"], str)
+
+
+def binary_pixels(images: np.ndarray) -> tuple[bytes, dict[str, str]]:
+    """A body with ``images`` as raw little-endian FP32 after the JSON header."""
+    raw = images.astype("<f4").tobytes()
+    described = {
+        "name": "image",
+        "shape": list(images.shape),
+        "datatype": "FP32",
+        "parameters": {"binary_data_size": len(raw)},
+    }
+    header = json.dumps({"inputs": [described]}).encode()
+    return header + raw, {"Inference-Header-Content-Length": str(len(header))}
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [(np.nan, "finite"), (np.inf, "finite"), (-np.inf, "finite"), (-1, "0-255"), (256, "0-255")],
+)
+async def test_binary_gray_levels_must_be_finite_and_within_0_255(client, bad, words):
+    images = SEVEN[None].copy()
+    images[0, 3, 4] = bad
+    content, headers = binary_pixels(images)
+    response = await client.post(INFER, content=content, headers=headers)
+    assert response.status_code == 422 and words in response.json()["error"], response.text
+
+
+async def test_one_version_answers_on_its_own_infer_route(client):
+    content, headers = binary_pixels(SEVEN[None])
+    response = await client.post(
+        "/v2/models/lenet/versions/1/infer", content=content, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["model_version"] == "1"
+    missing = await client.post(
+        "/v2/models/lenet/versions/9/infer", content=content, headers=headers
+    )
+    assert missing.status_code == 404 and isinstance(missing.json()["error"], str)
