@@ -15,6 +15,10 @@ not with one brightness for the whole frame. So does this module:
 4. Printed rules: long thin straight lines across or down the sheet, found by a Hough
    transform and kept out of the ink where they are no darker than the rule's own print;
    where a stroke crosses a rule, the stroke's darker ink stays.
+5. Ink is darker than the paper on every side: a piece whose darkness goes on past it is
+   a shadow the closing could not follow round its curve, or a streak of a desk's grain.
+6. A second look, only where the first found no digit: fainter strokes (a pale palette's
+   gray, a light pencil) count too.
 
 Everything runs at ``WORKING_SIDE`` on the long side; ``digits`` then sorts the ink.
 """
@@ -50,7 +54,9 @@ _SEAM = 0.6  # ... and ink this much within ...
 _SEAM_REACH = 10  # ... this many pixels of such edges is a seam of the sheet, or a shadow's
 _NEAR = np.ones((3, 3), np.uint8)
 _LOW = 0.08  # contrast: the least that counts as ink next to a stroke ...
-_HIGH = 0.18  # ... and the least a stroke must reach somewhere
+_HIGH = 0.18  # ... and the least a stroke must reach somewhere ...
+_FAINT_HIGH = 0.12  # ... or, on the second look, a faint one
+_CONTINUED = 0.25  # of a piece's rim: this much as dark as the piece is a shadow's, not ink
 _RULE_LENGTH = 0.5  # of the frame's side: a printed rule runs at least this far
 _RULE_TILT = math.radians(20)  # the most a sheet is turned in the frame
 _RULE_INK = 0.4  # contrast: printed rules are lighter than this (a pen is darker)
@@ -86,8 +92,9 @@ def to_working_size(gray: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
 
-def find_ink(gray: np.ndarray) -> Ink:
-    """The ink of a gray (H, W) uint8 photo, as a light-on-dark contrast map and a mask."""
+def find_ink(gray: np.ndarray, *, faint: bool = False) -> Ink:
+    """The ink of a gray (H, W) uint8 photo, as a light-on-dark contrast map and a mask;
+    ``faint``: the second look, for a photo in which the first found no digit."""
     dark_ink = _is_dark_on_light(gray)
     paper = gray if dark_ink else 255 - gray
     background = _background(paper)
@@ -95,6 +102,7 @@ def find_ink(gray: np.ndarray) -> Ink:
     contrast = np.clip((level - paper) / level, 0, 1)
     smooth = cv2.blur(contrast, (3, 3))  # thresholds act on it: noise is not a stroke
     low, high = _thresholds(smooth)
+    least = max(_FAINT_HIGH, low) if faint else high  # what a stroke must reach somewhere
     weak = (smooth > low).astype(np.uint8)
     # Along a sharp edge of the paper's own light (the sheet's edge, a hard shadow's),
     # lenses and phones leave thin dark seams: there, only a clear stroke counts.
@@ -107,7 +115,8 @@ def find_ink(gray: np.ndarray) -> Ink:
         pen_level = float(np.median(pen)) if pen.size else 2 * float(rules.max())
         weak[on_rule & (smooth <= (rules + pen_level) / 2)] = 0
     along_edges = cv2.dilate(edges, _NEAR, iterations=_SEAM_REACH)
-    mask = _sorted_out(_hysteresis(weak, smooth > high), smooth, high, along_edges)
+    mask = _sorted_out(_hysteresis(weak, smooth > least), smooth, high, along_edges)
+    mask = _without_continued_darkness(mask, paper, background, smooth, high)
     return Ink(contrast, mask, low)
 
 
@@ -224,6 +233,55 @@ def _sorted_out(
     left_over = np.bincount(labels[blob], weights=kept[blob], minlength=count)
     whole = briefly_cut(labels, stats, cut) & (left_over < _STANDS_OUT * stats[:, cv2.CC_STAT_AREA])
     kept[whole[labels]] = 1
+    return kept
+
+
+def _without_continued_darkness(
+    mask: np.ndarray,
+    paper: np.ndarray,
+    background: np.ndarray,
+    contrast: np.ndarray,
+    high: float,
+) -> np.ndarray:
+    """The mask less the pieces whose darkness goes on past them: of the paper 3–4 pixels
+    around a piece (past the blurred rim of a stroke), more than ``_CONTINUED`` is nearer the
+    darkness of the ink beside it than the paper level taken for that ink. Of such a piece
+    only what stands out of it by a stroke's contrast (``high``) is kept: a digit the
+    shadow touched.
+
+    Ink is darker than the paper on every side. Where the closing cannot follow a hard
+    shadow round its curve, it takes the lit level for the paper just inside the shadow,
+    and that crescent of shadow stands out like a stroke; but past its inner side the
+    shadow goes on, as dark. Each rim pixel is held against the ink within 5 pixels of it,
+    so a stroke running from the light into a shadow is not. The crescent's own level is
+    taken beside where its darkness goes on.
+    """
+    count, labels = cv2.connectedComponents(mask, connectivity=8)
+    if count == 1:
+        return mask
+    ink = mask.astype(np.float32)
+    near = (11, 11)
+    share = np.maximum(cv2.blur(ink, near), 1e-6)
+    ink_level = cv2.blur(paper * ink, near) / share  # the nearby ink's own gray ...
+    paper_level = cv2.blur(background * ink, near) / share  # ... and its paper's
+    rim = (cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0) & ~(
+        cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0
+    )
+    owner = cv2.dilate(labels.astype(np.float32), np.ones((9, 9), np.uint8)).astype(np.int32)
+    dark = rim & (paper <= (ink_level + paper_level) / 2)
+    continued = np.bincount(owner[dark], minlength=count) > _CONTINUED * np.bincount(
+        owner[rim], minlength=count
+    )
+    continued[0] = False
+    if not continued.any():
+        return mask
+    beside = cv2.dilate(dark.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    levels = np.zeros(count, np.float32)
+    for label in np.nonzero(continued)[0]:
+        levels[label] = np.percentile(contrast[beside & (labels == label)], 90)
+    pieces = continued[labels]
+    kept = mask.copy()
+    kept[pieces] = contrast[pieces] > levels[labels[pieces]] + high
     return kept
 
 

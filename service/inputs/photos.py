@@ -42,15 +42,24 @@ def read_digit(picture: Picture) -> Digit | None:
     """The picture's most prominent digit; None when it shows none."""
     if in_mnist_form(picture.gray):
         return _as_mnist(picture)
-    found = ink.find_ink(ink.to_working_size(picture.gray))
-    region = digits.find_digit(found.mask, found.contrast)
-    return None if region is None else _digit(found, region, picture)
+    working = ink.to_working_size(picture.gray)
+    for faint in (False, True):  # a faint digit only where no clear one is
+        found = ink.find_ink(working, faint=faint)
+        region = digits.find_digit(found.mask, found.contrast)
+        if region is not None:
+            return _digit(found, region, picture)
+    return None
 
 
 def read_number(picture: Picture) -> list[Digit]:
     """The digits of the picture's number, left to right; empty when it shows none."""
-    found = ink.find_ink(ink.to_working_size(picture.gray))
-    return [_digit(found, region, picture) for region in digits.find_number(found.mask)]
+    working = ink.to_working_size(picture.gray)
+    for faint in (False, True):  # a faint number only where no clear one is
+        found = ink.find_ink(working, faint=faint)
+        regions = digits.find_number(found.mask)
+        if regions:
+            return [_digit(found, region, picture) for region in regions]
+    return []
 
 
 def in_mnist_form(gray: np.ndarray) -> bool:
