@@ -169,9 +169,9 @@ over gRPC, ours-onnx only.
   rows.
 - **ours-onnx-quiet**: ours-onnx with `LENET_METRICS=false` and `LENET_ACCESS_LOG=false`, run
   right after it in every cell: ours-onnx ÷ ours-onnx-quiet is what the `/metrics` counting
-  and the access log cost a request, lines written included. It also has gRPC off, where
-  ours-onnx has it on (idle during the HTTP rows). Never our side of a ratio against another
-  server.
+  and the access log cost a request, lines written included. It serves gRPC too, so that
+  the two differ in nothing else (its gRPC rows: what they cost a gRPC call). Never our side
+  of a ratio against another server.
 - **ours-default**: `python -m service` as configured by default (every backend loaded),
   asked without `?backend=`: what a user who names no backend gets.
 - **ceiling**: `bench/ceiling_app.py`, FastAPI's fastest path for the same body: an `async`

@@ -40,17 +40,18 @@ def specs(
     workers: list[int],
     previous: Path | None = None,
 ) -> list[servers.ServerSpec]:
-    """Every backend in one process (ONNX with gRPC on, then again quiet); with all three,
-    also the service as configured by default, asked without naming a backend; the previous
-    code (exported to ``previous``) likewise on our ONNX backend (or the first asked for) and
-    as configured; the ceiling, the naive app; then, for each worker count above one, that
-    backend of ours and the ceiling with that many."""
+    """Every backend in one process (ONNX with gRPC on, then again quiet, gRPC on too);
+    with all three, also the service as configured by default, asked without naming a
+    backend; the previous code (exported to ``previous``) likewise on our ONNX backend (or
+    the first asked for) and as configured; the ceiling, the naive app; then, for each
+    worker count above one, that backend of ours and the ceiling with that many."""
     chosen = []
     for backend in backends:
         protocols = backend == PROTOCOL_BACKEND
         chosen.append(servers.ours(backend, model.root, grpc=protocols))
-        if protocols:  # right after it, so both see the same background load
-            chosen.append(servers.quiet(servers.ours(backend, model.root)))
+        if protocols:  # right after it, so both see the same background load; gRPC on too,
+            # so that the two differ in metrics and the access log only
+            chosen.append(servers.quiet(servers.ours(backend, model.root, grpc=True)))
     scaled = scaled_backend(backends)
     as_configured = set(backends) >= set(OUR_BACKENDS)
     if as_configured:
@@ -75,7 +76,7 @@ def scaled_backend(backends: list[str]) -> str:
 def takes(spec: servers.ServerSpec, body_name: str, scaled: str) -> bool:
     """/v1's bodies go to every server; v2's to our one-process server of the ``scaled``
     backend (ONNX, or the first asked for) and its quiet twin, which is enough to set v2
-    beside /v1 and keeps the part's minutes down; gRPC to the one serving it."""
+    beside /v1 and keeps the part's minutes down; gRPC to those serving it."""
     if body_name == grpc_load.BODY:
         return spec.grpc_port != 0
     ours = spec.name.removesuffix(servers.QUIET) == f"{servers.OURS}{scaled}"
