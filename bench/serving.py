@@ -8,8 +8,9 @@ its CPU use in percent, and its threads' context switches per request: on 2 core
 wrk, CPU per request is what bounds req/s, and these say where a gap comes from better than
 wall-clock latency does.
 
-For each body and concurrency every server is loaded in turn, back to back, so all of them see
-the same background load within a minute of each other; ratios are taken within such a cell.
+For each concurrency and body every server is loaded in turn, back to back, so all of them see
+the same background load within a minute or two of each other; ratios are taken within such a
+cell, or, for v2 against /v1 JSON on one server, between bodies sent one after the other.
 The previous code (``--baseline``) runs beside ours the same way, so "as fast as before" is a
 ratio within one run too.
 """
@@ -20,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import grpc_load, http_load, servers
-from bench.bodies import BODIES, V2_BODIES
+from bench.bodies import BODIES, JSON, PNG, V2_BODIES
 from bench.modeldir import ModelDir
 from bench.targets import OUR_BACKENDS
 from model import artifacts
 
 WARMUP_CONNECTIONS = 8
 HTTP_BODIES = BODIES | V2_BODIES
-BODY_NAMES = (*HTTP_BODIES, grpc_load.BODY)
-"""Every body the part can send, in the order it sends them."""
+BODY_NAMES = (JSON.name, *V2_BODIES, PNG.name, grpc_load.BODY)
+"""Every body the part can send, in the order it sends them: v2's right after the /v1 JSON
+they are set beside."""
 PROTOCOL_BACKEND = "onnx"
 """Our server that also serves gRPC, and runs again quiet (no metrics, no access log)."""
 
@@ -121,19 +123,26 @@ def run(
     log_dir: Path | None = None,
     progress: Any = print,
 ) -> dict[str, Any]:
-    """Every (body, connections, server) cell once, for the servers that take that body;
-    each server's memory at the end."""
+    """Every (connections, body, server) cell once, in that order, for the servers that take
+    that body; each server's memory at the end.
+
+    Within one concurrency every body follows the last within minutes: a server's v2 cells
+    are set beside its /v1 JSON cell, measured under the same background load."""
     runs: list[dict[str, Any]] = []
     chosen = specs(model, backends, naive, list(workers), previous)
+    scaled = scaled_backend(backends)
     with servers.running(chosen, log_dir) as started:
-        for body_name in bodies:
-            scaled = scaled_backend(backends)
-            loaded = [server for server in started if takes(server.spec, body_name, scaled)]
+        taking = {
+            body_name: [server for server in started if takes(server.spec, body_name, scaled)]
+            for body_name in bodies
+        }
+        for body_name, loaded in taking.items():
             for server in loaded:
                 check(server, body_name)
                 if warmup_s:
                     load(server, body_name, WARMUP_CONNECTIONS, warmup_s)
-            for count in connections:
+        for count in connections:
+            for body_name, loaded in taking.items():
                 for server in loaded:
                     cpu_before, switches_before = server.cpu_seconds(), server.context_switches()
                     result = load(server, body_name, count, duration_s)
