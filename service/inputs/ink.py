@@ -256,30 +256,11 @@ def _without_continued_darkness(
     so a stroke running from the light into a shadow is not. The crescent's own level is
     taken beside where its darkness goes on.
     """
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    if rows.size == 0:
+    window = _around(mask, 10)  # a rim and the ink beside it lie within 10 px of the ink
+    if window is None:
         return mask
-    # Only around the ink (a rim and the ink beside it lie within 10 px): a digit is a
-    # small part of most photos, and the filters below cost by the pixel.
-    height, width = mask.shape
-    top, bottom = max(int(rows[0]) - 10, 0), min(int(rows[-1]) + 11, height)
-    left, right = max(int(cols[0]) - 10, 0), min(int(cols[-1]) + 11, width)
-    around = np.s_[top:bottom, left:right]
-    kept = mask.copy()
-    kept[around] = _continued_darkness_dropped(
-        mask[around], paper[around], background[around], contrast[around], high
-    )
-    return kept
-
-
-def _continued_darkness_dropped(
-    mask: np.ndarray,
-    paper: np.ndarray,
-    background: np.ndarray,
-    contrast: np.ndarray,
-    high: float,
-) -> np.ndarray:
-    """``_without_continued_darkness`` within a window around the ink."""
+    whole = mask  # the filters below cost by the pixel, and most of a photo is paper
+    mask, paper, background, contrast = (a[window] for a in (mask, paper, background, contrast))
     count, labels = cv2.connectedComponents(mask, connectivity=8)
     ink = mask.astype(np.float32)
     near = (11, 11)
@@ -296,15 +277,28 @@ def _continued_darkness_dropped(
     )
     continued[0] = False
     if not continued.any():
-        return mask
+        return whole
     beside = cv2.dilate(dark.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     levels = np.zeros(count, np.float32)
     for label in np.nonzero(continued)[0]:
         levels[label] = np.percentile(contrast[beside & (labels == label)], 90)
     pieces = continued[labels]
-    kept = mask.copy()
-    kept[pieces] = contrast[pieces] > levels[labels[pieces]] + high
+    kept = whole.copy()
+    kept[window][pieces] = contrast[pieces] > levels[labels[pieces]] + high
     return kept
+
+
+def _around(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The box of ``mask``'s pixels widened by ``margin`` on each side, within the frame;
+    None if it has none."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    height, width = mask.shape
+    return (
+        slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, height)),
+        slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, width)),
+    )
 
 
 def briefly_cut(labels: np.ndarray, stats: np.ndarray, cut: np.ndarray) -> np.ndarray:
