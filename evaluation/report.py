@@ -18,7 +18,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: floa
     def percent(value: float | None) -> str:
         return "" if value is None else f"{100 * value:.1f} %"
 
-    command = f"python -m evaluation --set {args.set} --count {args.count}"
+    chosen = f"--set {args.set}" if args.seed is None else f"--seed {args.seed}"
+    command = f"python -m evaluation {chosen} --count {args.count}"
     if args.conditions:
         command += f" --conditions {args.conditions}"
     if args.baseline:

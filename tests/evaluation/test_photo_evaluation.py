@@ -149,3 +149,8 @@ def test_box_overlap_is_intersection_over_union() -> None:
     assert scoring.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
     assert scoring.iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
     assert np.isclose(scoring.iou((0, 0, 4, 4), (1, 1, 2, 2)), 4 / 16)
+
+
+def test_markdown_names_a_chosen_seed_in_the_command_that_reproduces_it() -> None:
+    text = markdown([], parse_args(["--seed", "7", "--count", "200"]), 1.0)
+    assert text.startswith("`python -m evaluation --seed 7 --count 200`")
