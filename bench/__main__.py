@@ -31,7 +31,15 @@ SUBPROCESS_TIMEOUT_S = 900
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI)")
-    parser.add_argument("--duration", type=float, help="seconds per wrk run (10; quick 1)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per HTTP cell, over its rounds (10; quick 2)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="rounds each HTTP cell's seconds are split into, every other one in reverse order",
+    )
     parser.add_argument("--connections", help="comma-separated (1,8,64; quick 1,8)")
     parser.add_argument(
         "--backends", help="our backends to measure (tensorflow,numpy,onnx; quick numpy)"
@@ -66,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    args.duration = args.duration or (1.0 if quick else 10.0)
+    args.duration = args.duration or (2.0 if quick else 10.0)
     args.warmup = 0.0 if quick else 2.0
     args.connections = [
         int(c) for c in (args.connections or ("1,8" if quick else "1,8,64")).split(",")
@@ -116,6 +124,7 @@ def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, A
             connections=args.connections,
             duration_s=args.duration,
             warmup_s=args.warmup,
+            rounds_each=args.rounds,
             naive=not args.no_naive,
             workers=tuple(args.workers),
             previous=tree,
@@ -255,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         results["model"] = model.describe()
         results["settings"] = {
             "duration_s": args.duration,
+            "rounds": args.rounds,
             "connections": args.connections,
             "backends": args.backends,
             "workers": args.workers,

@@ -102,6 +102,7 @@ def _targets(rows: list[dict[str, Any]]) -> str:
         [
             row["target"] + (f" ({row['backend']})" if row.get("backend") else ""),
             f"{row['measured']:.2f}{row['unit']}",
+            row.get("rounds", ""),
             row["limit"],
             "yes" if row["holds"] else "**no**",
         ]
@@ -114,8 +115,10 @@ def _targets(rows: list[dict[str, Any]]) -> str:
         " against the naive app, one process each;\nagainst the previous code (`--baseline`),"
         " the same backend of ours, one process each.\nThe v2 and metrics rows compare ours-onnx"
         " with itself in the same run: its v2 binary ÷ its\n/v1 JSON req/s, and as shipped ÷"
-        " quiet (ours-onnx-quiet: no metrics, no access log) on the JSON body.\n\n"
-        + _table(["target", "measured", "limit", "holds"], body)
+        " quiet (ours-onnx-quiet: no metrics, no access log) on the JSON body.\n"
+        "A req/s ratio is the cells' rounds together (requests over seconds); *per round* is"
+        " each round's\nown ratio, the rounds run in turn forwards and backwards (bench/rounds.py)."
+        "\n\n" + _table(["target", "measured", "per round", "limit", "holds"], body)
     )
 
 
@@ -148,16 +151,17 @@ def _http(http: dict[str, Any] | None) -> str:
         return ""
     if "error" in http:
         return f"## 1. HTTP\n\nFailed: `{http['error']}`\n"
+    rounds = http.get("rounds", 1)
     text = f"""## 1. HTTP and gRPC: one 28×28 digit per request
 
-{http["wrk"]}, one thread, {http["duration_s"]:.0f} s per cell after a warm-up; every server is
-uvicorn (uvloop, httptools) on 127.0.0.1 with the same uvicorn options, its log level `info`
-as deployed (so each writes its access log: ours its JSON lines, the others uvicorn's), one
-process unless
-its name ends in *-N*w (N worker processes), all started together and loaded in turn within
-each body × connections cell. Before each body
-every server that takes it must answer the example digit (a 7) correctly. Errors are non-2xx
-answers, socket errors and timeouts (10 s).
+{http["wrk"]}, one thread, {http["duration_s"]:.0f} s per cell after a warm-up, in {rounds}
+rounds of {http["duration_s"] / rounds:.0f} s, every other round in reverse order
+(bench/rounds.py); every server is uvicorn (uvloop, httptools) on 127.0.0.1 with the same
+uvicorn options, its log level `info` as deployed (so each writes its access log: ours its
+JSON lines, the others uvicorn's), one process unless its name ends in *-N*w (N worker
+processes), all started together and loaded in turn within each body × connections cell.
+Before each body every server that takes it must answer the example digit (a 7) correctly.
+Errors are non-2xx answers, socket errors and timeouts (10 s).
 
 Bodies: **png** and **json** to `POST /v1/predict`, every server; **v2-json** and **v2-binary**
 to `POST /v2/models/lenet/infer` (the Open Inference Protocol), ours only (the previous code,

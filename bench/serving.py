@@ -10,7 +10,9 @@ wall-clock latency does.
 
 For each concurrency and body every server is loaded in turn, back to back, so all of them see
 the same background load within a minute or two of each other; ratios are taken within such a
-cell, or, for v2 against /v1 JSON on one server, between bodies sent one after the other.
+cell, or, for v2 against /v1 JSON on one server, between bodies sent one after the other. The
+cells run in rounds, every other one in reverse order (``bench.rounds``), so that a drifting
+background load falls on both sides of a ratio alike.
 The previous code (``--baseline``) runs beside ours the same way, so "as fast as before" is a
 ratio within one run too.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import grpc_load, http_load, servers
+from bench import grpc_load, http_load, rounds, servers
 from bench.bodies import BODIES, JSON, PNG, V2_BODIES
 from bench.modeldir import ModelDir
 from bench.targets import OUR_BACKENDS
@@ -109,6 +111,27 @@ def client_cpu(result: dict[str, Any]) -> str:
     return f", client {result['client_cpu_ms_per_request']:.2f}"
 
 
+def measure(
+    server: servers.Server, body_name: str, connections: int, duration_s: float, progress: Any
+) -> dict[str, Any]:
+    """One load on one server, with the server's CPU and context switches during it."""
+    cpu_before, switches_before = server.cpu_seconds(), server.context_switches()
+    result = load(server, body_name, connections, duration_s)
+    cpu = server.cpu_seconds() - cpu_before
+    switches = server.context_switches() - switches_before
+    requests = max(result["requests"], 1)
+    result["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3)
+    result["server_cpu_percent"] = round(100 * cpu / result["seconds"])
+    result["server_context_switches_per_request"] = round(switches / requests, 1)
+    progress(
+        f"  {server.spec.name:16} {body_name:9} c={connections:<3} "
+        f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f} ms  "
+        f"p99 {result['p99_ms']:8.2f} ms  errors {result['errors']}  "
+        f"CPU {result['server_cpu_ms_per_request']:.2f} ms/request" + client_cpu(result)
+    )
+    return {"server": server.spec.name, "body": body_name, "connections": connections} | result
+
+
 def run(
     model: ModelDir,
     *,
@@ -117,17 +140,20 @@ def run(
     connections: list[int],
     duration_s: float,
     warmup_s: float,
+    rounds_each: int = 1,
     naive: bool = True,
     workers: tuple[int, ...] = (1,),
     previous: Path | None = None,
     log_dir: Path | None = None,
     progress: Any = print,
 ) -> dict[str, Any]:
-    """Every (connections, body, server) cell once, in that order, for the servers that take
-    that body; each server's memory at the end.
+    """Every (connections, body, server) cell, in that order, for the servers that take that
+    body, in ``rounds_each`` rounds (``bench.rounds``) that share the cell's ``duration_s``;
+    each server's memory at the end.
 
     Within one concurrency every body follows the last within minutes: a server's v2 cells
-    are set beside its /v1 JSON cell, measured under the same background load."""
+    are set beside its /v1 JSON cell, measured under the same background load. ``runs`` are
+    the cells, each its rounds together; ``round_runs`` the rounds' own runs."""
     runs: list[dict[str, Any]] = []
     chosen = specs(model, backends, naive, list(workers), previous)
     scaled = scaled_backend(backends)
@@ -142,27 +168,13 @@ def run(
                 if warmup_s:
                     load(server, body_name, WARMUP_CONNECTIONS, warmup_s)
         for count in connections:
-            for body_name, loaded in taking.items():
-                for server in loaded:
-                    cpu_before, switches_before = server.cpu_seconds(), server.context_switches()
-                    result = load(server, body_name, count, duration_s)
-                    cpu = server.cpu_seconds() - cpu_before
-                    switches = server.context_switches() - switches_before
-                    requests = max(result["requests"], 1)
-                    result["server_cpu_ms_per_request"] = round(1000 * cpu / requests, 3)
-                    result["server_cpu_percent"] = round(100 * cpu / result["seconds"])
-                    result["server_context_switches_per_request"] = round(switches / requests, 1)
-                    runs.append(
-                        {"server": server.spec.name, "body": body_name, "connections": count}
-                        | result
-                    )
-                    progress(
-                        f"  {server.spec.name:16} {body_name:9} c={count:<3} "
-                        f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f} ms  "
-                        f"p99 {result['p99_ms']:8.2f} ms  errors {result['errors']}  "
-                        f"CPU {result['server_cpu_ms_per_request']:.2f} ms/request"
-                        + client_cpu(result)
-                    )
+            for index in range(rounds_each):
+                for body_name, loaded in rounds.in_order(list(taking.items()), index):
+                    for server in rounds.in_order(loaded, index):
+                        runs.append(
+                            measure(server, body_name, count, duration_s / rounds_each, progress)
+                            | {"round": index}
+                        )
         memory = {
             server.spec.name: {
                 key: round(kib / 1024, 1) for key, kib in server.memory_kib().items()
@@ -172,7 +184,9 @@ def run(
     return {
         "wrk": http_load.wrk_version(),
         "duration_s": duration_s,
+        "rounds": rounds_each,
         "servers": [server.name for server in chosen],
         "memory_after_load_mib": memory,
-        "runs": runs,
+        "runs": rounds.merge(runs),
+        "round_runs": runs,
     }

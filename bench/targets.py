@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import rounds
+
 OURS = "ours-"
 PREVIOUS = "previous-"
 QUIET = "-quiet"
@@ -107,6 +109,14 @@ def row(
     }
 
 
+def rps_row(
+    target: str, ours: dict[str, Any], theirs: dict[str, Any], limit: float, **extra: str
+) -> dict[str, Any]:
+    """req/s of one cell over another's, at least ``limit``, with each round's own ratio."""
+    per_round = ", ".join(f"{r:.2f}" for r in rounds.round_ratios(ours, theirs))
+    return row(target, ratio(ours["rps"], theirs["rps"]), limit, True, rounds=per_round, **extra)
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     http = results.get("http", {})
@@ -128,15 +138,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                     continue
                 who = ours["server"].removeprefix(OURS)
                 cell = f"{body}, {count} connections{setup}"
-                rows.append(
-                    row(
-                        f"req/s vs ceiling, {cell}",
-                        ratio(ours["rps"], ceiling["rps"]),
-                        1.0,
-                        True,
-                        backend=who,
-                    )
-                )
+                rows.append(rps_row(f"req/s vs ceiling, {cell}", ours, ceiling, 1.0, backend=who))
                 rows.append(
                     row(
                         f"p99 vs ceiling's, {cell}",
@@ -151,11 +153,11 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             naive = http_cell(results, "naive", body, count)
             if ours and naive:
                 rows.append(
-                    row(
+                    rps_row(
                         f"req/s vs naive Keras service, {body}, {plural(count, 'connection')}",
-                        ratio(ours["rps"], naive["rps"]),
+                        ours,
+                        naive,
                         20,
-                        True,
                         backend=ours["server"].removeprefix(OURS),
                     )
                 )
@@ -163,23 +165,23 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     for count, ours, previous in previous_pairs(results, DEFAULT_GAIN_CELL[0]):
         if ours["server"] == OURS + AS_CONFIGURED and count == DEFAULT_GAIN_CELL[1]:
             rows.append(
-                row(
+                rps_row(
                     f"req/s of the default backend vs the previous code's default, "
                     f"{DEFAULT_GAIN_CELL[0]}, {plural(count, 'connection')}, same run",
-                    ratio(ours["rps"], previous["rps"]),
+                    ours,
+                    previous,
                     DEFAULT_GAIN,
-                    True,
                 )
             )
     for count, ours, previous in previous_pairs(results, "png"):
         if ours["server"] == OURS + AS_CONFIGURED:
             continue
         rows.append(
-            row(
+            rps_row(
                 f"28×28 PNG req/s vs previous code, same run, {plural(count, 'connection')}",
-                ratio(ours["rps"], previous["rps"]),
+                ours,
+                previous,
                 0.95,
-                True,
                 backend=ours["server"].removeprefix(OURS),
             )
         )
@@ -214,23 +216,23 @@ def _protocol_rows(results: dict[str, Any], counts: list[int]) -> list[dict[str,
         backend = PROTOCOL_SERVER.removeprefix(OURS)
         if v1 and v2:
             rows.append(
-                row(
+                rps_row(
                     f"v2 binary req/s vs /v1 JSON's, same server, same run, "
                     f"{plural(count, 'connection')}",
-                    ratio(v2["rps"], v1["rps"]),
+                    v2,
+                    v1,
                     V2_GAIN,
-                    True,
                     backend=backend,
                 )
             )
         if v1 and quiet:
             rows.append(
-                row(
+                rps_row(
                     f"req/s with metrics and access log vs without, {v1_body}, "
                     f"{plural(count, 'connection')}",
-                    ratio(v1["rps"], quiet["rps"]),
+                    v1,
+                    quiet,
                     QUIET_LOSS,
-                    True,
                     backend=backend,
                 )
             )

@@ -1,0 +1,75 @@
+"""Cells measured in rounds: every (server, body, connections) cell is loaded several times,
+its share of the cell's time each time, the order of bodies and servers reversed in every
+other round.
+
+On a shared machine the background load drifts by more within a minute than the differences
+the tightest targets ask about (metrics' cost: 3 %). Two runs back to back, A then B, give B
+whatever the drift was; A B | B A gives both the same, if the drift is even roughly linear.
+A cell's figures are then its rounds' together (requests over seconds), and a ratio between
+two cells keeps each round's own ratio beside it, so the report shows how far the rounds
+agreed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+CELL = ("server", "body", "connections")
+PER_REQUEST = (
+    "mean_ms",
+    "server_cpu_ms_per_request",
+    "server_context_switches_per_request",
+    "client_cpu_ms_per_request",
+)
+"""Averaged over the rounds weighted by their requests."""
+PER_SECOND = ("server_cpu_percent", "client_cpu_percent")
+"""Averaged weighted by the rounds' seconds."""
+PERCENTILES = ("p50_ms", "p90_ms", "p99_ms")
+"""The median of the rounds' own: percentiles of separate runs do not add up."""
+
+
+def in_order(items: Sequence[T], round_index: int) -> list[T]:
+    """``items`` as given in even rounds, reversed in odd ones."""
+    return list(items) if round_index % 2 == 0 else list(reversed(items))
+
+
+def merge(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One run per cell, in the order cells first ran, from the rounds' runs."""
+    cells: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for run in runs:
+        cells.setdefault(tuple(run[key] for key in CELL), []).append(run)
+    return [_together(rounds) for rounds in cells.values()]
+
+
+def _together(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    requests = sum(run["requests"] for run in rounds)
+    seconds = sum(run["seconds"] for run in rounds)
+    cell = {key: rounds[0][key] for key in CELL}
+    cell |= {
+        "requests": requests,
+        "seconds": round(seconds, 3),
+        "rps": round(requests / seconds, 1) if seconds else 0.0,
+        "errors": sum(run["errors"] for run in rounds),
+        "max_ms": max(run["max_ms"] for run in rounds),
+        "rounds": len(rounds),
+        "round_rps": [run["rps"] for run in rounds],
+    }
+    for key in PERCENTILES:
+        cell[key] = statistics.median(run[key] for run in rounds)
+    for keys, weight in ((PER_REQUEST, "requests"), (PER_SECOND, "seconds")):
+        for key in (k for k in keys if k in rounds[0]):
+            total = sum(run[weight] for run in rounds) or 1
+            cell[key] = round(sum(run[key] * run[weight] for run in rounds) / total, 3)
+    return cell
+
+
+def round_ratios(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
+    """Cell ``a``'s req/s over cell ``b``'s, round by round (merged cells)."""
+    return [
+        round(x / y, 3) if y else float("inf")
+        for x, y in zip(a.get("round_rps", [a["rps"]]), b.get("round_rps", [b["rps"]]), strict=True)
+    ]
