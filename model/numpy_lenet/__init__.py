@@ -9,6 +9,7 @@ Serving::
     net = load_lenet("artifacts/lenet/1/weights.npz")  # or lenet(seed=0), untrained
     probs = net.predict(x)        # x (N, 28, 28, 1) in [0, 1] -> (N, 10); thread-safe
     acts = net.activations(x)     # {"conv1": (N, 28, 28, 6), ..., "output": (N, 10)}
+    why = explain(net, x, digits)  # d p[digit] / d x (N, 28, 28, 1); one call at a time
 
 Training (``train_epoch`` wraps this loop)::
 
@@ -34,7 +35,7 @@ Modules: ``layers`` (Conv2D with an optional LeCun et al. 1998 connection table 
 ``C3_TABLE``, MaxPool, AvgPool, Flatten, Dense, Tanh, ReLU), ``losses`` (Softmax,
 SoftmaxCrossEntropy), ``optimizers`` (SGD with momentum, Adam, ExponentialDecay), ``network``
 (Stage, Sequential, lenet), ``weights`` (reading the .npz file), ``training`` (train_epoch,
-evaluate).
+evaluate), ``saliency`` (explain: d p[digit] / d input, by the network's own backward pass).
 """
 
 from model.numpy_lenet.layers import (
@@ -50,6 +51,7 @@ from model.numpy_lenet.layers import (
 from model.numpy_lenet.losses import Softmax, SoftmaxCrossEntropy
 from model.numpy_lenet.network import Sequential, Stage, lenet
 from model.numpy_lenet.optimizers import SGD, Adam, ExponentialDecay
+from model.numpy_lenet.saliency import Saliency, explain
 from model.numpy_lenet.training import Metrics, evaluate, train_epoch
 from model.numpy_lenet.weights import load_lenet, read_weights
 
@@ -65,12 +67,14 @@ __all__ = [
     "MaxPool",
     "Metrics",
     "ReLU",
+    "Saliency",
     "Sequential",
     "Softmax",
     "SoftmaxCrossEntropy",
     "Stage",
     "Tanh",
     "evaluate",
+    "explain",
     "lenet",
     "load_lenet",
     "read_weights",

@@ -51,7 +51,10 @@ maps and keeps the layer small (LeCun et al. 1998, section II.B)."""
 
 
 class Layer(Protocol):
-    """What a network needs from a layer: the lecture's forward/backward pair."""
+    """What a network needs from a layer: the lecture's forward/backward pair, and the
+    gradient backward leaves behind (which the saliency map reads at every stage)."""
+
+    dinputs: Array
 
     def forward(self, inputs: Array, training: bool = True) -> Array: ...
 
@@ -85,6 +88,7 @@ class Conv2D:
     biases: Array
     dweights: Array
     dbiases: Array
+    dinputs: Array
 
     def __init__(
         self,
@@ -212,6 +216,7 @@ class _Pool:
     window are dropped, as Keras's 'valid' pooling does."""
 
     inputs_shape: tuple[int, ...]
+    dinputs: Array
 
     def __init__(self, pool_size: int = 2) -> None:
         self.pool_size = pool_size
@@ -287,6 +292,8 @@ class MaxPool(_Pool):
 class Flatten:
     """(N, H, W, C) -> (N, H * W * C) in C order, the order Keras's ``Flatten`` uses."""
 
+    dinputs: Array
+
     def forward(self, inputs: Array, training: bool = True) -> Array:
         output = inputs.reshape(inputs.shape[0], math.prod(inputs.shape[1:]))
         if training:
@@ -305,6 +312,7 @@ class Dense:
     biases: Array
     dweights: Array
     dbiases: Array
+    dinputs: Array
 
     def __init__(
         self,
@@ -339,6 +347,8 @@ class Tanh:
     """Hyperbolic tangent, the squashing function of LeNet-5 (LeCun et al. 1998 use a scaled
     1.7159 tanh(2x/3); the lecture and Keras use the plain one)."""
 
+    dinputs: Array
+
     def forward(self, inputs: Array, training: bool = True) -> Array:
         output: Array = np.tanh(inputs)
         if training:
@@ -352,6 +362,8 @@ class Tanh:
 
 class ReLU:
     """Rectified linear unit; the gradient at exactly 0 is taken as 0, like the lecture's."""
+
+    dinputs: Array
 
     def forward(self, inputs: Array, training: bool = True) -> Array:
         output = np.maximum(inputs, 0)
