@@ -1,5 +1,5 @@
-"""One loaded model version: its backends, each ready to call behind its batcher, its layer
-table and its model card."""
+"""One loaded model version: its backends, each ready to call behind its batcher, its
+explainer, its layer table and its model card."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from service.errors import InvalidInput, NotFound
 from service.observability.metrics import BatcherMetrics
 from service.runtime.backends import Backend, load_backend
 from service.runtime.batching import MicroBatcher
+from service.runtime.explaining import Explainer
 from service.settings import Settings
 
 
@@ -48,6 +49,7 @@ class ModelVersion:
     runners: dict[str, Runner]
     default_backend: str
     default_backend_reason: str
+    explainer: Explainer
     architecture: dict[str, Any]
     card: dict[str, Any]
 
@@ -110,6 +112,7 @@ def load_version(settings: Settings, path: Path) -> ModelVersion:
         runners=runners,
         default_backend=default_backend,
         default_backend_reason=reason,
+        explainer=Explainer(path / artifacts.WEIGHTS_FILE),
         architecture=architecture,
         card=artifacts.read_json(path / artifacts.METRICS_FILE),
     )
