@@ -97,6 +97,54 @@ class ActivationsResponse(BaseModel):
     layers: list[LayerActivation]
 
 
+class InputMap(BaseModel):
+    """One value per pixel of the 28×28 input the network saw."""
+
+    shape: list[int] = Field(description="[28, 28]")
+    min: float
+    max: float
+    data: Any | None = Field(default=None, description="nested lists (encoding=json)")
+    b64: str | None = Field(
+        default=None, description="little-endian float32, C order, of ``shape`` (encoding=base64)"
+    )
+
+
+class LayerGradient(BaseModel):
+    name: str
+    type: str
+    shape: list[int] = Field(description="one image's output shape, channels last")
+    gradient_l2: float = Field(
+        description="L2 norm of d p[digit] / d (this layer's output, as /v1/activations has "
+        "it); 1 for output, whose gradient is one-hot"
+    )
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    version: str
+    backend: str = Field(
+        description="the backend that predicted; the gradients are the NumPy network's, "
+        "on the same weights, whichever it is"
+    )
+    encoding: Encoding
+    box: list[int] | None = Field(default=None, description=BOX_DESCRIPTION)
+    input: list[list[float]] = Field(
+        description="the 28×28 the network saw, scaled to [0, 1] (gray level / 255)"
+    )
+    predicted: int = Field(ge=0, le=9, description="the backend's digit")
+    probabilities: list[float] = Field(description="the backend's, one per digit 0–9")
+    digit: int = Field(ge=0, le=9, description="the digit explained: the query's, or predicted")
+    gradient: InputMap = Field(
+        description="the saliency map: d p[digit] / d input, per unit of ``input``'s [0, 1] "
+        "scale (per gray level 0–255: divide by 255); positive where more ink raises p[digit]"
+    )
+    gradient_x_input: InputMap = Field(
+        description="gradient × input: each pixel's first-order share of p[digit], the same "
+        "whatever the input's scale; 0 where the input is 0"
+    )
+    layers: list[LayerGradient] = Field(description="gradient magnitudes, in network order")
+
+
 class LayerSummary(BaseModel):
     name: str
     type: str

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from service.api.contracts import ActivationsResponse, Encoding, LayerActivation
+from model.numpy_lenet import Saliency
+from service.api.contracts import (
+    ActivationsResponse,
+    Encoding,
+    ExplainResponse,
+    InputMap,
+    LayerActivation,
+    LayerGradient,
+)
 from service.inputs.photos import Box
 from service.runtime.version import ModelVersion
 
@@ -82,18 +90,60 @@ def activations(
     )
 
 
+def explanation(
+    model: ModelVersion,
+    backend: str,
+    image: np.ndarray,
+    box: Box | None,
+    probabilities: np.ndarray,
+    digit: int,
+    found: Saliency,
+    layers: list[str],
+    encoding: Encoding,
+) -> ExplainResponse:
+    """One (28, 28, 1) ``image``'s explanation of ``digit``, with the (10,) ``probabilities``
+    the backend gave it; ``layers``' gradient norms, in network order."""
+    shapes = {layer["name"]: layer["output_shape"] for layer in model.architecture["layers"]}
+    types = {layer["name"]: layer["type"] for layer in model.architecture["layers"]}
+    return ExplainResponse(
+        model=model.name,
+        version=str(model.version),
+        backend=backend,
+        encoding=encoding,
+        box=None if box is None else list(box),
+        input=image[:, :, 0].tolist(),
+        predicted=int(probabilities.argmax()),
+        probabilities=probabilities.astype(np.float32).tolist(),
+        digit=digit,
+        gradient=InputMap(**_encoded(found.gradient[0, :, :, 0], encoding)),
+        gradient_x_input=InputMap(**_encoded(found.gradient_x_input[0, :, :, 0], encoding)),
+        layers=[
+            LayerGradient(
+                name=name,
+                type=types[name],
+                shape=shapes[name],
+                gradient_l2=float(found.layer_norms[name][0]),
+            )
+            for name in layers
+        ],
+    )
+
+
 def _layer(name: str, kind: str, values: np.ndarray, encoding: Encoding) -> LayerActivation:
+    return LayerActivation(name=name, type=kind, **_encoded(values, encoding))
+
+
+def _encoded(values: np.ndarray, encoding: Encoding) -> dict[str, Any]:
+    """``values``' shape, range and the values themselves, as ``encoding`` asks."""
     values = np.ascontiguousarray(values, dtype="<f4")
     encoded = (
         {"b64": base64.b64encode(values.tobytes()).decode()}
         if encoding is Encoding.base64
         else {"data": values.tolist()}
     )
-    return LayerActivation(
-        name=name,
-        type=kind,
-        shape=list(values.shape),
-        min=float(values.min()),
-        max=float(values.max()),
+    return {
+        "shape": list(values.shape),
+        "min": float(values.min()),
+        "max": float(values.max()),
         **encoded,
-    )
+    }

@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1/activations", tags=["activations"])
 LayersQuery = Annotated[
     str | None, Query(description="comma-separated layer names, e.g. conv1,pool1; default: all")
 ]
+EncodingQuery = Annotated[Encoding, Query(description="json: nested lists; base64: float32")]
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}
 }
@@ -47,9 +48,7 @@ async def uploaded_digit(request: Request, job: Inference) -> Digits:
 async def get_activations(
     request: Request,
     layers: LayersQuery = None,
-    encoding: Annotated[Encoding, Query(description="json: nested lists; base64: float32")] = (
-        Encoding.json
-    ),
+    encoding: EncodingQuery = Encoding.json,
 ) -> ActivationsResponse:
     job = inference_for(request)
     names = job.model.select_layers(layers)

@@ -62,6 +62,8 @@ async def test_docs_and_openapi_are_served(client):
         ("/v1/activations", "post"),
         ("/v1/activations/{layer}.png", "post"),
         ("/v1/activations/{layer}.png", "get"),
+        ("/v1/explain", "post"),
+        ("/v1/explain.png", "post"),
     ],
 )
 async def test_the_inference_query_parameters_are_documented(client, path, method):
@@ -75,7 +77,7 @@ async def test_the_inference_query_parameters_are_documented(client, path, metho
     assert "#/$defs/" not in str(spec["paths"][path][method]["parameters"])  # none dangling
 
 
-@pytest.mark.parametrize("path", ["/v1/predict", "/v1/activations"])
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/activations", "/v1/explain"])
 async def test_the_openapi_examples_work_when_pasted(client, path):
     spec = (await client.get("/openapi.json")).json()
     examples = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"]
