@@ -1,7 +1,8 @@
 """/v1/explain and its heat map: the NumPy network's gradients, whichever backend predicted.
 
-Nothing here depends on the bundled weights' numbers: the explanation is compared with
-``explain`` run on the served version's own weight file.
+Nothing here depends on the bundled weights' numbers: the answers are compared with the
+served version's own explainer, which ``tests/model/test_saliency.py`` checks against
+GradientTape, and whose weights are checked here to be the NumPy backend's.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model import artifacts
-from model.numpy_lenet import explain, load_lenet
 from model.spec import LAYER_NAMES
 from service.api import pictures
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG
@@ -36,11 +35,17 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
 
 @pytest.fixture
 def expected(app):
-    """digit → what the NumPy LeNet on the served weights gives for the example seven."""
-    served = app.state.repository.get()
-    net = load_lenet(served.path / artifacts.WEIGHTS_FILE)
+    """digit → the served version's explanation of the example seven, called directly."""
+    explainer = app.state.repository.get().explainer
     image = np.asarray(EXAMPLE_ARRAY, np.float32)[None, :, :, None] / 255
-    return lambda digit: explain(net, image, [digit])
+    return lambda digit: explainer.explain(image, [digit])
+
+
+async def test_the_explainer_runs_the_weights_the_numpy_backend_serves(client, expected):
+    served = (await client.post("/v1/predict?backend=numpy", json=SEVEN)).json()
+    np.testing.assert_allclose(
+        expected(0).probabilities[0], served["predictions"][0]["probabilities"], rtol=1e-5
+    )
 
 
 async def test_explain_gives_the_predicted_digits_saliency_as_lists(client, expected):
