@@ -49,7 +49,7 @@ async def _predicted(
 
 @router.post(
     "/explain",
-    summary="Why the network chose a digit: its probability's gradient by each input pixel",
+    summary="Why the network chose a digit: its probability's gradient by input pixel",
     openapi_extra={**image_body(batch=False), "parameters": INFERENCE_QUERY},
     responses=errors(400, 404, 413, 415, 422, 503),
 )
