@@ -43,6 +43,15 @@ async def test_model_summary_carries_the_model_card(client):
     assert "trained_at" in card
 
 
+async def test_the_training_curves_are_served_as_png(client):
+    response = await client.get("/v1/model/curves.png")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content == (MODEL_ROOT / "1" / "curves.png").read_bytes()
+    missing = await client.get("/v1/model/curves.png?version=9")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
 async def test_health_probes(client):
     assert (await client.get("/healthz")).json() == {"status": "alive"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
