@@ -17,9 +17,9 @@ import numpy as np
 from evaluation.conditions import BLANK, NUMBERS, SINGLE, MakePhoto, Photo
 from training.data import load_from_dir
 
-SEEDS = {"tuning": 1, "holdout": 8}
+SEEDS = {"tuning": 1, "holdout": 9}
 """The tuning set is the one looked at while tuning; the holdout set is only ever scored.
-Seeds 2 to 7 were holdouts in turn, each scored once. 2 and 3 showed which conditions still
+Seeds 2 to 8 were holdouts in turn, each scored once. 2 and 3 showed which conditions still
 failed (a faint 1 in a 64-colour palette and shadows' slivers; a digit near a desk's edge
 answered no_digit) and became tuning data; 4's table alone (98.96 %, its misreads never
 looked at) led to the tuning set's misreads being studied again at 300 a condition
@@ -30,9 +30,10 @@ then cost a blank sheet a digit, so it was taken out again. Then the blank photo
 hard shadows gave 8 of 3,600 blanks a digit (``python -m evaluation --seed N --count 300
 --conditions blank_sheet,desk_only --baseline ffec069~1`` for N in 1..6), which led to the
 rule that ink is darker than the paper on every side, and with it the faint second look
-came back. 7 (the README's
-table) scored 98.98 %, one photo short of 99 %, every other target met; its misreads were
-not looked at. Seed 8 is the set never looked at."""
+came back. 7 scored 98.98 %, one photo short of 99 %, every other target met; 8 (the
+README's table), on the same code and model, 98.93 %: together, 98.95 % of 10,800 photos,
+the network alone 99.25 % on the same digits as MNIST arrays. Neither set's misreads were
+looked at. Seed 9 is the set never looked at."""
 
 
 @dataclass(frozen=True)
