@@ -3,7 +3,8 @@
 The layout, one room per role: ``runtime`` (the model repository, backends, batching),
 ``inputs`` (request bodies to the network's input), and the front ends that call them:
 ``api`` (the HTTP API of /v1: routes, contracts, OpenAPI, response bodies), ``v2`` (the
-Open Inference Protocol over REST) and ``grpc`` (the same over gRPC). Nothing flows back.
+Open Inference Protocol over REST), ``grpc`` (the same over gRPC) and ``web`` (the page at
+``/``, a client of the public API like any other). Nothing flows back.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import observability
+from service import observability, web
 from service.api import routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
@@ -28,7 +29,8 @@ DESCRIPTION = """LeNet-5 (LeCun et al., 1998) recognising handwritten digits.
 
 POST a digit image (a phone photo of a digit on paper works) to `/v1/predict`, a photo of
 a number to `/v1/read`; look inside the network with `/v1/activations` and
-`/v1/activations/{layer}.png`.
+`/v1/activations/{layer}.png`, and see why it chose a digit with `/v1/explain`. The page at
+[`/`](/) draws a digit and shows all of it.
 """
 
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)
+    web.install(app)
     # Last: its middleware outermost, to see BodySizeLimit's 413s too; its GET /metrics
     # after the API's routes, so that no request tries that route first.
     observability.install(app, settings)

@@ -1,0 +1,74 @@
+"""The page at ``/``: draw a digit and watch the network read it, through the public API only.
+
+Plain HTML, CSS and JavaScript modules from this folder, no build step and nothing from
+another origin, so it works offline. ``page.html`` is the page; ``static/`` holds what it
+loads.
+
+Caching. The page itself is answered with ``Cache-Control: no-cache`` and an ETag: a
+browser asks every time and, while nothing changed, gets a 304 of a few bytes. What it
+loads is served under ``/page/<digest>/``, the digest of every file in ``static/`` taken at
+start-up, and cached for a year as immutable: a release that changes any file changes every
+URL, so a browser never runs old modules with new ones, and one that holds the page asks
+for nothing else. The page's Content-Security-Policy allows this origin only, so that a
+link to a CDN fails in the browser tests, not on a machine that is offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+ASSETS = "__assets__"
+"""Where ``page.html`` names the static folder; replaced by ``/page/<digest>``."""
+
+POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+
+
+class ImmutableFiles(StaticFiles):
+    """Static files whose URL changes whenever their content does: cacheable for a year."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def digest(folder: Path) -> str:
+    """A short SHA-256 of every file's name and bytes under ``folder``."""
+    sha = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        sha.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()[:12]
+
+
+def install(app: FastAPI) -> None:
+    """``GET /`` (the page) and ``/page/<digest>/`` (what it loads); neither in the OpenAPI
+    document, which describes the API."""
+    prefix = f"/page/{digest(STATIC)}"
+    page = (HERE / "page.html").read_text().replace(ASSETS, prefix).encode()
+    etag = f'"{hashlib.sha256(page).hexdigest()[:16]}"'
+    headers = {"cache-control": "no-cache", "etag": etag, "content-security-policy": POLICY}
+
+    async def get_page(request: Request) -> Response:
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
+
+    app.add_api_route("/", get_page, methods=["GET", "HEAD"], include_in_schema=False)
+    app.mount(prefix, ImmutableFiles(directory=STATIC), name="page")

@@ -1,0 +1,52 @@
+// The public API, as any client calls it: GET /v1/model, POST /v1/activations and /v1/explain.
+
+/** An answer other than 2xx, with the API's own message. */
+export class ApiError extends Error {
+  constructor(status, { message = `HTTP ${status}` } = {}) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function call(path, init) {
+  const response = await fetch(path, init);
+  const body = await response.json(); // errors too: {"error": {"status", "code", "message"}}
+  if (!response.ok) throw new ApiError(response.status, body.error);
+  return body;
+}
+
+/** `what`: an image File, or 28 × 28 gray levels 0–255 already in MNIST's form. */
+function post(path, what, query, signal) {
+  const url = `${path}?${new URLSearchParams(query)}`;
+  if (what instanceof Blob) {
+    const form = new FormData();
+    form.append("file", what);
+    return call(url, { method: "POST", body: form, signal });
+  }
+  const headers = { "content-type": "application/json" };
+  return call(url, { method: "POST", body: JSON.stringify({ instances: [what] }), headers, signal });
+}
+
+/** Little-endian float32 (every browser's CPU is little-endian) to a Float32Array. */
+function floats(b64) {
+  return new Float32Array(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer);
+}
+
+export const model = () => call("/v1/model");
+
+/** Every layer's output (each with `values`), the 28 × 28 input and, for an image, `box`. */
+export async function activations(what, backend, signal) {
+  const body = await post("/v1/activations", what, { backend, encoding: "base64" }, signal);
+  for (const layer of body.layers) layer.values = floats(layer.b64);
+  return body;
+}
+
+/** The probabilities and the saliency map (`gradient.values`) of `digit`, or of the
+ * predicted digit when it is undefined. */
+export async function explain(what, backend, digit, signal) {
+  const query = { backend, encoding: "base64", layers: "output" };
+  if (digit !== undefined) query.digit = digit;
+  const body = await post("/v1/explain", what, query, signal);
+  body.gradient.values = floats(body.gradient.b64);
+  return body;
+}

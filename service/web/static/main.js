@@ -1,0 +1,194 @@
+// The page: a drawing or a photo goes to the API when a stroke ends (after a pause, since a
+// 4 or a 7 takes several strokes); its answers are drawn. Two requests per reading, one
+// /v1/activations (every layer, the input, the box) and one /v1/explain (the probabilities
+// and the saliency map), sent together; a newer reading aborts both.
+
+import * as api from "./api.js";
+import { showCard } from "./card.js";
+import { Bars, percent } from "./chart.js";
+import { Layers } from "./layers.js";
+import { Pad } from "./pad.js";
+import { paintInput, paintPhoto, paintSaliency } from "./pictures.js";
+
+const PAUSE_MS = 300;
+
+const $ = (id) => document.getElementById(id);
+const backend = $("backend");
+
+let image = null; // the drawing or photo last sent
+let levels = null; // the 28 × 28 the network saw, as gray levels 0–255
+let photo = null; // the photo's ImageBitmap, drawn with its box
+let reading = new AbortController();
+let explaining = new AbortController();
+let timer = 0;
+let layers = null;
+
+function say(text, error = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", error);
+}
+
+function blank(canvas) {
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+}
+
+/** No answer on the page: before the first reading, after Clear, after an error. */
+function reset() {
+  reading.abort();
+  explaining.abort();
+  clearTimeout(timer);
+  image = levels = null;
+  $("digit").textContent = "?";
+  $("probability").textContent = "";
+  bars.clear();
+  blank($("input"));
+  blank($("saliency"));
+  layers?.clear();
+  say("Draw a digit to begin.");
+}
+
+function showPhoto(bitmap, box) {
+  photo = bitmap;
+  $("photo-figure").hidden = !bitmap;
+  if (bitmap) paintPhoto($("photo"), bitmap, box);
+}
+
+function showExplanation(why) {
+  bars.show(why.probabilities, why.predicted, why.digit);
+  paintSaliency($("saliency"), why.input, why.gradient.values);
+  const d = why.digit;
+  $("saliency-caption").textContent =
+    `Why ${d}: red where more ink would raise p(${d}), blue where it would lower it`;
+}
+
+function failed(error) {
+  if (error.name === "AbortError") return; // a newer reading took over
+  reset();
+  if (error instanceof api.ApiError) say(error.message, true);
+  else say(`The service did not answer (${error.message}).`, true);
+}
+
+/** Read `what` (an image File, or the 28 × 28 gray levels already seen) with the chosen backend. */
+async function read(what) {
+  reading.abort();
+  explaining.abort();
+  reading = new AbortController();
+  say("Reading…");
+  try {
+    const [seen, why] = await Promise.all([
+      api.activations(what, backend.value, reading.signal),
+      api.explain(what, backend.value, undefined, reading.signal),
+    ]);
+    image = what;
+    levels = seen.input.map((row) => row.map((v) => v * 255));
+    paintInput($("input"), seen.input);
+    layers.show(seen.layers);
+    showExplanation(why);
+    if (photo && seen.box) paintPhoto($("photo"), photo, seen.box);
+    const p = why.probabilities[why.predicted];
+    $("digit").textContent = why.predicted;
+    $("probability").textContent = percent(p);
+    say(`Read as ${why.predicted} (${percent(p)}) by ${why.backend}.`);
+  } catch (error) {
+    failed(error);
+  }
+}
+
+/** The saliency map of another digit, for the same 28 × 28 (not the photo again: a few KB). */
+async function explain(digit) {
+  if (!levels) return;
+  explaining.abort();
+  explaining = new AbortController();
+  try {
+    showExplanation(await api.explain(levels, backend.value, digit, explaining.signal));
+    say(`Why ${digit}: the gradient of p(${digit}) by input pixel.`);
+  } catch (error) {
+    failed(error);
+  }
+}
+
+async function readPhoto(file) {
+  if (!file) return;
+  pad.clear();
+  clearTimeout(timer);
+  // A format the browser cannot show (HEIC on some phones) may still be one the API reads.
+  showPhoto(await createImageBitmap(file).catch(() => null), null);
+  read(file);
+}
+
+function clear() {
+  pad.clear();
+  showPhoto(null);
+  reset();
+}
+
+function afterEdit() {
+  clearTimeout(timer);
+  if (pad.empty) clear();
+  else timer = setTimeout(async () => read(await pad.toFile()), PAUSE_MS);
+}
+
+const bars = new Bars($("bars"), explain);
+let pad = null;
+
+/** /v1/model, once the model is loaded (503 until then). */
+async function loaded() {
+  for (;;) {
+    try {
+      return await api.model();
+    } catch (error) {
+      if (!(error instanceof api.ApiError && error.status === 503)) throw error;
+      say("The model is still loading…");
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+/** Everything that reads a digit, wired once the model's layers and backends are known. */
+function start(summary) {
+  backend.replaceChildren(
+    ...summary.backends.map((name) => new Option(name, name, false, name === summary.default_backend)),
+  );
+  layers = new Layers($("layers"), $("map-info"), summary.layers);
+  showCard($("facts"), $("curves"), summary);
+  pad = new Pad($("pad"), (ended) => {
+    if (!ended) return clearTimeout(timer);
+    showPhoto(null);
+    afterEdit();
+  });
+  $("undo").addEventListener("click", () => {
+    pad.undo();
+    afterEdit();
+  });
+  $("clear").addEventListener("click", clear);
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === "z") {
+      event.preventDefault();
+      $("undo").click();
+    }
+  });
+  for (const picker of [$("pick"), $("camera")]) {
+    picker.addEventListener("change", () => {
+      readPhoto(picker.files[0]);
+      picker.value = ""; // the same file chosen again is a change again
+    });
+  }
+  const drop = $("drop");
+  drop.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    readPhoto([...event.dataTransfer.files].find((file) => file.type.startsWith("image/")));
+  });
+  backend.addEventListener("change", () => {
+    if (levels ?? image) read(levels ?? image);
+  });
+  reset();
+  document.body.dataset.ready = "true";
+}
+
+loaded().then(start, failed);
