@@ -19,7 +19,7 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from starlette.routing import Match, Route, Router
+from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.observability import access_log, answered
@@ -78,6 +78,10 @@ class ObserveRequests:
         for candidate in self._router.routes:  # the docs' plain Starlette routes
             if isinstance(candidate, Route) and candidate.matches(scope)[0] is not Match.NONE:
                 return candidate.path
+            # The page's static files. Not by matches(): routing has moved the mount's
+            # prefix from the scope's path into its root_path by now.
+            if isinstance(candidate, Mount) and scope["path"].startswith(f"{candidate.path}/"):
+                return f"{candidate.path}/{{path}}"
         return UNMATCHED
 
 

@@ -49,6 +49,17 @@ async def test_requests_are_counted_by_route_template_and_status(client):
     assert moved(before, after, "lenet_request_duration_seconds_bucket", **everything) == 2
 
 
+async def test_the_page_and_its_files_are_counted_under_their_templates(client):
+    before = await scrape(client)
+    page = await client.get("/")
+    files = page.text.split('src="', 1)[1].split("/main.js", 1)[0]  # /page/<digest>
+    assert (await client.get(f"{files}/main.js")).status_code == 200
+    after = await scrape(client)
+    for route in ("/", f"{files}/{{path}}"):
+        labels = {"protocol": "v1", "route": route, "status": "200"}
+        assert moved(before, after, "lenet_requests_total", **labels) == 1
+
+
 async def test_model_calls_are_observed_per_backend_and_version(client):
     labels = {"backend": "numpy", "version": "1"}
     before = await scrape(client)
