@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test train eval bench clean
+.PHONY: serve test screenshots train eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Rewrites docs/page-desktop.png and docs/page-phone.png from the page's browser tests.
+screenshots: $(STAMP)
+	WRITE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/service/web/test_page.py
 
 train: $(STAMP)
 	$(BIN)/python -m training --data-dir $${MNIST_DIR:-../shared/data/mnist}

@@ -1,0 +1,242 @@
+"""The page at / in a real browser: Debian's Chromium, driven by Playwright, against a real
+``python -m service`` process (ONNX and NumPy backends), as a person would use it.
+
+Skipped, with the reason in pytest's summary, where ``/usr/bin/chromium`` is missing
+(``apt-get install chromium``; ``.ci/run`` installs it). Every test fails on any console
+error or uncaught exception in the page. ``WRITE_SCREENSHOTS=1`` (``make screenshots``)
+rewrites docs/page-desktop.png and docs/page-phone.png from the same drawings.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.service.processes import ROOT, free_port, service_env, serving
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"the page's browser tests need Chromium at {CHROMIUM} (apt-get install chromium)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+expect = sync_api.expect
+
+SCREENSHOTS = os.environ.get("WRITE_SCREENSHOTS") == "1"
+DESKTOP = {"viewport": {"width": 1200, "height": 900}}
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "is_mobile": True,
+    "has_touch": True,
+    "device_scale_factor": 2,
+}
+LAYERS = {"conv1": 6, "pool1": 6, "conv2": 16, "pool2": 16, "conv3": 1, "fc1": 1, "output": 1}
+"""Canvases per layer: a map per channel, or one strip of units."""
+
+Stroke = list[tuple[float, float]]
+SEVEN = [[(70, 60), (210, 60), (120, 230)]]
+ONE = [[(150, 40), (140, 240)]]
+ZERO = [
+    [
+        (140 + 70 * math.cos(math.radians(a)), 140 + 100 * math.sin(math.radians(a)))
+        for a in range(-90, 290, 15)
+    ]
+]
+"""Strokes in the pad's own 280 × 280 pixels."""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with serving(service_env(free_port(), LENET_BACKENDS='["onnx","numpy"]')) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox"] if os.geteuid() == 0 else [],  # root has no sandbox here
+        )
+        yield chromium
+        chromium.close()
+
+
+def opened(browser, server: str, options: dict) -> Iterator[sync_api.Page]:
+    """The page, loaded and wired to the model; after the test, no console error in it."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture
+def desktop(browser, server) -> Iterator[sync_api.Page]:
+    yield from opened(browser, server, DESKTOP)
+
+
+@pytest.fixture
+def phone(browser, server) -> Iterator[sync_api.Page]:
+    yield from opened(browser, server, PHONE)
+
+
+def draw(page: sync_api.Page, strokes: list[Stroke]) -> None:
+    """Draw with the mouse, stroke by stroke."""
+    pad = page.locator("#pad").bounding_box()
+    scale = pad["width"] / 280
+    for stroke in strokes:
+        (x, y), *rest = stroke
+        page.mouse.move(pad["x"] + x * scale, pad["y"] + y * scale)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(pad["x"] + x * scale, pad["y"] + y * scale, steps=6)
+        page.mouse.up()
+
+
+def draw_with_a_finger(page: sync_api.Page, strokes: list[Stroke]) -> None:
+    """Draw with touches, as a phone's screen sends them (Playwright itself only taps)."""
+    pad = page.locator("#pad").bounding_box()
+    scale = pad["width"] / 280
+    touch = page.context.new_cdp_session(page)
+    for stroke in strokes:
+        for kind, (x, y) in zip(
+            ["touchStart"] + ["touchMove"] * (len(stroke) - 1), stroke, strict=True
+        ):
+            point = {"x": pad["x"] + x * scale, "y": pad["y"] + y * scale}
+            touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def read_as(page: sync_api.Page, digit: int, backend: str = "onnx") -> None:
+    expect(page.locator("#status")).to_have_text(re.compile(rf"^Read as {digit} .* {backend}\."))
+    expect(page.locator("#digit")).to_have_text(str(digit))
+
+
+def ink(page: sync_api.Page, selector: str) -> list[int]:
+    """Per canvas under ``selector``: how many of its pixels are not black or transparent."""
+    return page.eval_on_selector_all(
+        selector,
+        """canvases => canvases.map(c => {
+            const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let lit = 0;
+            for (let i = 0; i < pixels.length; i += 4) lit += pixels[i] + pixels[i + 1] > 0;
+            return lit;
+        })""",
+    )
+
+
+def screenshot(page: sync_api.Page, name: str) -> None:
+    """The whole page, when asked, at one CSS pixel per pixel. The viewport is stretched to
+    the page's height rather than ``full_page=True``, which drops a phone's touch emulation
+    (and so the camera button) while it captures."""
+    if not SCREENSHOTS:
+        return
+    width = page.viewport_size["width"]
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": width, "height": height})
+    path = ROOT / "docs" / f"page-{name}.png"
+    page.screenshot(path=path, scale="css", animations="disabled", caret="hide")
+
+
+def test_a_seven_drawn_with_the_mouse_is_read_with_every_layer(desktop):
+    draw(desktop, SEVEN)
+    read_as(desktop, 7)
+    for layer, canvases in LAYERS.items():
+        shown = desktop.locator(f'[data-layer="{layer}"][data-shown="true"] canvas')
+        expect(shown).to_have_count(canvases)
+        assert all(ink(desktop, f'[data-layer="{layer}"] canvas')), layer
+    assert ink(desktop, "#input")[0] > 20 and ink(desktop, "#saliency")[0] == 28 * 28
+    fc1 = desktop.locator('[data-layer="fc1"]')
+    fc1.focus()
+    desktop.keyboard.press("ArrowLeft")  # from unit 0 round to the last
+    expect(desktop.locator("#map-info")).to_have_text(re.compile(r"^fc1, unit 83 \(0–83\): "))
+    fc1.blur()
+    desktop.locator('[data-layer="conv2"] canvas[data-channel="5"]').hover()
+    info = r"^conv2, channel 5 \(0–15\): 10 × 10, values from -?\d\.\d\d to -?\d\.\d\d$"
+    expect(desktop.locator("#map-info")).to_have_text(re.compile(info))
+    screenshot(desktop, "desktop")
+
+
+def test_a_one_and_then_a_zero_are_read(desktop):
+    draw(desktop, ONE)
+    read_as(desktop, 1)
+    desktop.get_by_role("button", name="Clear").click()
+    expect(desktop.locator("#status")).to_have_text("Draw a digit to begin.")
+    draw(desktop, ZERO)
+    read_as(desktop, 0)
+
+
+def test_undo_takes_back_the_last_stroke(desktop):
+    draw(desktop, [*ONE, *ZERO])
+    read_as(desktop, 0)
+    desktop.get_by_role("button", name="Undo").click()
+    read_as(desktop, 1)
+
+
+def test_a_photo_is_read_and_its_box_drawn_on_it(desktop):
+    desktop.locator("#pick").set_input_files(ROOT / "tests" / "data" / "seven.png")
+    read_as(desktop, 7)
+    expect(desktop.locator("#photo-figure")).to_be_visible()
+    red = desktop.eval_on_selector(
+        "#photo",
+        """c => {
+            const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let red = 0;
+            for (let i = 0; i < pixels.length; i += 4)
+                red += pixels[i] > 200 && pixels[i + 1] < 80 && pixels[i + 2] < 80;
+            return red;
+        }""",
+    )
+    assert red > 500  # the box's four sides, 4 pixels wide, around a digit ~160 px tall
+
+
+def test_another_backend_reads_the_same_digit(desktop):
+    draw(desktop, SEVEN)
+    read_as(desktop, 7)
+    labels = "bars => bars.map(bar => bar.getAttribute('aria-label'))"
+    first = desktop.locator("#bars button").evaluate_all(labels)
+    desktop.get_by_label("Backend").select_option("numpy")
+    read_as(desktop, 7, backend="numpy")
+    assert desktop.locator("#bars button").evaluate_all(labels) == first  # to the page's 0.1 %
+
+
+def test_choosing_a_bar_explains_that_digit(desktop):
+    draw(desktop, SEVEN)
+    read_as(desktop, 7)
+    saliency = desktop.locator("#saliency")
+    predicted = saliency.evaluate("c => c.toDataURL()")
+    expect(desktop.locator("#bars [data-digit='7']")).to_have_attribute("aria-pressed", "true")
+    desktop.locator("#bars [data-digit='1']").click()
+    expect(desktop.locator("#status")).to_have_text(re.compile("^Why 1:"))
+    expect(desktop.locator("#bars [data-digit='1']")).to_have_attribute("aria-pressed", "true")
+    expect(desktop.locator("#saliency-caption")).to_contain_text("Why 1")
+    assert saliency.evaluate("c => c.toDataURL()") != predicted
+    desktop.locator("#bars [data-digit='3']").focus()
+    desktop.keyboard.press("Enter")
+    expect(desktop.locator("#bars [data-digit='3']")).to_have_attribute("aria-pressed", "true")
+
+
+def test_a_phone_shows_everything_without_scrolling_sideways(phone):
+    draw_with_a_finger(phone, SEVEN)
+    read_as(phone, 7)
+    for layer in LAYERS:
+        expect(phone.locator(f'[data-layer="{layer}"]')).to_have_attribute("data-shown", "true")
+    width = phone.evaluate("() => document.documentElement.clientWidth")
+    assert phone.evaluate("() => document.documentElement.scrollWidth") == width == 360
+    for element in phone.locator("main section, canvas:visible, button, label, select").all():
+        box = element.bounding_box()
+        assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= width
+    assert phone.evaluate("() => window.scrollY") == 0  # drawing did not scroll the page
+    screenshot(phone, "phone")
