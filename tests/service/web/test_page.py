@@ -9,6 +9,7 @@ rewrites docs/page-desktop.png and docs/page-phone.png from the same drawings.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -93,15 +94,15 @@ def phone(browser, server) -> Iterator[sync_api.Page]:
 
 
 def draw(page: sync_api.Page, strokes: list[Stroke]) -> None:
-    """Draw with the mouse, stroke by stroke."""
+    """Draw with the mouse, stroke by stroke, a move every 20 pixels or so."""
     pad = page.locator("#pad").bounding_box()
     scale = pad["width"] / 280
     for stroke in strokes:
-        (x, y), *rest = stroke
-        page.mouse.move(pad["x"] + x * scale, pad["y"] + y * scale)
+        page.mouse.move(pad["x"] + stroke[0][0] * scale, pad["y"] + stroke[0][1] * scale)
         page.mouse.down()
-        for x, y in rest:
-            page.mouse.move(pad["x"] + x * scale, pad["y"] + y * scale, steps=6)
+        for (x0, y0), (x, y) in itertools.pairwise(stroke):
+            steps = max(1, round(math.dist((x0, y0), (x, y)) / 20))
+            page.mouse.move(pad["x"] + x * scale, pad["y"] + y * scale, steps=steps)
         page.mouse.up()
 
 
