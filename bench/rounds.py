@@ -19,15 +19,15 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 CELL = ("server", "body", "connections")
-PER_REQUEST = (
-    "mean_ms",
-    "server_cpu_ms_per_request",
-    "server_context_switches_per_request",
-    "client_cpu_ms_per_request",
-)
-"""Averaged over the rounds weighted by their requests."""
-PER_SECOND = ("server_cpu_percent", "client_cpu_percent")
-"""Averaged weighted by the rounds' seconds."""
+PER_REQUEST = {
+    "mean_ms": 3,
+    "server_cpu_ms_per_request": 3,
+    "server_context_switches_per_request": 1,
+    "client_cpu_ms_per_request": 3,
+}
+"""Averaged over the rounds weighted by their requests, to as many decimals as one run's."""
+PER_SECOND = {"server_cpu_percent": 0, "client_cpu_percent": 0}
+"""Averaged weighted by the rounds' seconds; whole percents, as one run's."""
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms")
 """The median of the rounds' own: percentiles of separate runs do not add up."""
 
@@ -60,10 +60,11 @@ def _together(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for key in PERCENTILES:
         cell[key] = statistics.median(run[key] for run in rounds)
-    for keys, weight in ((PER_REQUEST, "requests"), (PER_SECOND, "seconds")):
-        for key in (k for k in keys if k in rounds[0]):
+    for digits, weight in ((PER_REQUEST, "requests"), (PER_SECOND, "seconds")):
+        for key in (k for k in digits if k in rounds[0]):
             total = sum(run[weight] for run in rounds) or 1
-            cell[key] = round(sum(run[key] * run[weight] for run in rounds) / total, 3)
+            mean = sum(run[key] * run[weight] for run in rounds) / total
+            cell[key] = round(mean, digits[key]) if digits[key] else round(mean)
     return cell
 
 

@@ -37,7 +37,8 @@ def test_a_cell_is_its_rounds_together() -> None:
     assert (a["requests"], a["seconds"], a["rps"], a["rounds"]) == (7500, 10, 750.0, 2)
     assert a["round_rps"] == [1000, 500]
     assert a["server_cpu_ms_per_request"] == 2.0  # weighted by requests: (5000 + 10000) / 7500
-    assert a["server_cpu_percent"] == 150  # weighted by seconds
+    assert a["server_cpu_percent"] == 150  # weighted by seconds, whole percents as one run's
+    assert isinstance(a["server_cpu_percent"], int)
     assert (a["p99_ms"], a["max_ms"]) == (3.5, 11.0)  # the rounds' median; the most
     assert "client_cpu_ms_per_request" not in a  # only what the rounds measured
 
