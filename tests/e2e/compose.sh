@@ -173,6 +173,25 @@ if timeout 60 docker exec "$SLIM_CONTAINER" python -c 'import tensorflow' 2>/dev
 fi
 passed
 
+step "slim image: the page and what it loads, and an explanation (the NumPy backward pass)"
+page=$(curl -sS --fail-with-body --max-time 30 "http://127.0.0.1:$SLIM_PORT/")
+module=$(grep -o '/page/[0-9a-f]*/main\.js' <<<"$page" | head -n 1)
+[[ -n $module ]] || fail "the page names no /page/<digest>/main.js"
+curl -sS --fail --max-time 30 -o /dev/null "http://127.0.0.1:$SLIM_PORT$module" ||
+  fail "the page's $module is not served"
+passed
+explained=$(curl -sS --fail-with-body --max-time 30 -F "file=@$DIGIT_PNG" \
+  "http://127.0.0.1:$SLIM_PORT/v1/explain?layers=output")
+python3 - "$explained" "$EXPECTED_DIGIT" <<'PY' || fail "explanation"
+import json, sys
+answer = json.loads(sys.argv[1])
+print(f"   explained {answer['digit']} (predicted {answer['predicted']}), "
+      f"gradient {answer['gradient']['shape']}")
+assert answer["digit"] == answer["predicted"] == int(sys.argv[2])
+assert answer["gradient"]["shape"] == [28, 28]
+PY
+passed
+
 step "memory in use, serving (docker stats)"
 timeout 60 docker stats --no-stream --format '{{.Name}}  {{.MemUsage}}' "$api" "$SLIM_CONTAINER" |
   sed 's/^/   /'
