@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -47,18 +48,39 @@ def start(
     return subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stderr=stderr)
 
 
+@dataclass(frozen=True)
+class Served:
+    """A ``python -m service`` that answered ready: where, and its process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def resident_bytes(self) -> int:
+        """The process's resident memory (VmRSS)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(kib) * 1024
+
+    def open_files(self) -> int:
+        """The process's open file descriptors, its sockets among them."""
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+
 @contextmanager
-def serving(env: dict[str, str], timeout: float = 90) -> Iterator[str]:
-    """Start the service and wait until ``/readyz`` answers 200; its base URL. Stopped at
-    the end, pass or fail."""
-    process = start(env)
+def served(
+    env: dict[str, str], timeout: float = 90, stderr: IO[bytes] | int = subprocess.PIPE
+) -> Iterator[Served]:
+    """Start the service and wait until ``/readyz`` answers 200. Stopped at the end, pass or
+    fail. A test that makes it log much passes a file as ``stderr``: a pipe nobody reads
+    fills up and then blocks the server."""
+    process = start(env, stderr)
     url = f"http://127.0.0.1:{env['LENET_PORT']}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                assert process.stderr is not None
-                raise AssertionError(process.stderr.read().decode())
+                log = process.stderr.read().decode() if process.stderr else ""
+                raise AssertionError(f"the server exited ({process.returncode}): {log}")
             try:
                 if httpx.get(f"{url}/readyz").status_code == 200:
                     break
@@ -66,7 +88,14 @@ def serving(env: dict[str, str], timeout: float = 90) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, "the server never became ready"
             time.sleep(0.2)
-        yield url
+        yield Served(url, process)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def serving(env: dict[str, str], timeout: float = 90) -> Iterator[str]:
+    """``served``'s base URL, for tests that need no more of the process."""
+    with served(env, timeout) as server:
+        yield server.url
