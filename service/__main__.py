@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from service.connections import http_protocol
 from service.observability.exposition import shared_by_workers
 from service.settings import Settings
 
@@ -76,4 +77,6 @@ if __name__ == "__main__":
             log_level=settings.log_level,
             log_config=log_config,
             access_log=False,
+            http=http_protocol(settings.header_timeout_seconds),
+            limit_concurrency=settings.max_connections,
         )

@@ -19,7 +19,7 @@ from service.api import routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
 from service.inputs import photos
-from service.limits import BodySizeLimit
+from service.limits import BodyDeadline, BodySizeLimit
 from service.observability import answered
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.repository = repository
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
     register_error_handlers(app)
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)

@@ -49,6 +49,16 @@ class Settings(ModelRootSettings):
     queue_max_images: int = Field(default=2048, gt=0)
     """Images waiting for a backend beyond which requests get 503 and Retry-After."""
 
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a connection may take to send a request's line and headers, counted from
+    when it opens or its next request's first byte; then it is closed (``python -m service``)."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Longest wait for more of a request body; a body that stalls longer gets 408 and its
+    connection is closed."""
+    max_connections: int = Field(default=1000, gt=0)
+    """Open connections, or requests in flight, per process beyond which a request gets 503
+    (``python -m service``: uvicorn's ``limit_concurrency``)."""
+
     host: str = "0.0.0.0"
     port: int = Field(default=8000, gt=0, lt=65536)
     grpc_port: int = Field(default=8001, ge=0, lt=65536)

@@ -1,0 +1,87 @@
+"""uvicorn's HTTP protocol with a deadline on each request's line and headers.
+
+uvicorn times out only the idle wait between two requests (``timeout_keep_alive``, armed
+once a response is sent): a connection that opens and says nothing, or sends part of its
+headers and stops, is held forever, and a few thousand of them exhaust the process's file
+descriptors (slowloris). Here a request's head must be complete ``header_timeout`` seconds
+after the connection opens, or after the first byte of its next request; if not, the
+connection is closed without an answer, as nginx's ``client_header_timeout`` does (a 408
+could be taken by a browser for the answer to a request it sends later on a preconnected
+socket). A body that stalls is the app's to time out (``service.limits.BodyDeadline``),
+where it becomes a 408 in the service's error shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any, cast
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+logger = logging.getLogger(__name__)
+
+
+class HeaderDeadline(HttpToolsProtocol):
+    """One connection: uvicorn's httptools protocol, closed when a request head is late."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        header_timeout: float,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.header_timeout = header_timeout
+        self._head_late: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()  # a later request on the connection; the first keeps its earlier deadline
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._head_late is None:
+            self._head_late = self.loop.call_later(self.header_timeout, self._close_late)
+
+    def _disarm(self) -> None:
+        if self._head_late is not None:
+            self._head_late.cancel()
+            self._head_late = None
+
+    def _close_late(self) -> None:
+        self._head_late = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request's head is late while an answer is still being written:
+            # close after that answer, as uvicorn's own shutdown does.
+            self.cycle.keep_alive = False
+            return
+        logger.debug(
+            "closing %s: no complete request head within %g s", self.client, self.header_timeout
+        )
+        self.transport.close()
+
+
+def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+    """What uvicorn's ``http`` option takes: it calls this with each new connection."""
+    # A partial, not a class made here: it pickles by reference into uvicorn's spawned
+    # worker processes (LENET_WORKERS > 1), a class made at run time would not.
+    factory = functools.partial(HeaderDeadline, header_timeout=header_timeout)
+    return cast(type[asyncio.Protocol], factory)

@@ -1,0 +1,181 @@
+"""Slow and idle clients against ``python -m service``: thousands of stalled connections are
+closed on time while real clients are served meanwhile; beyond the cap, 503."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from statistics import median
+
+import httpx
+import pytest
+
+from service.connections import HeaderDeadline, http_protocol
+from tests.service.drawing import draw_digit, encode
+from tests.service.processes import free_port, served, service_env
+
+pytestmark = pytest.mark.anyio
+
+HELD = 3000
+"""Stalled connections held at once (fewer where the open-files limit is lower)."""
+TIMEOUT_S = 4.0
+"""The header and body deadlines in these tests (10 s and 30 s by default)."""
+SEVEN = encode(draw_digit(7), "PNG")
+HEAD = b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+STALLS = {
+    "idle": b"",
+    "part of a head": HEAD,
+    "part of a body": HEAD + b"Content-Length: 10000\r\n\r\n" + SEVEN[:100],
+}
+"""What a stalled client sends before it stops, by name."""
+
+
+@pytest.fixture
+def open_files_limit() -> Iterator[int]:
+    """This process's soft limit on open files raised to its hard limit (the server started
+    from here inherits it), for the length of a test; the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    raised = 65536 if hard == resource.RLIM_INFINITY else hard
+    resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+    try:
+        yield raised
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@dataclass
+class Stalled:
+    kind: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    opened: float
+
+
+async def stall(port: int, kind: str) -> Stalled:
+    """Open a connection, send what ``kind`` sends, then nothing."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(STALLS[kind])
+    await writer.drain()
+    return Stalled(kind, reader, writer, time.monotonic())
+
+
+async def closed_by_server(connection: Stalled) -> tuple[float, bytes]:
+    """Seconds from opening until the server closed it, and what it answered first."""
+    try:
+        answer = await connection.reader.read()
+    except ConnectionResetError:
+        answer = b""
+    closed = time.monotonic() - connection.opened
+    connection.writer.close()
+    return closed, answer
+
+
+async def predict(client: httpx.AsyncClient) -> float:
+    """One real request, answered right; its latency in seconds."""
+    started = time.perf_counter()
+    response = await client.post("/v1/predict", files={"file": ("7.png", SEVEN, "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["digit"] == 7
+    return time.perf_counter() - started
+
+
+async def real_clients(url: str) -> list[float]:
+    """40 requests from one client, then 5 each from 4 more at once: their latencies."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        latencies = [await predict(client) for _ in range(40)]
+    clients = [httpx.AsyncClient(base_url=url, timeout=10) for _ in range(4)]
+    latencies += await asyncio.gather(*(predict(c) for c in clients for _ in range(5)))
+    for client in clients:
+        await client.aclose()
+    return latencies
+
+
+def slow_client_env(port: int, max_connections: int) -> dict[str, str]:
+    return service_env(
+        port,
+        LENET_BACKENDS='["onnx"]',
+        LENET_ACCESS_LOG="false",
+        LENET_HEADER_TIMEOUT_SECONDS=str(TIMEOUT_S),
+        LENET_BODY_TIMEOUT_SECONDS=str(TIMEOUT_S),
+        LENET_MAX_CONNECTIONS=str(max_connections),
+    )
+
+
+async def test_stalled_connections_are_closed_while_real_clients_are_served(
+    open_files_limit: int,
+) -> None:
+    held = min(HELD, open_files_limit - 512)
+    port = free_port()
+    kinds = list(STALLS)
+    with served(slow_client_env(port, max_connections=held + 100)) as server:
+        unloaded = await real_clients(server.url)
+        files_before, resident_before = server.open_files(), server.resident_bytes()
+        connections: list[Stalled] = []
+        for first in range(0, held, 500):  # in rounds: a burst of thousands overflows the backlog
+            batch = range(first, min(first + 500, held))
+            connections += await asyncio.gather(*(stall(port, kinds[i % 3]) for i in batch))
+        closing = [asyncio.create_task(closed_by_server(c)) for c in connections]
+
+        latencies = await real_clients(server.url)
+        still_held = sum(not task.done() for task in closing)
+        opened_for = time.monotonic() - connections[0].opened
+        files_held = server.open_files()  # now: the server accepts a moment after the connect
+        resident_held = server.resident_bytes()
+
+        results = await asyncio.wait_for(asyncio.gather(*closing), timeout=TIMEOUT_S + 20)
+        files_after = server.open_files()
+        print(
+            f"\n{held} stalled connections, {still_held} still held while {len(latencies)} "
+            f"real requests were served in {summary(latencies)} (without them: "
+            f"{summary(unloaded)}); server open files {files_before} before, {files_held} "
+            f"held, {files_after} after; RSS {resident_before / 2**20:.0f} MiB before, "
+            f"{resident_held / 2**20:.0f} MiB held"
+        )
+
+        assert still_held == held, f"only {still_held} of {held} were held {opened_for:.1f} s"
+        assert opened_for < TIMEOUT_S
+        by_kind: dict[str, list[tuple[float, bytes]]] = {kind: [] for kind in kinds}
+        for connection, result in zip(connections, results, strict=True):
+            by_kind[connection.kind].append(result)
+        for kind, closed in by_kind.items():
+            seconds = [s for s, _ in closed]
+            print(f"{kind}: {len(closed)} closed after {min(seconds):.2f}-{max(seconds):.2f} s")
+            assert TIMEOUT_S - 0.5 < min(seconds) and max(seconds) < TIMEOUT_S + 5, kind
+        assert all(answer == b"" for _, answer in by_kind["idle"] + by_kind["part of a head"])
+        assert all(
+            answer.startswith(b"HTTP/1.1 408 ") and b'"code":"request_timeout"' in answer
+            for _, answer in by_kind["part of a body"]
+        )
+        assert files_held >= held
+        assert files_after <= files_before + 5
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def summary(latencies: list[float]) -> str:
+    ms = sorted(1000 * s for s in latencies)
+    return f"{median(ms):.1f} ms median, {ms[int(0.9 * len(ms))]:.1f} ms p90, {ms[-1]:.1f} ms max"
+
+
+async def test_requests_beyond_the_connection_cap_get_503() -> None:
+    cap = 20
+    port = free_port()
+    with served(slow_client_env(port, max_connections=cap)) as server:
+        idle = [await stall(port, "idle") for _ in range(cap)]
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            refused = await client.get("/readyz")
+            assert refused.status_code == 503
+            assert refused.headers["connection"] == "close"
+        for connection in idle:
+            await closed_by_server(connection)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            assert (await predict(client)) < TIMEOUT_S
+
+
+def test_the_protocol_pickles_into_spawned_workers_with_its_deadline() -> None:
+    """uvicorn pickles its config, the ``http`` option with it, into each worker process."""
+    factory = pickle.loads(pickle.dumps(http_protocol(2.5)))
+    assert (factory.func, factory.keywords) == (HeaderDeadline, {"header_timeout": 2.5})
