@@ -1,10 +1,21 @@
-"""The gRPC server's lifetime: started beside the HTTP app, on its event loop, stopped with it."""
+"""The gRPC server's lifetime: started beside the HTTP app, on its event loop, stopped with it.
+
+At SIGTERM it stops taking calls and finishes those in flight, within the same
+``LENET_SHUTDOWN_TIMEOUT_SECONDS`` as uvicorn's HTTP drain and at the same time: uvicorn
+runs the lifespan's shutdown only once its own requests are done, so waiting for that would
+keep taking gRPC calls meanwhile and add the two drains up.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from types import FrameType
+from typing import Any
 
 import grpc
 from tritonclient.grpc import service_pb2_grpc
@@ -14,9 +25,6 @@ from service.runtime.repository import ModelRepository
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-STOP_GRACE_SECONDS = 5.0
-"""How long calls in flight may finish at shutdown."""
 
 
 @asynccontextmanager
@@ -43,7 +51,42 @@ async def serving(repository: ModelRepository, settings: Settings) -> AsyncItera
     server.add_insecure_port(address)
     await server.start()
     logger.info("gRPC (Open Inference Protocol) on %s", address)
+    stopping: asyncio.Future[Any] | None = None
+
+    def stop() -> asyncio.Future[Any]:
+        """Refuse new calls, give those in flight the grace period; once only."""
+        nonlocal stopping
+        if stopping is None:
+            stopping = asyncio.ensure_future(server.stop(settings.shutdown_timeout_seconds))
+        return stopping
+
+    with _on_termination(stop):
+        try:
+            yield
+        finally:
+            await stop()
+
+
+@contextmanager
+def _on_termination(callback: Callable[[], object]) -> Iterator[None]:
+    """Run ``callback`` on this loop when SIGTERM or SIGINT arrives, then the handler that was
+    there (uvicorn's, which starts the HTTP drain). Where there is none to pass the signal on
+    to, or off the main thread (tests driving the lifespan), nothing is added."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    chained = {sig: handler for sig, handler in previous.items() if callable(handler)}
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(callback)
+        chained[signal.Signals(signum)](signum, frame)
+
+    for sig in chained:
+        signal.signal(sig, on_signal)
     try:
         yield
     finally:
-        await server.stop(STOP_GRACE_SECONDS)
+        for sig, handler in chained.items():
+            signal.signal(sig, handler)

@@ -56,3 +56,22 @@ def test_the_image_limits_are_read_under_their_names(monkeypatch: pytest.MonkeyP
 def test_the_model_root_is_shared_with_the_training_job(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LENET_MODEL_ROOT", "/models/lenet")
     assert Settings().model_root == ModelRootSettings().model_root == Path("/models/lenet")
+
+
+def test_the_connection_and_shutdown_limits_are_read_under_their_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in [
+        ("LENET_HEADER_TIMEOUT_SECONDS", "2.5"),
+        ("LENET_BODY_TIMEOUT_SECONDS", "7"),
+        ("LENET_MAX_CONNECTIONS", "50"),
+        ("LENET_SHUTDOWN_TIMEOUT_SECONDS", "3"),
+    ]:
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert (
+        settings.header_timeout_seconds,
+        settings.body_timeout_seconds,
+        settings.max_connections,
+        settings.shutdown_timeout_seconds,
+    ) == (2.5, 7.0, 50, 3)

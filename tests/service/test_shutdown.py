@@ -1,0 +1,146 @@
+"""Graceful shutdown of ``python -m service``: on SIGTERM it stops accepting, finishes the HTTP
+requests and gRPC calls in flight and exits 0; what does not finish within
+``LENET_SHUTDOWN_TIMEOUT_SECONDS`` is cut there, and it still exits 0."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
+from tests.service.drawing import draw_digit, encode
+from tests.service.processes import free_port, served, service_env
+
+HTTP_IN_FLIGHT = 16
+GRPC_IN_FLIGHT = 4
+HELD_S = 1.5
+"""How long a lone batch waits for company (LENET_BATCH_MAX_DELAY_MS): the requests sent
+before the signal are then still in flight when it comes."""
+SEVEN = encode(draw_digit(7), "PNG")
+HEAD = (
+    b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(SEVEN)
+)
+
+
+def shutdown_env(grpc_port: int, timeout_s: int) -> dict[str, str]:
+    return service_env(
+        free_port(),
+        LENET_BACKENDS='["onnx"]',
+        LENET_GRPC_PORT=str(grpc_port),
+        LENET_BATCH_MAX_DELAY_MS=str(int(HELD_S * 1000)),
+        LENET_SHUTDOWN_TIMEOUT_SECONDS=str(timeout_s),
+    )
+
+
+def predict_http(url: str) -> tuple[int, int]:
+    """One request on a connection of its own: its status and digit."""
+    files = {"file": ("7.png", SEVEN, "image/png")}
+    response = httpx.post(f"{url}/v1/predict", files=files, timeout=30)
+    return response.status_code, response.json()["predictions"][0]["digit"]
+
+
+def predict_grpc(address: str, timeout_s: float = 30) -> list[int]:
+    """One gRPC call with Triton's client: the digits."""
+    image = grpcclient.InferInput("image", [1, 28, 28, 1], "FP32")
+    image.set_data_from_numpy(np.asarray(EXAMPLE_ARRAY, np.float32).reshape(1, 28, 28, 1))
+    result = grpcclient.InferenceServerClient(address).infer(
+        "lenet",
+        [image],
+        outputs=[grpcclient.InferRequestedOutput("digit")],
+        client_timeout=timeout_s,
+    )
+    return list(result.as_numpy("digit"))
+
+
+def upload_half(port: int) -> socket.socket:
+    """A request whose head and first half of the body are sent: the rest is still to come."""
+    upload = socket.create_connection(("127.0.0.1", port))
+    upload.sendall(HEAD + SEVEN[: len(SEVEN) // 2])
+    return upload
+
+
+def answer(connection: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    connection.settimeout(30)
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    connection.close()
+    return received
+
+
+def status_line(response: bytes) -> str:
+    return response.split(b"\r\n", 1)[0].decode()
+
+
+def test_sigterm_finishes_the_requests_in_flight_and_exits_0() -> None:
+    grpc_port = free_port()
+    env = shutdown_env(grpc_port, timeout_s=10)
+    grpc_address = f"127.0.0.1:{grpc_port}"
+    with (
+        served(env) as server,
+        ThreadPoolExecutor(HTTP_IN_FLIGHT + GRPC_IN_FLIGHT) as pool,
+    ):
+        http = [pool.submit(predict_http, server.url) for _ in range(HTTP_IN_FLIGHT)]
+        calls = [pool.submit(predict_grpc, grpc_address) for _ in range(GRPC_IN_FLIGHT)]
+        upload = upload_half(int(env["LENET_PORT"]))
+        time.sleep(0.5)  # all sent; the batch waits HELD_S for more
+        assert not any(f.done() for f in [*http, *calls]), "answered before the signal"
+
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/healthz", timeout=5)
+        with pytest.raises(InferenceServerException):
+            predict_grpc(grpc_address, timeout_s=5)
+        upload.sendall(SEVEN[len(SEVEN) // 2 :])
+        uploaded = answer(upload)
+
+        exit_code = server.process.wait(timeout=30)
+        exited_after = time.monotonic() - signalled
+        answers = [f.result() for f in http]
+        digits = [f.result() for f in calls]
+
+    print(
+        f"\nin flight at SIGTERM: {len(answers)} HTTP requests ({answers.count((200, 7))} "
+        f"answered 200, digit 7), {len(digits)} gRPC calls "
+        f"({digits.count([EXAMPLE_DIGIT])} answered right), one upload half sent "
+        f"({status_line(uploaded)}); exit code {exit_code} "
+        f"{exited_after:.2f} s after the signal"
+    )
+    assert answers == [(200, 7)] * HTTP_IN_FLIGHT
+    assert digits == [[EXAMPLE_DIGIT]] * GRPC_IN_FLIGHT
+    assert uploaded.startswith(b"HTTP/1.1 200 ") and b'"digit":7' in uploaded
+    assert exit_code == 0
+    assert exited_after < 10
+
+
+def test_what_does_not_finish_in_time_is_cut_and_the_process_still_exits_0() -> None:
+    timeout_s = 2
+    env = shutdown_env(free_port(), timeout_s)
+    with served(env) as server:
+        stalled = upload_half(int(env["LENET_PORT"]))  # and never the rest
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        exit_code = server.process.wait(timeout=30)
+        exited_after = time.monotonic() - signalled
+        cut = answer(stalled)
+
+    print(
+        f"\na stalled upload at SIGTERM, {timeout_s} s to finish: exit code {exit_code} "
+        f"{exited_after:.2f} s after the signal; the upload got "
+        f"{status_line(cut) or 'nothing'}"
+    )
+    assert exit_code == 0
+    assert timeout_s <= exited_after < timeout_s + 5
