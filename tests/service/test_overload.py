@@ -1,0 +1,168 @@
+"""Overload: ``python -m service`` offered 2–4× what it can answer, for 30 s, sheds the excess
+at once (503 with Retry-After), answers the rest within a bounded p99, keeps its memory
+flat, and is ready afterwards.
+
+Each request is a batch of 64 digits as raw tensors (the Open Inference Protocol's binary
+extension), so that the model is what runs out. With one small image a request the event
+loop (HTTP, decoding) saturates first, at 2–3.5k requests/s against the model's 20–60k
+images/s (docs/benchmarks.md): requests then wait in their sockets, as many as the clients
+have connections (or ``LENET_MAX_CONNECTIONS``), and the queue of images never fills. With
+batches the queue fills, and its bound (``LENET_QUEUE_MAX_IMAGES``) is what keeps the
+latency of the answered requests in check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from subprocess import PIPE, Popen
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
+from tests.service.processes import Served, free_port, served, service_env
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed"),
+]
+
+BATCH = 64
+"""Images a request."""
+QUEUE_MAX_IMAGES = 2048
+"""The default bound: 32 requests' worth."""
+CONNECTIONS = 64
+"""Clients under overload: twice the requests the queue holds."""
+MOST, TARGET = 4.0, 3.0
+"""Offered rate ÷ capacity above which the clients pace their requests, and what the pacing
+then aims at."""
+LOAD_S = 30
+SCRIPT = Path(__file__).with_name("paced.lua")
+INFER = "/v2/models/lenet/infer"
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+
+def batch_body() -> tuple[bytes, str]:
+    """BATCH copies of the example digit as one FP32 tensor after its JSON header, and the
+    header that says where the JSON ends."""
+    raw = np.repeat(np.asarray(EXAMPLE_ARRAY, "<f4").reshape(1, 28, 28, 1), BATCH, 0).tobytes()
+    tensor = {"name": "image", "shape": [BATCH, 28, 28, 1], "datatype": "FP32"}
+    request = {
+        "inputs": [tensor | {"parameters": {"binary_data_size": len(raw)}}],
+        "outputs": [{"name": "digit"}],
+    }
+    header = orjson.dumps(request)
+    return header + raw, f"{HEADER_LENGTH}: {len(header)}"
+
+
+def wrk(url: str, body: Path, connections: int, seconds: int, pace_ms: int) -> Popen[str]:
+    """Start wrk posting ``body`` (``batch_body``'s) with the paced script, one thread a
+    connection (the script says why)."""
+    env = {
+        **os.environ,
+        "LOAD_BODY": str(body),
+        "LOAD_CONTENT_TYPE": "application/octet-stream",
+        "LOAD_HEADER": batch_body()[1],
+        "LOAD_PACE_MS": str(pace_ms),
+    }
+    argv = ["wrk", f"-t{connections}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
+    return Popen([*argv, "-s", str(SCRIPT), url + INFER], stdout=PIPE, text=True, env=env)
+
+
+def figures(load: Popen[str], seconds: int) -> dict[str, Any]:
+    """The script's JSON line, once wrk is done."""
+    stdout, _ = load.communicate(timeout=seconds + 30)
+    assert load.returncode == 0, stdout
+    line = next(line for line in stdout.splitlines() if line.startswith("LOAD_RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("LOAD_RESULT "))
+    return result
+
+
+def digits(server: Served) -> list[int]:
+    """The digits the server reads in one batch request."""
+    body, header = batch_body()
+    name, value = header.split(": ")
+    request = {"Content-Type": "application/octet-stream", name: value}
+    response = httpx.post(server.url + INFER, content=body, headers=request, timeout=30)
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    return [d for output in outputs if output["name"] == "digit" for d in output["data"]]
+
+
+def test_overload_sheds_the_excess_fast_and_answers_the_rest_in_bounded_time(
+    tmp_path: Path,
+) -> None:
+    env = service_env(
+        free_port(),
+        LENET_BACKENDS='["onnx"]',
+        LENET_ACCESS_LOG="false",
+        LENET_QUEUE_MAX_IMAGES=str(QUEUE_MAX_IMAGES),
+    )
+    body = tmp_path / "batch.bin"
+    body.write_bytes(batch_body()[0])
+    with (tmp_path / "server.log").open("wb") as log, served(env, stderr=log) as server:
+        assert digits(server) == [EXAMPLE_DIGIT] * BATCH
+
+        # Capacity: 8 clients back to back hold 512 images at most, under the bound.
+        calm = figures(wrk(server.url, body, 8, 5, pace_ms=0), 5)
+        capacity = calm["answered"]["count"] / calm["seconds"]
+        resident_before = server.resident_bytes()
+
+        # Unpaced, the clients offer what a shed request's quick answer lets them: if that
+        # is over MOST times the capacity, each pauses after an answer for what takes the
+        # rate down to about TARGET times, had their latencies stayed as in the trial.
+        trial = figures(wrk(server.url, body, CONNECTIONS, 3, pace_ms=0), 3)
+        unpaced = (trial["answered"]["count"] + trial["shed"]["count"]) / trial["seconds"]
+        pace_ms = 0
+        if unpaced > MOST * capacity:
+            pace_ms = round(1000 * CONNECTIONS * (1 / (TARGET * capacity) - 1 / unpaced))
+
+        load = wrk(server.url, body, CONNECTIONS, LOAD_S, pace_ms)
+        resident = []
+        while load.poll() is None:
+            resident.append(server.resident_bytes())
+            time.sleep(1)
+        loaded = figures(load, LOAD_S)
+        time.sleep(1)  # let the last answers go
+        resident_after = server.resident_bytes()
+        ready = httpx.get(server.url + "/readyz").status_code
+        right_after = digits(server) == [EXAMPLE_DIGIT] * BATCH
+
+    answered, shed = loaded["answered"], loaded["shed"]
+    offered = (answered["count"] + shed["count"]) / loaded["seconds"]
+    mib = 2**20
+    print(
+        f"\ncapacity {capacity:.0f} req/s ({capacity * BATCH:.0f} images/s; calm p99 "
+        f"{calm['answered']['p99_ms']:.1f} ms); offered {offered:.0f} req/s = "
+        f"{offered / capacity:.1f}x for {loaded['seconds']:.1f} s from {CONNECTIONS} clients "
+        f"pacing {pace_ms} ms; answered {answered['count']} "
+        f"({answered['count'] / loaded['seconds']:.0f} req/s), p50 {answered['p50_ms']:.1f} "
+        f"p99 {answered['p99_ms']:.1f} max {answered['max_ms']:.1f} ms; shed {shed['count']} "
+        f"(Retry-After on {loaded['retry_after']}), p50 {shed['p50_ms']:.1f} p99 "
+        f"{shed['p99_ms']:.1f} max {shed['max_ms']:.1f} ms; other statuses "
+        f"{loaded['other_status']}, socket errors {loaded['socket_errors']}, timeouts "
+        f"{loaded['timeouts']}; RSS {resident_before / mib:.1f} MiB before, "
+        f"{min(resident) / mib:.1f}-{max(resident) / mib:.1f} during, "
+        f"{resident_after / mib:.1f} after; each second: "
+        + " ".join(f"{r / mib:.0f}" for r in resident)
+    )
+    assert offered / capacity >= 2
+    assert shed["count"] > 0 and loaded["retry_after"] == shed["count"]
+    assert loaded["other_status"] == loaded["socket_errors"] == loaded["timeouts"] == 0
+    # What the queue bound implies: an answered request waits behind at most the bound's
+    # images, at the rate images are answered.
+    answered_per_s = answered["count"] / loaded["seconds"]
+    queue_wait_ms = 1000 * QUEUE_MAX_IMAGES / (answered_per_s * BATCH)
+    assert answered["p99_ms"] < 2 * queue_wait_ms + 100
+    assert shed["p99_ms"] < 100
+    half = len(resident) // 2
+    assert max(resident[half:]) - max(resident[:half]) < 8 * mib  # no growth while overloaded
+    assert resident_after - resident_before < 32 * mib
+    assert ready == 200 and right_after
