@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any
 
 import orjson
 from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from service.api.contracts import B64Image, PredictRequest
 from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -41,7 +43,7 @@ async def read_inputs(request: Request, *, max_images: int) -> list[RawInput]:
     elif media_type in IMAGE_TYPES:
         inputs = [await request.body()]
     elif media_type == "application/json" or media_type.endswith("+json"):
-        inputs = _read_json(await request.body())
+        inputs = _read_json(await request.body(), max_images)
     else:
         accepted = "multipart/form-data, application/json, " + ", ".join(sorted(IMAGE_TYPES))
         raise UnsupportedMediaType(
@@ -49,8 +51,7 @@ async def read_inputs(request: Request, *, max_images: int) -> list[RawInput]:
         )
     if not inputs or any(isinstance(item, bytes) and not item for item in inputs):
         raise BadRequest("the request holds no image or an empty one")
-    if len(inputs) > max_images:
-        raise PayloadTooLarge(f"{len(inputs)} images in one request; the limit is {max_images}")
+    _check_count(len(inputs), max_images)
     return inputs
 
 
@@ -63,8 +64,10 @@ async def read_one(request: Request, *, max_images: int) -> RawInput:
 
 
 async def _read_multipart(request: Request) -> list[RawInput]:
-    # max_files is a parser guard only: the batch limit is checked after, with a clear 413.
-    form = await request.form(max_files=100_000, max_fields=1_000)
+    try:  # max_files is a parser guard only: the batch limit is checked after, with a 413
+        form = await request.form(max_files=100_000, max_fields=1_000)
+    except HTTPException as exc:  # Starlette's 400: no boundary, a part without a name, ...
+        raise BadRequest(f"the multipart body is malformed: {exc.detail}") from exc
     try:
         uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         if not uploads:
@@ -74,14 +77,16 @@ async def _read_multipart(request: Request) -> list[RawInput]:
         await form.close()
 
 
-def _read_json(body: bytes) -> list[RawInput]:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        try:  # Python's json takes NaN and Infinity: let validation name them instead
-            document = json.loads(body)
-        except ValueError:
-            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+def _check_count(count: int, max_images: int) -> None:
+    if count > max_images:
+        raise PayloadTooLarge(f"{count} images in one request; the limit is {max_images}")
+
+
+def _read_json(body: bytes, max_images: int) -> list[RawInput]:
+    document = _parse_json(body)
+    instances = document.get("instances") if isinstance(document, dict) else None
+    if isinstance(instances, list):  # counted before validating millions of tiny instances
+        _check_count(len(instances), max_images)
     try:
         request = _predict_request.validate_python(document)
     except ValidationError as exc:
@@ -89,6 +94,18 @@ def _read_json(body: bytes) -> list[RawInput]:
     return [
         _b64decode(item.b64) if isinstance(item, B64Image) else item for item in request.instances
     ]
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:  # Python's json takes NaN and Infinity: let validation name them instead
+            return json.loads(body)
+        except RecursionError:  # it recurses once per level, where orjson stops at 1024
+            raise BadRequest("the body is not valid JSON: nested too deep") from exc
+        except ValueError:
+            raise BadRequest(f"the body is not valid JSON: {exc}") from exc
 
 
 def _b64decode(text: str) -> bytes:

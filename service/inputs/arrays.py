@@ -14,6 +14,7 @@ from service.inputs.mnist_form import SIZE
 
 _NUMBER_TYPES = frozenset({int, float})  # of JSON numbers as parsed; bool is not one
 _MAX_DEPTH = 8  # of JSON arrays: deep enough to report a mistaken shape like 1x28x28x1
+_LENGTHS = (SIZE, SIZE, 1)  # a 28x28x1 array's length at each depth
 
 
 def validate_array(values: object) -> np.ndarray:
@@ -23,7 +24,7 @@ def validate_array(values: object) -> np.ndarray:
     the first non-number, NaN/Inf, or values outside 0-255.
     """
     if is_plain_28x28(values):  # the common case, checked in ~1/20 of the general walk's time
-        array = np.array(values, dtype=np.float64)
+        array = _as_floats(values)
     else:
         shape = _nested_shape(values, "", depth=0)
         if shape not in ((SIZE, SIZE), (SIZE, SIZE, 1)):
@@ -31,7 +32,7 @@ def validate_array(values: object) -> np.ndarray:
             raise InvalidInput(
                 f"expected a 28x28 (or 28x28x1) array of gray levels, got {received}"
             )
-        array = np.asarray(values, dtype=np.float64).reshape(SIZE, SIZE)
+        array = _as_floats(values).reshape(SIZE, SIZE)
     if not np.isfinite(array).all():
         row, col = np.argwhere(~np.isfinite(array))[0]
         raise InvalidInput(f"values must be finite numbers; [{row}][{col}] is {array[row, col]}")
@@ -42,6 +43,15 @@ def validate_array(values: object) -> np.ndarray:
             f"values must be gray levels in 0-255; [{row}][{col}] is {array[row, col]:g}"
         )
     return array.astype(np.float32)
+
+
+def _as_floats(values: object) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except OverflowError as exc:  # an integer past float64's range, e.g. 1 and 400 zeros
+        raise InvalidInput(
+            "values must be gray levels in 0-255; one is an integer beyond a float's range"
+        ) from exc
 
 
 def is_plain_28x28(values: object) -> bool:
@@ -55,10 +65,18 @@ def is_plain_28x28(values: object) -> bool:
 
 
 def _nested_shape(values: object, where: str, depth: int) -> tuple[int, ...]:
-    """The shape of nested lists of numbers; ``InvalidInput`` if ragged or not numbers."""
+    """The shape of nested lists of numbers; ``InvalidInput`` if ragged or not numbers.
+
+    A list of a length that no accepted shape has at its depth is walked down its first
+    items only: the shape is wrong whatever the rest holds, and a flat list of millions of
+    numbers then costs no more than one of 28.
+    """
     if isinstance(values, Sequence) and not isinstance(values, str):
         if depth == _MAX_DEPTH:  # before Python's recursion limit turns it into a 500
             raise InvalidInput(f"array nested more than {_MAX_DEPTH} deep; expected 28x28")
+        if depth >= len(_LENGTHS) or len(values) != _LENGTHS[depth]:
+            inner = _nested_shape(values[0], f"{where}[0]", depth + 1) if values else ()
+            return (len(values), *inner)
         shapes = [_nested_shape(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(values)]
         if any(shape != shapes[0] for shape in shapes):
             first = next(i for i, shape in enumerate(shapes) if shape != shapes[0])

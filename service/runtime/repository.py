@@ -128,7 +128,9 @@ class ModelRepository:
                 raise ModelNotReady(self.error or "the model is still loading")
             if version is None:
                 return self._versions[max(self._versions)]
-            if version.isdigit() and int(version) in self._versions:
+            # ASCII digits, and few: str.isdigit takes "²", and int() refuses it and 4,301 digits
+            number = version.isascii() and version.isdigit() and len(version) < 20
+            if number and int(version) in self._versions:
                 return self._versions[int(version)]
             served = ", ".join(str(v) for v in sorted(self._versions))
         raise NotFound(f"model version {version!r} is not served; served: {served}")

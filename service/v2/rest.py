@@ -62,7 +62,7 @@ def read_request(body: bytes, header_length: str | None) -> tuple[InferenceReque
     for given in request.inputs:
         size = given.parameters.get("binary_data_size")
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            if type(size) is not int or size < 0 or offset + size > len(binary):  # not a bool
                 raise InvalidInput(f"input {given.name}: binary_data_size past the body's end")
             inputs.append(_from_binary(given, binary[offset : offset + size]))
             offset += size
@@ -106,7 +106,9 @@ def write_response(
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     if header_length is None:
         return body, b""
-    if not header_length.isdigit() or int(header_length) > len(body):
+    # ASCII digits, and few: str.isdigit takes "²", and int() refuses it and 4,301 digits
+    number = header_length.isascii() and header_length.isdigit() and len(header_length) < 20
+    if not number or int(header_length) > len(body):
         raise BadRequest(f"Inference-Header-Content-Length {header_length!r} does not fit the body")
     return body[: int(header_length)], body[int(header_length) :]
 
