@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import observability, web
-from service.api import routes
+from service.api import openapi, routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
 from service.inputs import photos
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)
     web.install(app)
+    openapi.install(app, settings.backends)
     # Last: its middleware outermost, to see BodySizeLimit's 413s too; its GET /metrics
     # after the API's routes, so that no request tries that route first.
     observability.install(app, settings)

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +126,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = exc.headers
+    allowed = _allowed_methods(request) if exc.status_code == 405 else ""
+    if allowed:  # none for a mount's path (the page's files), whose routes name no methods
+        headers = {**(headers or {}), "Allow": allowed}
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(
-        exc.status_code, code, str(exc.detail), exc.headers, path=request.url.path
-    )
+    return error_response(exc.status_code, code, str(exc.detail), headers, path=request.url.path)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path is served with. Starlette's own 405 names only those
+    of the first route whose path matched, so a path that two routes serve (GET and POST of
+    ``/v1/activations/{layer}.png``) would deny the other's."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # included routers' routes too
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

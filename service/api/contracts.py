@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from service.inputs.prepare import Preprocess
 from service.settings import BackendName
@@ -36,13 +36,38 @@ class B64Image(BaseModel):
     """TF Serving's convention for binary data inside JSON."""
 
     model_config = ConfigDict(extra="forbid")
-    b64: str = Field(description="base64 of PNG/JPEG/BMP/GIF/WebP bytes")
+    b64: str = Field(
+        description="base64 of PNG/JPEG/BMP/GIF/WebP bytes",
+        json_schema_extra={"pattern": "^[A-Za-z0-9+/]*={0,2}$"},  # checked by decoding it: 400
+    )
+
+
+def _grid(cell: dict[str, Any]) -> dict[str, Any]:
+    row = {"type": "array", "items": cell, "minItems": 28, "maxItems": 28}
+    return {"type": "array", "items": row, "minItems": 28, "maxItems": 28}
+
+
+_GRAY = {"type": "number", "minimum": 0, "maximum": 255}
+DigitArray = Annotated[
+    list[Any],
+    WithJsonSchema(
+        {
+            "description": "28×28 (or 28×28×1) gray levels 0–255, light digit on dark",
+            "anyOf": [
+                _grid(_GRAY),
+                _grid({"type": "array", "items": _GRAY, "minItems": 1, "maxItems": 1}),
+            ],
+        }
+    ),
+]
+"""A JSON array as ``service.inputs.arrays`` checks it (naming each mistake, with a 422),
+documented as it must be; validated here only as a list, which costs nothing."""
 
 
 class PredictRequest(BaseModel):
     """``instances``: 28×28 arrays of gray levels 0–255 (light digit on dark), or images."""
 
-    instances: list[list[Any] | B64Image] = Field(min_length=1)
+    instances: list[DigitArray | B64Image] = Field(min_length=1)
 
 
 BOX_DESCRIPTION = (

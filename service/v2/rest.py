@@ -46,6 +46,32 @@ class InferenceRequest(BaseModel):
     outputs: list[RequestOutput] = Field(default_factory=list)
 
 
+class ResponseOutput(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | None = Field(default=None, description="flat, in row-major order")
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="binary_data_size: its bytes after the JSON, when binary"
+    )
+
+
+class InferenceResponse(BaseModel):
+    """The answer's JSON (its header, with binary data); documentation only: it is written
+    with orjson straight from the outputs (``write_response``)."""
+
+    model_name: str
+    model_version: str
+    id: str | None = Field(default=None, description="the request's, when it had one")
+    outputs: list[ResponseOutput]
+
+
+class InferenceErrorResponse(BaseModel):
+    """The protocol's error shape, for every error under ``/v2``."""
+
+    error: str
+
+
 def read_request(body: bytes, header_length: str | None) -> tuple[InferenceRequest, list[Input]]:
     """A request body → the request and its inputs, decoded."""
     header, binary = _split(body, header_length)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from model.spec import LAYER_NAMES
 from service.api import pictures, responses
 from service.api.bodies import read_one
 from service.api.contracts import ActivationsResponse, Encoding
@@ -22,6 +23,9 @@ LayersQuery = Annotated[
     str | None, Query(description="comma-separated layer names, e.g. conv1,pool1; default: all")
 ]
 EncodingQuery = Annotated[Encoding, Query(description="json: nested lists; base64: float32")]
+LayerPath = Annotated[
+    str, Path(description="a layer's name", json_schema_extra={"enum": list(LAYER_NAMES)})
+]  # documented, not validated: an unknown layer is a 404 naming the layers there are
 PNG: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "the layer's feature maps as a grid"}
 }
@@ -82,7 +86,7 @@ async def _layer_png(job: Inference, layer: str, digit: Digits) -> Response:
     openapi_extra={**image_body(batch=False), "parameters": INFERENCE_QUERY},
     responses={**PNG, **errors(400, 404, 413, 415, 422, 503)},
 )
-async def get_layer_picture(request: Request, layer: str) -> Response:
+async def get_layer_picture(request: Request, layer: LayerPath) -> Response:
     job = inference_for(request)
     job.model.check_layers([layer])
     return await _layer_png(job, layer, await uploaded_digit(request, job))
@@ -95,7 +99,7 @@ async def get_layer_picture(request: Request, layer: str) -> Response:
     openapi_extra={"parameters": INFERENCE_QUERY},
     responses={**PNG, **errors(404, 422, 503)},
 )
-async def get_example_layer_picture(request: Request, layer: str) -> Response:
+async def get_example_layer_picture(request: Request, layer: LayerPath) -> Response:
     job = inference_for(request)
     job.model.check_layers([layer])
     return await _layer_png(job, layer, await one_digit(job, EXAMPLE_PNG))
