@@ -11,6 +11,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from hypothesis import HealthCheck, settings
 
 from service.app import create_app
 from service.settings import Settings
@@ -20,6 +21,22 @@ from service.settings import Settings
 os.environ.setdefault("LENET_GRPC_PORT", "0")
 
 MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
+
+# The property tests (tests/service/fuzzing.py): a bounded number of examples, the same on
+# every run, so that the suite stays fast and CI repeatable; HYPOTHESIS_PROFILE=deep
+# explores many more, afresh each time.
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "deep", parent=settings.get_profile("ci"), max_examples=5000, derandomize=False
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 BACKENDS = ["tensorflow", "numpy", "onnx"]
 
 
