@@ -15,7 +15,7 @@ from service.limits import BodyDeadline
 
 pytestmark = pytest.mark.anyio
 
-TIMEOUT = 0.2
+TIMEOUT = 0.5
 
 
 def echo_app() -> FastAPI:
@@ -82,11 +82,11 @@ async def test_a_body_that_stalls_gets_408_and_closes_its_connection() -> None:
 
 
 async def test_a_slow_body_that_keeps_coming_is_read_whole() -> None:
-    """The deadline is on each wait, not the whole body: five pauses of half the timeout
-    add up to more than it."""
-    chunks = [(TIMEOUT / 2, b"x" * 10) for _ in range(5)]
+    """The deadline is on each wait, not the whole body: six pauses of a fifth of the
+    timeout add up to more than it."""
+    chunks = [(TIMEOUT / 5, b"x" * 10) for _ in range(6)]
     status, _, body = await call(echo_app(), client_sending(*chunks, ends=True))
-    assert (status, body) == (200, {"bytes": 50})
+    assert (status, body) == (200, {"bytes": 60})
 
 
 async def test_a_wait_after_the_whole_body_is_not_timed() -> None:
