@@ -1,0 +1,424 @@
+"""The Kubernetes and KServe manifests under deploy/, checked offline.
+
+Every Kubernetes object is validated against the API's OpenAPI schemas as kubernetes-validate
+bundles them (strict: an unknown or misspelt field fails), at the oldest Kubernetes the
+manifests need and the newest the pinned package knows. What no schema can see is checked
+against the code: env names against ``Settings``' fields, ports against its defaults, probe
+paths against the health routes, the user against the Dockerfile, the image against compose,
+the scaling metric against the gauge the app exports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import kubernetes_validate
+import pytest
+import yaml
+
+from model.artifacts import TEMP_PREFIX
+from service.api.routes import health
+from service.app import create_app
+from service.observability import metrics
+from service.settings import Settings
+
+KUBERNETES_VERSIONS = ("1.30", "1.37")
+"""1.30: the first with the preStop ``sleep`` action on by default; 1.37: the newest schemas in
+the pinned kubernetes-validate."""
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+KSERVE = ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
+MANIFESTS = sorted(p for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
+
+OTHER_ENV = {
+    "HOME": "read by the libraries: Matplotlib's config, Keras' cache, ONNX Runtime's ID",
+    "MNIST_DIR": "read by python -m training (training/cli.py)",
+    "PROTOCOL": "read by KServe: a custom predictor's protocol",
+}
+"""Variables the manifests may set that are no ``LENET_*`` setting, and who reads them."""
+
+KSERVE_EXTENSION = {
+    "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "containerConcurrency",
+    "timeout", "canaryTrafficPercent", "logger", "batcher", "labels", "annotations",
+    "deploymentStrategy",
+}  # fmt: skip
+"""KServe's ``ComponentExtensionSpec``: the predictor's fields that are not a PodSpec's."""
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    with path.open() as file:
+        return [doc for doc in yaml.safe_load_all(file) if doc]
+
+
+def only(path: Path) -> dict[str, Any]:
+    (document,) = load(path)
+    return document
+
+
+def resources() -> dict[str, dict[str, Any]]:
+    """deploy/kubernetes's objects by kind (one of each)."""
+    found = [doc for path in MANIFESTS for doc in load(path)]
+    by_kind = {doc["kind"]: doc for doc in found}
+    assert len(by_kind) == len(found), "one object of each kind"
+    return by_kind
+
+
+def inference_service() -> dict[str, Any]:
+    return only(KSERVE)
+
+
+def predictor_pod_spec() -> dict[str, Any]:
+    predictor = inference_service()["spec"]["predictor"]
+    return {key: value for key, value in predictor.items() if key not in KSERVE_EXTENSION}
+
+
+def pod_specs() -> dict[str, dict[str, Any]]:
+    """Every pod the manifests make: the API's, the training Job's, KServe's predictor's."""
+    found = resources()
+    return {
+        "Deployment": found["Deployment"]["spec"]["template"]["spec"],
+        "Job": found["Job"]["spec"]["template"]["spec"],
+        "InferenceService": predictor_pod_spec(),
+    }
+
+
+def serving_containers() -> dict[str, dict[str, Any]]:
+    """The containers that run ``python -m service``."""
+    specs = pod_specs()
+    return {
+        "Deployment": specs["Deployment"]["containers"][0],
+        "InferenceService": specs["InferenceService"]["containers"][0],
+    }
+
+
+def all_containers() -> Iterator[tuple[str, dict[str, Any]]]:
+    for owner, spec in pod_specs().items():
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            yield f"{owner}/{container['name']}", container
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {var["name"]: var["value"] for var in container.get("env", [])}
+
+
+def settings_for(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings the app would read in this container: its env and nothing else."""
+    for name in list(os.environ):
+        if name.startswith("LENET_"):
+            monkeypatch.delenv(name)
+    for name, value in env_of(container).items():
+        if name.startswith("LENET_"):
+            monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def port_numbers(container: dict[str, Any]) -> dict[str, int]:
+    return {port["name"]: port["containerPort"] for port in container["ports"]}
+
+
+def health_paths() -> dict[str, str]:
+    """The probes' routes by handler name: get_liveness, get_readiness."""
+    return {route.endpoint.__name__: route.path for route in health.router.routes}
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
+def test_manifest_validates_against_the_kubernetes_schemas(path: Path, version: str) -> None:
+    documents = load(path)
+    assert documents, f"{path.name} holds no object"
+    for document in documents:
+        assert kubernetes_validate.validate(document, version, strict=True) == version
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_kserve_predictor_is_a_valid_pod_spec(version: str) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "predictor"}}
+    pod["spec"] = predictor_pod_spec()
+    assert kubernetes_validate.validate(pod, version, strict=True) == version
+
+
+def test_kustomization_lists_every_manifest_in_its_folder() -> None:
+    kustomization = only(KUBERNETES / "kustomization.yaml")
+    assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert kustomization["kind"] == "Kustomization"
+    listed = kustomization["resources"]
+    assert len(listed) == len(set(listed))
+    assert sorted(listed) == [path.name for path in MANIFESTS]
+
+
+def test_every_container_runs_the_image_compose_builds() -> None:
+    compose = (ROOT / "docker-compose.yml").read_text()
+    match = re.search(r"image: \$\{LENET_IMAGE:-([^}]+)\}", compose)
+    assert match, "docker-compose.yml's image line changed"
+    image = match.group(1)
+    for name, container in all_containers():
+        assert container["image"] == image, name
+        assert container["imagePullPolicy"] == "IfNotPresent", name  # a loaded :latest works
+    kustomization = only(KUBERNETES / "kustomization.yaml")
+    assert [entry["name"] for entry in kustomization["images"]] == [image.split(":")[0]]
+
+
+def test_env_names_are_settings_or_named_readers() -> None:
+    fields = set(Settings.model_fields)
+    for name, container in all_containers():
+        for var in env_of(container):
+            if var.startswith("LENET_"):
+                assert var.removeprefix("LENET_").lower() in fields, f"{name}: {var}"
+            else:
+                assert var in OTHER_ENV, f"{name}: {var} is no setting"
+    assert 'os.environ.get("MNIST_DIR")' in (ROOT / "training" / "cli.py").read_text()
+
+
+@pytest.mark.parametrize("owner", ["Deployment", "InferenceService"])
+def test_env_values_are_valid_settings(owner: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    container = serving_containers()[owner]
+    settings = settings_for(container, monkeypatch)
+    # Set, not derived: a container's CPU affinity is its node's, not its limit.
+    assert settings.backend_threads is not None
+    limit = container["resources"]["limits"]["cpu"]
+    cpus = int(limit[:-1]) / 1000 if limit.endswith("m") else float(limit)
+    assert settings.workers * settings.backend_threads <= cpus
+
+
+def test_deployment_ports_are_the_settings_defaults() -> None:
+    container = serving_containers()["Deployment"]
+    assert not {"LENET_HOST", "LENET_PORT", "LENET_GRPC_PORT"} & set(env_of(container))
+    defaults = Settings.model_fields
+    assert defaults["host"].default == "0.0.0.0"  # reachable from outside the pod
+    assert port_numbers(container) == {
+        "http": defaults["port"].default,
+        "grpc": defaults["grpc_port"].default,
+    }
+
+    service = resources()["Service"]
+    by_name = {port["name"]: port for port in service["spec"]["ports"]}
+    for name, number in port_numbers(container).items():
+        assert by_name[name]["targetPort"] == name
+        assert by_name[name]["port"] == number
+    assert by_name["grpc"]["appProtocol"] == "kubernetes.io/h2c"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_probes_ask_the_apps_health_routes() -> None:
+    paths = health_paths()
+    # The app answers them. No lifespan, so no model: /readyz says 503, and not 404.
+    transport = httpx.ASGITransport(app=create_app(Settings()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get(paths["get_liveness"])).status_code == 200
+        assert (await client.get(paths["get_readiness"])).status_code == 503
+        assert (await client.get("/metrics")).status_code == 200
+    for owner, container in serving_containers().items():
+        http = container["ports"][0]["name"]
+        probes = {key: container[key]["httpGet"] for key in container if key.endswith("Probe")}
+        assert probes == {
+            "startupProbe": {"path": paths["get_readiness"], "port": http},
+            "readinessProbe": {"path": paths["get_readiness"], "port": http},
+            "livenessProbe": {"path": paths["get_liveness"], "port": http},
+        }, owner
+
+
+def test_scrape_annotations_name_the_http_port_and_metrics() -> None:
+    annotations = {
+        "Deployment": resources()["Deployment"]["spec"]["template"]["metadata"]["annotations"],
+        "InferenceService": inference_service()["spec"]["predictor"]["annotations"],
+    }
+    for owner, container in serving_containers().items():
+        assert annotations[owner] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(container["ports"][0]["containerPort"]),
+            "prometheus.io/path": "/metrics",
+        }, owner
+
+
+@pytest.mark.parametrize("owner", ["Deployment", "InferenceService"])
+def test_grace_period_covers_prestop_and_the_apps_shutdown(
+    owner: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = serving_containers()[owner]
+    settings = settings_for(container, monkeypatch)
+    sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    grace = pod_specs()[owner]["terminationGracePeriodSeconds"]
+    # SIGKILL must come after the app's own deadline, with a margin for its exit.
+    deadline = sleep + settings.shutdown_timeout_seconds
+    assert deadline < grace <= deadline + 10
+
+
+def test_pods_run_as_the_images_user_on_a_read_only_root() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    user = re.search(r"useradd .*--uid (\d+) app", dockerfile)
+    assert user, "the Dockerfile's useradd line changed"
+    uid = int(user.group(1))
+    for owner, spec in pod_specs().items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, owner
+        assert spec["securityContext"]["runAsUser"] == uid, owner
+        assert spec["securityContext"]["fsGroup"] == uid, owner
+        assert spec["automountServiceAccountToken"] is False, owner
+    for name, container in all_containers():
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True, name
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context["capabilities"] == {"drop": ["ALL"]}, name
+        assert "cpu" in container["resources"]["requests"], name  # the autoscaler needs it
+        assert "memory" in container["resources"]["limits"], name
+
+
+def test_home_is_the_writable_tmp() -> None:
+    for owner, spec in pod_specs().items():
+        volumes = {volume["name"]: volume for volume in spec["volumes"]}
+        container = spec["containers"][0]
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        assert env_of(container)["HOME"] == "/tmp", owner
+        assert "emptyDir" in volumes[mounts["/tmp"]], owner
+
+
+def test_api_mounts_the_models_read_only_and_the_job_read_write() -> None:
+    claim = resources()["PersistentVolumeClaim"]["metadata"]["name"]
+    for owner, spec in pod_specs().items():
+        (volume,) = [v for v in spec["volumes"] if "persistentVolumeClaim" in v]
+        assert volume["persistentVolumeClaim"] == {"claimName": claim}, owner
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+            assert mount["mountPath"] == env_of(container)["LENET_MODEL_ROOT"], owner
+            writes = owner == "Job" or container["name"] == "seed-models"
+            assert mount.get("readOnly", False) is not writes, (owner, container["name"])
+
+
+def test_every_pod_seeds_the_bundled_versions_the_same_way() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "WORKDIR /app" in dockerfile
+    assert "COPY artifacts/lenet/1 artifacts/lenet/1" in dockerfile
+    scripts = set()
+    for spec in pod_specs().values():
+        (seed,) = spec["initContainers"]
+        scripts.add(tuple(seed["command"]))
+    assert len(scripts) == 1, "deployment.yaml, train-job.yaml and the InferenceService differ"
+    script = scripts.pop()[-1]
+    assert "/app/artifacts/lenet/*/" in script
+    # A half-copied version is a hidden folder that the model repository skips.
+    assert f'staging="$root/{TEMP_PREFIX}' in script
+
+
+def test_selectors_pick_the_api_pods_only() -> None:
+    found = resources()
+    deployment, job = found["Deployment"], found["Job"]
+    api_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    train_labels = job["spec"]["template"]["metadata"]["labels"]
+
+    def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+        return selector.items() <= labels.items()
+
+    for selector in (
+        deployment["spec"]["selector"]["matchLabels"],
+        found["Service"]["spec"]["selector"],
+        found["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+    ):
+        assert selects(selector, api_labels)
+        assert not selects(selector, train_labels)
+    target = found["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert "replicas" not in deployment["spec"], "the autoscaler owns replicas"
+
+
+def test_training_job_is_created_suspended() -> None:
+    job = resources()["Job"]
+    assert job["spec"]["suspend"] is True
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "training"]
+
+
+def test_inference_service_has_what_kserve_requires(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = inference_service()
+    assert service["apiVersion"] == "serving.kserve.io/v1beta1"
+    assert service["kind"] == "InferenceService"
+    name = service["metadata"]["name"]
+    assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name)  # KServe's name rule
+    predictor = service["spec"]["predictor"]
+    # A custom predictor: containers, and none of the one-of framework or model specs.
+    assert not {"model", "sklearn", "tensorflow", "triton", "onnx", "pytorch"} & set(predictor)
+    (container,) = [c for c in predictor["containers"] if c["name"] == "kserve-container"]
+    env = env_of(container)
+    assert env["PROTOCOL"] == "v2"  # what KServe reads for containers: v1 or v2
+    settings = settings_for(container, monkeypatch)
+    assert settings.model_name == name  # /v2/models/{name} means the same model to both
+    # REST first (KServe exposes it on port 80), gRPC in the port named h2c: 8080 and 8081,
+    # KServe's own defaults, and what the app listens on here.
+    assert container["ports"][0] == {"name": "http1", "containerPort": 8080, "protocol": "TCP"}
+    assert container["ports"][1] == {"name": "h2c", "containerPort": 8081, "protocol": "TCP"}
+    assert (settings.port, settings.grpc_port) == (8080, 8081)
+    # Two ports need the raw Deployment mode: Knative's Serverless routes one.
+    annotations = service["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
+    assert predictor["scaleMetric"] in {"cpu", "memory", "concurrency", "rps"}
+
+
+def test_inference_service_matches_the_deployment() -> None:
+    containers = serving_containers()
+    deployment, predictor = containers["Deployment"], containers["InferenceService"]
+
+    def by_number(container: dict[str, Any], key: str) -> dict[str, Any]:
+        probe = container[key]
+        port = port_numbers(container)[probe["httpGet"]["port"]]
+        return probe | {"httpGet": probe["httpGet"] | {"port": port}}
+
+    for key in ("startupProbe", "readinessProbe", "livenessProbe"):
+        ours, kserves = by_number(deployment, key), by_number(predictor, key)
+        assert ours | {"httpGet": None} == kserves | {"httpGet": None}, key
+        assert ours["httpGet"]["path"] == kserves["httpGet"]["path"], key
+    for key in ("resources", "securityContext", "lifecycle", "volumeMounts"):
+        assert deployment[key] == predictor[key], key
+    different = {"PROTOCOL", "LENET_PORT", "LENET_GRPC_PORT"}
+    assert env_of(deployment) == {k: v for k, v in env_of(predictor).items() if k not in different}
+    specs = pod_specs()
+    for key in ("securityContext", "volumes", "terminationGracePeriodSeconds"):
+        assert specs["Deployment"][key] == specs["InferenceService"][key], key
+
+
+def documented_yaml() -> list[Any]:
+    """The YAML blocks of docs/deploy.md."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def queued_images_metric() -> str:
+    described = metrics.QUEUED_IMAGES.describe()  # one Metric, or prometheus-client's list
+    (family,) = described if isinstance(described, list) else [described]
+    return str(family.name)
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_documented_queue_depth_autoscaler_validates(version: str) -> None:
+    (autoscaler,) = [
+        doc
+        for doc in documented_yaml()
+        if isinstance(doc, dict) and doc.get("kind") == "HorizontalPodAutoscaler"
+    ]
+    assert kubernetes_validate.validate(autoscaler, version, strict=True) == version
+    cpu = resources()["HorizontalPodAutoscaler"]
+    assert autoscaler["spec"]["scaleTargetRef"] == cpu["spec"]["scaleTargetRef"]
+    assert autoscaler["metadata"]["name"] == cpu["metadata"]["name"], "it replaces the CPU one"
+    (metric,) = autoscaler["spec"]["metrics"]
+    assert metric["type"] == "Pods"
+    assert metric["pods"]["metric"]["name"] == queued_images_metric()
+    target = int(metric["pods"]["target"]["averageValue"])
+    assert 0 < target < Settings.model_fields["queue_max_images"].default  # before shedding
+
+
+def test_documented_adapter_rule_reads_the_queue_gauge() -> None:
+    (config,) = [doc for doc in documented_yaml() if isinstance(doc, dict) and "rules" in doc]
+    (rule,) = config["rules"]
+    gauge = queued_images_metric()
+    assert rule["seriesQuery"].startswith(gauge + "{")
+    assert rule["name"]["as"] == gauge
+    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
