@@ -11,10 +11,12 @@ framework-free weights and the model card beside the SavedModel::
         architecture.json            the layer table: shapes, parameters, kernel sizes, ...
         metrics.json                 the model card: test accuracy, recipe, data hashes, ...
         history.json, curves.png     per-epoch loss/accuracy, training vs validation
+        blessing.json                may it answer by default: blessed, candidate or revoked
 
 A version is written to a hidden temporary folder beside its final place and renamed
-into place in one step, so a reader never sees a half-written version. No TensorFlow
-here: the NumPy backend reads this module too.
+into place in one step, so a reader never sees a half-written version; its blessing.json is
+replaced the same way when it is blessed or revoked later. No TensorFlow here: the NumPy
+backend reads this module too.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +44,7 @@ METRICS_FILE = "metrics.json"
 ARCHITECTURE_FILE = "architecture.json"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
+BLESSING_FILE = "blessing.json"
 VERSION_FILES = frozenset(
     {
         SAVED_MODEL_FILE,
@@ -52,6 +57,7 @@ VERSION_FILES = frozenset(
         ARCHITECTURE_FILE,
         HISTORY_FILE,
         CURVES_FILE,
+        BLESSING_FILE,
     }
 )
 """Everything a complete version folder holds, whichever backend trained it."""
@@ -100,6 +106,88 @@ def writing_version(root: Path, version: int) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+BlessingStatus = Literal["blessed", "candidate", "revoked"]
+
+
+@dataclass(frozen=True)
+class Blessing:
+    """A version's ``blessing.json``: whether it may answer requests that name no version.
+
+    ``blessed``: it may; ``candidate``: published for inspection only (the training job found it
+    worse, or nobody has judged it); ``revoked``: blessed once, then rolled back. Each change
+    keeps the record it replaces in ``history``, so the file is also the version's audit log.
+    """
+
+    status: BlessingStatus
+    reason: str
+    by: str = ""
+    """The command that decided, e.g. ``python -m training.bless``."""
+    at: str = ""
+    """When, ISO 8601 in UTC; stamped by ``record_blessing``."""
+    history: tuple[dict[str, str], ...] = ()
+
+    @property
+    def blessed(self) -> bool:
+        return self.status == "blessed"
+
+
+UNJUDGED = Blessing("candidate", f"no {BLESSING_FILE}: never judged")
+
+
+def read_blessing(version_dir: Path) -> Blessing:
+    """The version's blessing; a missing or unreadable file reads as a candidate, never blessed."""
+    try:
+        data = read_json(version_dir / BLESSING_FILE)
+    except FileNotFoundError:
+        return UNJUDGED
+    except (OSError, ValueError) as exc:
+        return Blessing("candidate", f"unreadable {BLESSING_FILE}: {exc}")
+    if not isinstance(data, dict) or data.get("status") not in get_args(BlessingStatus):
+        statuses = ", ".join(get_args(BlessingStatus))
+        return Blessing("candidate", f"{BLESSING_FILE} has no status of {statuses}")
+    return Blessing(
+        status=data["status"],
+        reason=str(data.get("reason", "")),
+        by=str(data.get("by", "")),
+        at=str(data.get("at", "")),
+        history=tuple(data.get("history", ())),
+    )
+
+
+def record_blessing(version_dir: Path, blessing: Blessing) -> Blessing:
+    """Stamp ``blessing`` with the time, keep the record it replaces in its history, and
+    replace ``blessing.json`` in one rename, so a reader sees the old record or the new one."""
+    previous = version_dir / BLESSING_FILE
+    replaced = read_blessing(version_dir) if previous.exists() else None
+    stamped = replace(
+        blessing,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        history=(*replaced.history, _record(replaced)) if replaced else (),
+    )
+    fd, staging = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{BLESSING_FILE}-", dir=version_dir)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(asdict(stamped), indent=2) + "\n")
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the record
+        os.chmod(staging, 0o644)  # mkstemp makes it 0600; readers in other accounts need it
+        os.replace(staging, previous)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return stamped
+
+
+def _record(blessing: Blessing) -> dict[str, str]:
+    """The blessing without its history: one entry of the next record's history."""
+    return {key: value for key, value in asdict(blessing).items() if key != "history"}
+
+
+def blessings(root: Path) -> dict[int, Blessing]:
+    """Every complete version under ``root`` and its blessing, ascending."""
+    return {version: read_blessing(root / str(version)) for version in list_versions(root)}
 
 
 def save_weights(path: Path, weights: dict[str, np.ndarray]) -> None:

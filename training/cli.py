@@ -1,4 +1,5 @@
-"""``python -m training``: fit LeNet on MNIST and publish the next model version."""
+"""``python -m training``: fit LeNet on MNIST and publish the next model version, blessed when
+it is at least as good as the version being served and the recipe's floor, else a candidate."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from model import artifacts
+from training.blessing import FLOORS, FORCED, judge, serving_baseline
 from training.data import MnistUnavailable, load_mnist, subset
 from training.recipes import RECIPES
 
@@ -45,6 +47,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--limit",
         type=int,
         help="use only the first N training and N/6 test images (quick runs, smoke tests)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        help="least test accuracy (0-1) the version is blessed with (default: the recipe's, "
+        + ", ".join(f"{name} {floor}" for name, floor in FLOORS.items())
+        + ")",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="bless the version even when it is worse than the newest blessed one or the floor",
     )
     return parser.parse_args(argv)
 
@@ -93,6 +107,18 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         parameters=result.model.count_params(),
     )
-    path = export_version(result.model, args.output, version, history=result.history, card=card)
+    floor = FLOORS[args.recipe] if args.floor is None else args.floor
+    blessing = judge(card, serving_baseline(args.output), floor, force=args.force)
+    path = export_version(
+        result.model, args.output, version, history=result.history, card=card, blessing=blessing
+    )
     print(f"test accuracy {result.test_accuracy:.4f}, loss {result.test_loss:.4f}; wrote {path}")
+    if blessing.blessed:
+        forced = " by --force" if args.force and blessing.by == FORCED else ""
+        print(f"v{version} is blessed{forced}: {blessing.reason}; services on the root serve it")
+    else:
+        print(
+            f"v{version} is a candidate, not blessed: {blessing.reason}; try it with "
+            f"?version={version}, bless it with: python -m training.bless {version}"
+        )
     return 0

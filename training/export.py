@@ -78,8 +78,10 @@ def export_version(
     *,
     history: dict[str, list[float]],
     card: dict[str, Any],
+    blessing: artifacts.Blessing,
 ) -> Path:
-    """Fill a staging folder with every file of the version, then publish it in one rename."""
+    """Fill a staging folder with every file of the version, then publish it in one rename:
+    its blessing with it, so no service sees the version before it is judged."""
     assert tuple(layer.name for layer in model.layers) == LAYER_NAMES
     with artifacts.writing_version(root, version) as staging:
         export_saved_model(model, staging)
@@ -94,4 +96,5 @@ def export_version(
         title = f"LeNet v{version} ({card['recipe']['name']})"
         plot_curves(history, staging / artifacts.CURVES_FILE, title)
         artifacts.write_json(staging / artifacts.METRICS_FILE, card)
+        artifacts.record_blessing(staging, blessing)
     return root / str(version)

@@ -27,12 +27,17 @@ def trained(mnist_dir: Path) -> TrainResult:
 
 def publish(trained: TrainResult, root: Path) -> Path:
     card = {"recipe": {"name": "test"}}
-    return export.export_version(trained.model, root, 1, history=trained.history, card=card)
+    blessing = artifacts.Blessing("candidate", "a test's")
+    return export.export_version(
+        trained.model, root, 1, history=trained.history, card=card, blessing=blessing
+    )
 
 
-def test_cli_one_epoch_writes_every_output_file(mnist_dir: Path, tmp_path: Path) -> None:
+def test_cli_one_epoch_writes_every_output_file(
+    mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["--data-dir", str(mnist_dir), "--epochs", "1", "--output", str(tmp_path), "--seed", "3"]
-    assert main(args) == 0
+    assert main([*args, "--floor", "0"]) == 0  # nothing blessed yet: the floor alone decides
     assert artifacts.list_versions(tmp_path) == [1]
     assert artifacts.VERSION_FILES <= {p.name for p in (tmp_path / "1").iterdir()}
     card = artifacts.read_json(tmp_path / "1" / artifacts.METRICS_FILE)
@@ -50,8 +55,17 @@ def test_cli_one_epoch_writes_every_output_file(mnist_dir: Path, tmp_path: Path)
     assert len(history["epoch_seconds"]) == len(history["loss"]) == 1
     assert 0 < history["epoch_seconds"][0] <= card["seconds"] + 0.05
 
-    assert main(args) == 0  # the next run publishes the next version
+    blessing = artifacts.read_blessing(tmp_path / "1")
+    assert blessing.blessed and "no version was blessed to compare with" in blessing.reason
+    assert capsys.readouterr().out.splitlines()[-1].startswith("v1 is blessed: test accuracy")
+
+    assert main([*args, "--floor", "1.01"]) == 0  # the next run publishes the next version
     assert artifacts.list_versions(tmp_path) == [1, 2]
+    accuracy = f"{100 * card['test_accuracy']:.2f} %"
+    last = capsys.readouterr().out.splitlines()[-1]  # published, but not served by default
+    assert last.startswith("v2 is a candidate, not blessed: test accuracy") and accuracy in last
+    assert last.endswith("bless it with: python -m training.bless 2")
+    assert artifacts.read_blessing(tmp_path / "2").status == "candidate"
 
 
 def test_reloaded_saved_model_predicts_like_the_in_memory_model(

@@ -1,0 +1,32 @@
+"""blessing.json: written whole by one rename, read back, and never read as blessed when it is
+missing or broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from model import artifacts
+
+
+def test_a_blessing_round_trips_and_keeps_what_it_replaced(tmp_path: Path) -> None:
+    first = artifacts.record_blessing(tmp_path, artifacts.Blessing("candidate", "worse", by="job"))
+    second = artifacts.record_blessing(tmp_path, artifacts.Blessing("blessed", "ok", by="me"))
+    read = artifacts.read_blessing(tmp_path)
+    assert read == second and read.blessed and read.at
+    replaced = {"status": "candidate", "reason": "worse", "by": "job", "at": first.at}
+    assert read.history == (replaced,)
+    assert [p.name for p in tmp_path.iterdir()] == [artifacts.BLESSING_FILE]  # no temp file left
+    assert (tmp_path / artifacts.BLESSING_FILE).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_missing_or_broken_blessing_reads_as_a_candidate(tmp_path: Path) -> None:
+    assert artifacts.read_blessing(tmp_path) == artifacts.UNJUDGED
+    for broken in ("{not json", '{"status": "approved"}', "[]"):
+        (tmp_path / artifacts.BLESSING_FILE).write_text(broken)
+        blessing = artifacts.read_blessing(tmp_path)
+        assert blessing.status == "candidate" and artifacts.BLESSING_FILE in blessing.reason
+
+
+def test_the_bundled_version_is_blessed() -> None:
+    root = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
+    assert {v: b.status for v, b in artifacts.blessings(root).items()} == {1: "blessed"}

@@ -1,0 +1,54 @@
+"""``python -m training.bless N``: let version N answer requests that name no version.
+
+Services on the same model root answer from their newest blessed version, so they switch to N
+within ``LENET_POLL_SECONDS`` when it is the newest; no restart. Recorded in N's blessing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model import artifacts
+from training.blessing import bless, percent, serving_baseline
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.bless", description=__doc__)
+    parser.add_argument("version", type=int, help="the version folder's number")
+    parser.add_argument("--reason", default="blessed by hand", help="kept in blessing.json")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=artifacts.ModelRootSettings().model_root,
+        help="model root (default: $LENET_MODEL_ROOT, else artifacts/lenet)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    folder = args.root / str(args.version)
+    before = artifacts.read_blessing(folder)
+    if before.blessed:
+        print(f"v{args.version} is already blessed ({before.by}, {before.at}): {before.reason}")
+        return 0
+    try:
+        bless(args.root, args.version, args.reason)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    accuracy = artifacts.read_json(folder / artifacts.METRICS_FILE)["test_accuracy"]
+    default = serving_baseline(args.root)
+    assert default is not None  # args.version is blessed now
+    print(
+        f"blessed v{args.version} (test accuracy {percent(accuracy)}; it was {before.status}: "
+        f"{before.reason}); v{default.version} ({percent(default.test_accuracy)}) answers "
+        f"by default on {args.root} within LENET_POLL_SECONDS"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
