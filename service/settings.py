@@ -25,9 +25,14 @@ class Settings(ModelRootSettings):
     model_name: str = "lenet"
     """The name the API reports; one model per repository root."""
     model_version: int | None = None
-    """Serve only this version; unset serves the newest ``keep_versions`` found."""
+    """Serve only this version, blessed or not; unset serves ``keep_versions`` of those found."""
     keep_versions: int = Field(default=1, gt=0)
-    """How many of the newest versions to serve side by side (``?version=N`` picks one)."""
+    """How many versions to serve side by side (``?version=N`` picks one): the default version
+    and the newest of the others, candidates among them."""
+    require_blessing: bool = True
+    """Answer requests that name no version from the newest *blessed* version (its
+    blessing.json, written by ``python -m training`` and ``python -m training.bless``); false:
+    from the newest version, blessed or not."""
     poll_seconds: float = Field(default=10.0, ge=0)
     """How often to look for new versions under ``model_root``; 0 looks only at start-up."""
     backends: list[BackendName] = ["tensorflow", "numpy", "onnx"]

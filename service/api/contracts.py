@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from model.artifacts import BlessingStatus
 from service.inputs.prepare import Preprocess
 from service.settings import BackendName
 
@@ -18,7 +19,7 @@ class InferenceOptions(BaseModel):
         default=None, description="inference backend; default: the server's (see /v1/model)"
     )
     version: str | None = Field(
-        default=None, description="model version to use; default: the latest served"
+        default=None, description="model version to use; default: the newest blessed (/v1/model)"
     )
     preprocess: Preprocess | None = Field(
         default=None, description="default: mnist for images, none for JSON arrays"
@@ -184,10 +185,34 @@ class LayerSummary(BaseModel):
     padding: str | None = None
 
 
+class BlessingSummary(BaseModel):
+    """A version's blessing.json: may it answer requests that name no version, and why."""
+
+    status: BlessingStatus
+    reason: str
+    by: str = Field(description="the command that decided")
+    at: str = Field(description="when, ISO 8601 in UTC")
+
+
+class VersionSummary(BaseModel):
+    version: str
+    default: bool = Field(description="answers requests that name no version")
+    blessing: BlessingSummary
+    test_accuracy: float | None = Field(description="from the version's metrics.json")
+    test_samples: int | None = Field(description="test images the accuracy was measured on")
+
+
 class ModelSummary(BaseModel):
     model: str
     version: str
     versions: list[str] = Field(description="every version this server has loaded")
+    default_version: str = Field(
+        description="the version answering requests that name none: the newest blessed one"
+    )
+    blessing: BlessingSummary = Field(description="this version's blessing")
+    loaded: list[VersionSummary] = Field(
+        description="every loaded version: its blessing, its test metrics, which is the default"
+    )
     backends: list[str]
     default_backend: str = Field(description="the backend answering requests that name none")
     default_backend_reason: str = Field(description="why it is that one")

@@ -2,7 +2,9 @@
 for new ones while the server runs.
 
 It is the one owner of loading, so routes never touch the filesystem, and it is where
-several versions side by side (and picking up new ones) belong.
+several versions side by side (and picking up new ones) belong. It is also where the default
+version is chosen, for /v1, /v2 and gRPC alike: the newest *blessed* one, so that a version the
+training job published as a candidate is only reached by asking for it (``?version=N``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
@@ -28,16 +31,39 @@ UNLOAD_GRACE_SECONDS = 30.0
 """How long a replaced version keeps answering requests that already hold it."""
 
 
-class ModelRepository:
-    """Serves the newest ``keep_versions`` versions under ``model_root`` (or the pinned one).
+@dataclass(frozen=True)
+class Plan:
+    """What to serve: the versions to load, the one answering requests that name none, and
+    every version's blessing on disk."""
 
-    ``refresh`` loads versions that appeared since the last look and unloads those that fell
-    out of the window, so a running server picks up what the training job publishes.
+    versions: list[int]
+    default: int
+    blessings: dict[int, artifacts.Blessing]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded version as /v1/model describes it."""
+
+    model: ModelVersion
+    blessing: artifacts.Blessing
+    default: bool
+
+
+class ModelRepository:
+    """Serves the default version under ``model_root`` (the newest blessed one, or the pinned
+    one) and the newest others up to ``keep_versions``.
+
+    ``refresh`` loads versions that appeared since the last look, unloads those that fell out of
+    the window and moves the default to where the blessings say, so a running server picks up
+    what the training job publishes and what ``python -m training.bless`` or ``rollback`` decide.
     """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._versions: dict[int, ModelVersion] = {}
+        self._default: int | None = None
+        self._blessings: dict[int, artifacts.Blessing] = {}
         self._lock = threading.Lock()
         self.error: str | None = None
 
@@ -45,33 +71,54 @@ class ModelRepository:
     def ready(self) -> bool:
         return bool(self._versions)
 
-    def wanted_versions(self) -> list[int]:
+    def plan(self) -> Plan:
+        """Read the repository: a pinned version alone, else the newest eligible version as the
+        default (blessed, unless ``require_blessing`` is off) and the newest others beside it."""
         root, pinned = self._settings.model_root, self._settings.model_version
-        available = artifacts.list_versions(root)
+        blessings = artifacts.blessings(root)
+        available = list(blessings)
         if pinned is not None:
             if pinned not in available:
                 raise FileNotFoundError(f"version {pinned} not found under {root}: {available}")
-            return [pinned]
+            return Plan([pinned], pinned, blessings)
         if not available:
             raise FileNotFoundError(f"no model versions under {root}")
-        return available[-self._settings.keep_versions :]
+        eligible = available
+        if self._settings.require_blessing:
+            eligible = [v for v in available if blessings[v].blessed]
+        if not eligible:
+            raise FileNotFoundError(
+                f"no blessed version under {root} (versions: {available}); bless one with "
+                "python -m training.bless N, or set LENET_REQUIRE_BLESSING=false"
+            )
+        default = eligible[-1]
+        others = [v for v in available if v != default]
+        beside = others[max(0, len(others) - self._settings.keep_versions + 1) :]
+        return Plan(sorted([*beside, default]), default, blessings)
 
     def refresh(self) -> bool:
         """Load new versions and warm them up before they answer (blocking: run it in a thread).
         True when the set of served versions changed."""
-        wanted = self.wanted_versions()
+        plan = self.plan()
         root = self._settings.model_root
         fresh = {
             v: load_version(self._settings, root / str(v))
-            for v in wanted
+            for v in plan.versions
             if v not in self._versions
         }
         with self._lock:
-            dropped = [loaded for v, loaded in self._versions.items() if v not in wanted]
-            self._versions = {v: fresh.get(v) or self._versions[v] for v in wanted}
+            dropped = [loaded for v, loaded in self._versions.items() if v not in plan.versions]
+            self._versions = {v: fresh.get(v) or self._versions[v] for v in plan.versions}
+            previous, self._default = self._default, plan.default
+            seen, self._blessings = self._blessings, plan.blessings
         for version in fresh:
             logger.info("serving %s version %d from %s", self._settings.model_name, version, root)
             self._count(version, served=True)
+        self._log_blessings(plan, seen)
+        if previous is None:
+            logger.info("default version: %d", plan.default)
+        elif plan.default != previous:
+            logger.info("default version: %d (was %d)", plan.default, previous)
         for old in dropped:
             logger.info("unloading %s version %d", old.name, old.version)
             self._count(old.version, served=False)
@@ -79,6 +126,28 @@ class ModelRepository:
             closing.daemon = True  # never holds up the process's exit
             closing.start()
         return bool(fresh or dropped)
+
+    def _log_blessings(self, plan: Plan, seen: dict[int, artifacts.Blessing]) -> None:
+        """Log each version whose blessing is new or changed since the last look: why a version
+        is skipped as the default is in the log, once."""
+        for version, blessing in plan.blessings.items():
+            if seen.get(version) == blessing:
+                continue
+            if blessing.blessed or not self._settings.require_blessing:
+                logger.info("version %d is %s: %s", version, blessing.status, blessing.reason)
+                continue
+            reachable = (
+                f"loaded for ?version={version}"
+                if version in plan.versions
+                else "not loaded (LENET_KEEP_VERSIONS)"
+            )
+            logger.warning(
+                "skipping version %d as the default: %s, not blessed (%s); %s",
+                version,
+                blessing.status,
+                blessing.reason,
+                reachable,
+            )
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -113,6 +182,7 @@ class ModelRepository:
         """Stop every version's batchers (at shutdown)."""
         with self._lock:
             versions, self._versions = list(self._versions.values()), {}
+            self._default = None
         for loaded in versions:
             loaded.close()
             self._count(loaded.version, served=False)
@@ -122,12 +192,12 @@ class ModelRepository:
             metrics.version_served(version, served)
 
     def get(self, version: str | None = None) -> ModelVersion:
-        """The requested version, or the latest; 503 until something is loaded."""
+        """The requested version, or the default one; 503 until something is loaded."""
         with self._lock:
-            if not self._versions:
+            if not self._versions or self._default is None:
                 raise ModelNotReady(self.error or "the model is still loading")
             if version is None:
-                return self._versions[max(self._versions)]
+                return self._versions[self._default]
             # ASCII digits, and few: str.isdigit takes "²", and int() refuses it and 4,301 digits
             number = version.isascii() and version.isdigit() and len(version) < 20
             if number and int(version) in self._versions:
@@ -138,6 +208,19 @@ class ModelRepository:
     def versions(self) -> list[int]:
         with self._lock:
             return sorted(self._versions)
+
+    def blessing(self, version: int) -> artifacts.Blessing:
+        """The version's blessing as of the last look at the disk."""
+        with self._lock:
+            return self._blessings.get(version, artifacts.UNJUDGED)
+
+    def loaded(self) -> list[Loaded]:
+        """Every loaded version with its blessing, ascending; which one is the default."""
+        with self._lock:
+            return [
+                Loaded(model, self._blessings.get(v, artifacts.UNJUDGED), v == self._default)
+                for v, model in sorted(self._versions.items())
+            ]
 
 
 def settle_heap() -> None:

@@ -36,6 +36,15 @@ async def test_model_summary_lists_layers_and_61706_parameters(client):
     assert summary["default_backend"] == "onnx" and "fastest" in summary["default_backend_reason"]
 
 
+async def test_model_summary_shows_each_loaded_versions_blessing(client):
+    summary = (await client.get("/v1/model")).json()
+    assert summary["default_version"] == "1" and summary["blessing"]["status"] == "blessed"
+    assert summary["blessing"]["reason"].startswith("the bundled version")
+    (only,) = summary["loaded"]
+    assert only["version"] == "1" and only["default"] and only["test_accuracy"] >= 0.993
+    assert only["blessing"] == summary["blessing"] and only["test_samples"] == 10_000
+
+
 async def test_model_summary_carries_the_model_card(client):
     card = (await client.get("/v1/model")).json()["card"]
     assert card["test_accuracy"] >= 0.993
