@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end deployment test, for real: build both images, serve the bundled model with
-# docker-compose, train a quick version 2 into the shared model volume and check the running
-# API switches to it without a restart, then check the slim image on its own. Talks only to
-# 127.0.0.1; removes its containers, network and volume on exit, pass or fail (images stay).
+# docker-compose, train a quick version 2 into the shared model volume, check that the running
+# API keeps answering from version 1 while version 2 is a candidate (reachable as ?version=2),
+# bless it by command and check the API switches to it without a restart, roll back and check
+# it switches back, then check the slim image on its own. Talks only to 127.0.0.1; removes its
+# containers, network and volume on exit, pass or fail (images stay).
 #
 # Knobs (environment): COMPOSE (default docker-compose if installed, else "docker compose"),
 # MNIST_DIR (../shared/data/mnist), TRAIN_EPOCHS (2), TRAIN_LIMIT (20000), API_PORT and
@@ -21,7 +23,7 @@ read -ra COMPOSE_P <<<"$COMPOSE -p $PROJECT"
 MNIST_DIR=$(cd "${MNIST_DIR:-../shared/data/mnist}" && pwd)
 export MNIST_DIR
 export TRAIN_EPOCHS=${TRAIN_EPOCHS:-2} TRAIN_LIMIT=${TRAIN_LIMIT:-20000}
-export LENET_IMAGE=${LENET_IMAGE:-lenet-serve:latest} LENET_POLL_SECONDS=2
+export LENET_IMAGE=${LENET_IMAGE:-lenet-serve:latest} LENET_POLL_SECONDS=2 LENET_KEEP_VERSIONS=2
 export API_HOST=127.0.0.1 API_PORT=${API_PORT:-$(free_port)} GRPC_PORT=${GRPC_PORT:-$(free_port)}
 SLIM_IMAGE=${SLIM_IMAGE:-lenet-serve:slim}
 SLIM_PORT=${SLIM_PORT:-$(free_port)}
@@ -80,10 +82,10 @@ wait_for() {
 health() { docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null; }
 is_healthy() { [[ $(health "$1") == healthy ]]; }
 
-# Prints the JSON answer to one predict request against port $1.
+# Prints the JSON answer to one predict request against port $1 (query $2, if given).
 predict() {
   curl -sS --fail-with-body --max-time 30 \
-    -F "file=@$DIGIT_PNG;type=image/png" "http://127.0.0.1:$1/v1/predict"
+    -F "file=@$DIGIT_PNG;type=image/png" "http://127.0.0.1:$1/v1/predict${2:-}"
 }
 
 # Checks an answer: $1 the JSON, $2 the version, $3 the backend that must have answered.
@@ -101,7 +103,14 @@ PY
   passed
 }
 
-answers_version() { [[ $(predict "$1" 2>/dev/null) == *"\"version\":\"$2\""* ]]; }
+answers_version() { [[ $(predict "$1" "${3:-}" 2>/dev/null) == *"\"version\":\"$2\""* ]]; }
+
+# Runs python -m "${@:2}" in the train container (it may write the model volume), logged as $1.
+training() {
+  local log=$1
+  shift
+  quietly 300 "$log" "${COMPOSE_P[@]}" run --rm -T --entrypoint python train -m "$@"
+}
 
 step "building $LENET_IMAGE ($COMPOSE build) and $SLIM_IMAGE (docker build --target slim)"
 quietly 1500 build-full "${COMPOSE_P[@]}" build api
@@ -153,11 +162,28 @@ before=$(docker inspect -f '{{.State.StartedAt}} restarts={{.RestartCount}}' "$a
 
 step "train: version 2 from $TRAIN_LIMIT images of $MNIST_DIR, $TRAIN_EPOCHS epoch(s)"
 quietly 900 train "${COMPOSE_P[@]}" run --rm -T train
-grep -E "test accuracy|wrote" "$WORK/train.log" | sed 's/^/   /'
+grep -E "test accuracy|wrote|is a candidate|is blessed" "$WORK/train.log" | sed 's/^/   /'
+tail -n 1 "$WORK/train.log" | grep -q "^v2 is a candidate, not blessed" ||
+  fail "the quick version 2 was not published as a candidate"
+passed
 
-step "the running api switches to version 2 (polling every ${LENET_POLL_SECONDS}s, no restart)"
-wait_for 120 answers_version "$API_PORT" 2 || fail "version 2 not served within 120s"
+step "version 2 is a candidate: ?version=2 reaches it, requests naming none stay on version 1"
+wait_for 120 answers_version "$API_PORT" 2 "?version=2" || fail "?version=2 not served within 120s"
+check_answer "$(predict "$API_PORT" "?version=2")" 2 onnx
+sleep "$LENET_POLL_SECONDS"
+check_answer "$(predict "$API_PORT")" 1 onnx
+
+step "bless version 2 by command: the api switches to it (polling every ${LENET_POLL_SECONDS}s)"
+training bless training.bless 2
+grep -E '^(blessed|revoked|v[0-9])' "$WORK/bless.log" | sed 's/^/   /'
+wait_for 30 answers_version "$API_PORT" 2 || fail "version 2 not the default within 30s of blessing"
 check_answer "$(predict "$API_PORT")" 2 onnx
+
+step "roll back by command: the running api switches back to version 1"
+training rollback training.rollback
+grep -E '^(blessed|revoked|v[0-9])' "$WORK/rollback.log" | sed 's/^/   /'
+wait_for 30 answers_version "$API_PORT" 1 || fail "version 1 not the default within 30s of rollback"
+check_answer "$(predict "$API_PORT")" 1 onnx
 after=$(docker inspect -f '{{.State.StartedAt}} restarts={{.RestartCount}}' "$api")
 [[ $before == "$after" ]] || fail "the api restarted: $before -> $after"
 passed
