@@ -61,7 +61,8 @@ def test_cli_one_epoch_writes_every_output_file(
 
     assert main([*args, "--floor", "1.01"]) == 0  # the next run publishes the next version
     assert artifacts.list_versions(tmp_path) == [1, 2]
-    accuracy = f"{100 * card['test_accuracy']:.2f} %"
+    second = artifacts.read_json(tmp_path / "2" / artifacts.METRICS_FILE)
+    accuracy = f"{100 * second['test_accuracy']:.2f} %"
     last = capsys.readouterr().out.splitlines()[-1]  # published, but not served by default
     assert last.startswith("v2 is a candidate, not blessed: test accuracy") and accuracy in last
     assert last.endswith("bless it with: python -m training.bless 2")
