@@ -1,5 +1,5 @@
-"""The model version every part measures: the newest under the model root, completed with
-its ONNX graphs in a scratch copy when it predates them (the onnx backend needs them)."""
+"""The model version every part measures: the newest blessed under the model root, completed
+with its ONNX graphs in a scratch copy when it predates them (the onnx backend needs them)."""
 
 from __future__ import annotations
 
@@ -33,11 +33,15 @@ class ModelDir:
 
 
 def prepare(model_root: Path, scratch: Path) -> ModelDir:
-    """The newest version under ``model_root``; copied into ``scratch`` with ONNX graphs built
-    from its ``weights.npz`` when it has none (the copy leaves the source untouched)."""
-    versions = artifacts.list_versions(model_root)
+    """The newest blessed version under ``model_root``, the one our servers answer from;
+    copied into ``scratch`` with ONNX graphs built from its ``weights.npz`` when it has none
+    (the copy leaves the source untouched)."""
+    versions = [v for v, blessing in artifacts.blessings(model_root).items() if blessing.blessed]
     if not versions:
-        raise FileNotFoundError(f"no model version under {model_root}; run `make train`")
+        raise FileNotFoundError(
+            f"no blessed model version under {model_root}; run `make train` "
+            "or `python -m training.bless N`"
+        )
     source = model_root / str(versions[-1])
     if (source / artifacts.ONNX_FILE).exists() and (
         source / artifacts.ONNX_ACTIVATIONS_FILE
