@@ -7,6 +7,7 @@ The example counts are bounded by the profile in tests/service/conftest.py.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,11 +20,16 @@ from service.errors import ServiceError
 SCALARS = (
     st.none()
     | st.booleans()
-    | st.integers()  # unbounded: 10**400 is a JSON integer too
+    | st.integers()
     | st.integers(min_value=-1, max_value=300)
+    | st.sampled_from([2**64, 10**400, -(10**400)])  # JSON integers have no bound
     | st.floats()  # NaN and the infinities too: Python's json reads them
     | st.text(max_size=8)
 )
+TROUBLE = st.sampled_from(
+    [math.nan, math.inf, -math.inf, 10**400, -1, 255.5, 256, True, None, "7", [], {}]
+)
+"""The values a gray level is most often wrong with."""
 JSON = st.recursive(
     SCALARS,
     lambda children: (
@@ -38,14 +44,14 @@ JSON = st.recursive(
 def grids(draw: st.DrawFn) -> list[object]:
     """A 28x28 array of gray levels with a few cells, rows or the shape gone wrong: the
     mistakes a client makes, near enough to valid to reach every check."""
-    rows = draw(st.sampled_from([28, 28, 28, 27, 29, 1]))
-    cols = draw(st.sampled_from([28, 28, 28, 27, 1]))
+    rows = draw(st.sampled_from([28] * 6 + [27, 29, 1]))
+    cols = draw(st.sampled_from([28] * 6 + [27, 1]))
     cell = st.integers(0, 255) | st.floats(0, 255)
     grid: list[object] = [[draw(cell)] * cols for _ in range(rows)]
     for _ in range(draw(st.integers(0, 3))):  # cells first: a row may be replaced after
         row = grid[draw(st.integers(0, rows - 1))]
         assert isinstance(row, list)
-        row[draw(st.integers(0, cols - 1))] = draw(JSON)
+        row[draw(st.integers(0, cols - 1))] = draw(TROUBLE | SCALARS)
     for _ in range(draw(st.integers(0, 1))):
         grid[draw(st.integers(0, rows - 1))] = draw(JSON)
     return grid
