@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from model import artifacts
-from training.blessing import bless, percent, serving_baseline
+from training.blessing import add_root_option, bless, percent, serving_baseline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.bless", description=__doc__)
     parser.add_argument("version", type=int, help="the version folder's number")
     parser.add_argument("--reason", default="blessed by hand", help="kept in blessing.json")
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=artifacts.ModelRootSettings().model_root,
-        help="model root (default: $LENET_MODEL_ROOT, else artifacts/lenet)",
-    )
+    add_root_option(parser)
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,7 @@ newest blessed version. The record on disk is ``model.artifacts``' ``blessing.js
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,13 @@ def existing(root: Path, version: int) -> Path:
     if version not in artifacts.list_versions(root):
         raise FileNotFoundError(f"no version {version} under {root}")
     return root / str(version)
+
+
+def add_root_option(parser: argparse.ArgumentParser) -> None:
+    """``--root``, the model root a blessing command works on, as the service finds it."""
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=artifacts.ModelRootSettings().model_root,
+        help="model root (default: $LENET_MODEL_ROOT, else artifacts/lenet)",
+    )

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from model import artifacts
-from training.blessing import RollbackRefused, rollback
+from training.blessing import RollbackRefused, add_root_option, rollback
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.rollback", description=__doc__)
     parser.add_argument("--reason", default="rolled back by hand", help="kept in blessing.json")
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=artifacts.ModelRootSettings().model_root,
-        help="model root (default: $LENET_MODEL_ROOT, else artifacts/lenet)",
-    )
+    add_root_option(parser)
     return parser.parse_args(argv)
 
 

@@ -80,14 +80,23 @@ def activations(
     """The selected layers' ``outputs`` for one (28, 28, 1) ``image``, in network order."""
     types = {layer["name"]: layer["type"] for layer in model.architecture["layers"]}
     return ActivationsResponse(
-        model=model.name,
-        version=str(model.version),
-        backend=backend,
-        encoding=encoding,
-        box=None if box is None else list(box),
-        input=image[:, :, 0].tolist(),
+        **_one_image(model, backend, encoding, image, box),
         layers=[_layer(name, types[name], values[0], encoding) for name, values in outputs.items()],
     )
+
+
+def _one_image(
+    model: ModelVersion, backend: str, encoding: Encoding, image: np.ndarray, box: Box | None
+) -> dict[str, Any]:
+    """What an answer about one image says first: who answered, how, and what it saw."""
+    return {
+        "model": model.name,
+        "version": str(model.version),
+        "backend": backend,
+        "encoding": encoding,
+        "box": None if box is None else list(box),
+        "input": image[:, :, 0].tolist(),
+    }
 
 
 def explanation(
@@ -106,12 +115,7 @@ def explanation(
     shapes = {layer["name"]: layer["output_shape"] for layer in model.architecture["layers"]}
     types = {layer["name"]: layer["type"] for layer in model.architecture["layers"]}
     return ExplainResponse(
-        model=model.name,
-        version=str(model.version),
-        backend=backend,
-        encoding=encoding,
-        box=None if box is None else list(box),
-        input=image[:, :, 0].tolist(),
+        **_one_image(model, backend, encoding, image, box),
         predicted=int(probabilities.argmax()),
         probabilities=probabilities.astype(np.float32).tolist(),
         digit=digit,
