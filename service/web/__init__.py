@@ -20,8 +20,9 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -33,6 +34,7 @@ POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
+NOSNIFF = {"x-content-type-options": "nosniff"}
 
 
 class ImmutableFiles(StaticFiles):
@@ -47,7 +49,23 @@ class ImmutableFiles(StaticFiles):
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        response.headers.update(NOSNIFF)
         return response
+
+
+def nosniff(app: ASGIApp) -> ASGIApp:
+    """``app`` with ``X-Content-Type-Options: nosniff`` added to its response."""
+    header = [(name.encode(), value.encode()) for name, value in NOSNIFF.items()]
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *header]
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return wrapped
 
 
 def digest(folder: Path) -> str:
@@ -60,11 +78,20 @@ def digest(folder: Path) -> str:
 
 def install(app: FastAPI) -> None:
     """``GET /`` (the page) and ``/page/<digest>/`` (what it loads); neither in the OpenAPI
-    document, which describes the API."""
+    document, which describes the API. FastAPI's own docs routes get the nosniff header."""
+    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.path in docs:
+            route.app = nosniff(route.app)
     prefix = f"/page/{digest(STATIC)}"
     page = (HERE / "page.html").read_text().replace(ASSETS, prefix).encode()
     etag = f'"{hashlib.sha256(page).hexdigest()[:16]}"'
-    headers = {"cache-control": "no-cache", "etag": etag, "content-security-policy": POLICY}
+    headers = {
+        "cache-control": "no-cache",
+        "etag": etag,
+        "content-security-policy": POLICY,
+        **NOSNIFF,
+    }
 
     async def get_page(request: Request) -> Response:
         if etag in request.headers.get("if-none-match", ""):
