@@ -158,6 +158,18 @@ echo "   id -u: $uid; owner of PID 1: $pid1_uid"
 passed
 if compose exec -T api touch /models/lenet/probe 2>/dev/null; then fail "model volume is writable"; fi
 passed
+
+step "the api is locked down: read-only root, /tmp only, no capabilities, no new privileges, limits"
+if compose exec -T api touch /probe 2>/dev/null; then fail "the root filesystem is writable"; fi
+compose exec -T api touch /tmp/probe || fail "/tmp is not writable"
+status=$(compose exec -T api grep -E '^(CapBnd|NoNewPrivs)' /proc/1/status | tr -d '\r' | tr -s '\t\n' ' ')
+limits=$(docker inspect -f 'memory={{.HostConfig.Memory}} pids={{.HostConfig.PidsLimit}}' "$api")
+echo "   PID 1: $status; $limits"
+[[ $status == *"CapBnd: 0000000000000000"* && $status == *"NoNewPrivs: 1"* ]] ||
+  fail "the api keeps capabilities or may gain privileges"
+[[ $limits != *"memory=0 "* && $limits != *"pids=0" && $limits != *"pids=<nil>" ]] ||
+  fail "the api has no memory or pids limit"
+passed
 before=$(docker inspect -f '{{.State.StartedAt}} restarts={{.RestartCount}}' "$api")
 
 step "train: version 2 from $TRAIN_LIMIT images of $MNIST_DIR, $TRAIN_EPOCHS epoch(s)"
@@ -218,8 +230,8 @@ assert answer["gradient"]["shape"] == [28, 28]
 PY
 passed
 
-step "memory in use, serving (docker stats)"
-timeout 60 docker stats --no-stream --format '{{.Name}}  {{.MemUsage}}' "$api" "$SLIM_CONTAINER" |
+step "memory in use (/ the limit) and processes, serving (docker stats)"
+timeout 60 docker stats --no-stream --format '{{.Name}}  {{.MemUsage}}  pids {{.PIDs}}' "$api" "$SLIM_CONTAINER" |
   sed 's/^/   /'
 step "image sizes (docker image inspect, MB = 10^6 bytes)"
 for image in "$LENET_IMAGE" "$SLIM_IMAGE"; do
