@@ -137,6 +137,20 @@ def binary_input(size: int, datatype: str = "UINT8") -> dict[str, object]:
     }
 
 
+def binary_bytes_input(size: int) -> dict[str, object]:
+    """One encoded image sent as ``size`` bytes of binary data (length-prefixed elements)."""
+    return {
+        "inputs": [
+            {
+                "name": "image_bytes",
+                "shape": [1],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": size},
+            }
+        ]
+    }
+
+
 def chunks(total: int) -> Iterator[bytes]:
     for _ in range(total // (1 << 20)):
         yield bytes(1 << 20)
@@ -394,16 +408,7 @@ CORPUS: dict[str, Case] = {
         422,
         path=INFER,
         **binary(
-            {
-                "inputs": [
-                    {
-                        "name": "image_bytes",
-                        "shape": [1],
-                        "datatype": "BYTES",
-                        "parameters": {"binary_data_size": 8},
-                    }
-                ]
-            },
+            binary_bytes_input(8),
             struct.pack("<I", 100) + b"abcd",
         ),
     ),
@@ -411,16 +416,7 @@ CORPUS: dict[str, Case] = {
         422,
         path=INFER,
         **binary(
-            {
-                "inputs": [
-                    {
-                        "name": "image_bytes",
-                        "shape": [1],
-                        "datatype": "BYTES",
-                        "parameters": {"binary_data_size": 400_000},
-                    }
-                ]
-            },
+            binary_bytes_input(400_000),
             bytes(400_000),
         ),
     ),
