@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from model.artifacts import ModelRootSettings
+from service.keys import read_keys
 
 BackendName = Literal["tensorflow", "numpy", "onnx"]
 
 FASTEST_FIRST: tuple[BackendName, ...] = ("onnx", "numpy", "tensorflow")
 """The backends by their predict req/s in ``make bench`` (docs/benchmarks.md), fastest first."""
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 class Settings(ModelRootSettings):
@@ -82,6 +86,17 @@ class Settings(ModelRootSettings):
     divided among ``workers`` (set it when another process manager runs several copies)."""
     log_level: str = "info"
 
+    api_keys_file: Path | None = None
+    """A file of API keys, one a line, or ``sha256:<hex>`` of one (``#`` starts a comment):
+    set, every route but the page, the docs, the health probes and ``/metrics`` needs
+    ``Authorization: Bearer <key>``, over HTTP and gRPC (401, UNAUTHENTICATED). Reread within
+    a second of a change; unset, nothing checks keys."""
+    metrics_require_key: bool = False
+    """``GET /metrics`` needs a key too (Prometheus: ``authorization.credentials_file``)."""
+    cors_origins: list[str] = []
+    """Origins whose pages may call the API from a browser (CORS), e.g.
+    ``["https://digits.example.org"]``; ``["*"]`` any; empty: only the service's own page."""
+
     @property
     def threads_per_backend(self) -> int:
         return self.backend_threads or max(1, len(os.sched_getaffinity(0)) // self.workers)
@@ -94,6 +109,24 @@ class Settings(ModelRootSettings):
         fastest = next(name for name in FASTEST_FIRST if name in self.backends)
         return fastest, "the fastest backend loaded (onnx, then numpy, then tensorflow)"
 
+    @field_validator("api_keys_file")
+    @classmethod
+    def _keys_are_readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            read_keys(path)  # a ValueError that says why: start-up fails, not every request
+        return path
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"LENET_CORS_ORIGINS: {origin!r} is not an origin, scheme://host[:port] "
+                    "with no path (not even a trailing /), or *"
+                )
+        return origins
+
     @model_validator(mode="after")
     def _default_backend_is_loaded(self) -> Settings:
         if not self.backends:
@@ -104,4 +137,6 @@ class Settings(ModelRootSettings):
             )
         if self.queue_max_images < self.max_images_per_request:
             raise ValueError("LENET_QUEUE_MAX_IMAGES must hold at least one full request")
+        if self.metrics_require_key and self.api_keys_file is None:
+            raise ValueError("LENET_METRICS_REQUIRE_KEY needs keys: set LENET_API_KEYS_FILE")
         return self

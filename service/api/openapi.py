@@ -4,7 +4,7 @@ schemathesis against a real process)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -141,6 +141,56 @@ def install(app: FastAPI, backends: Sequence[str]) -> None:
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+BEARER = "apiKey"
+"""The security scheme's name in the document, where keys are on (``LENET_API_KEYS_FILE``)."""
+
+
+def require_bearer(app: FastAPI, is_open: Callable[[str], bool]) -> None:
+    """Declare the API key in the document ``install`` serves: an HTTP bearer scheme, and on
+    each operation of a path that is not ``is_open``, that scheme and its 401. Call it after
+    ``install``; without it (keys off) the document is as ``install`` made it."""
+    build = app.openapi
+
+    def document() -> dict[str, Any]:
+        schema = build()
+        if BEARER not in schema["components"].get("securitySchemes", {}):
+            _declare_bearer(schema, is_open)
+        return schema
+
+    app.openapi = document  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+def _declare_bearer(schema: dict[str, Any], is_open: Callable[[str], bool]) -> None:
+    components = schema["components"]
+    components.setdefault("securitySchemes", {})[BEARER] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "One of the keys in the server's LENET_API_KEYS_FILE.",
+    }
+    for path, operations in schema["paths"].items():
+        if is_open(path):
+            continue
+        error = InferenceErrorResponse if is_v2(path) else ErrorResponse
+        components["schemas"].setdefault(error.__name__, json_schema(error))
+        for operation in operations.values():
+            operation["security"] = [{BEARER: []}]
+            operation["responses"]["401"] = {
+                "description": "No API key, or not one of the server's",
+                "headers": {
+                    "WWW-Authenticate": {
+                        "description": 'Bearer realm="lenet-serve", with error="invalid_token"'
+                        " where a key was sent but is not valid",
+                        "schema": {"type": "string"},
+                    }
+                },
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{error.__name__}"}
+                    }
+                },
+            }
 
 
 def _answer_validation_errors_as_served(schema: dict[str, Any]) -> None:

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from time import perf_counter
 from types import FrameType
 from typing import Any
 
@@ -21,6 +22,8 @@ import grpc
 from tritonclient.grpc import service_pb2_grpc
 
 from service.grpc.servicer import InferenceServicer
+from service.keys import KeyFile, bearer
+from service.observability.metrics import observe_request
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
 
@@ -37,12 +40,16 @@ async def serving(repository: ModelRepository, settings: Settings) -> AsyncItera
     if not settings.grpc_port:
         yield
         return
+    interceptors = []
+    if settings.api_keys_file is not None:  # its own KeyFile: the HTTP app's is the app's
+        interceptors.append(RequireApiKey(KeyFile(settings.api_keys_file), count=settings.metrics))
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.max_send_message_length", -1),
-        ]
+        ],
     )
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(repository, settings), server
@@ -65,6 +72,66 @@ async def serving(repository: ModelRepository, settings: Settings) -> AsyncItera
             yield
         finally:
             await stop()
+
+
+OPEN = frozenset(
+    f"/inference.GRPCInferenceService/{name}" for name in ("ServerLive", "ServerReady")
+)
+"""The health RPCs, which need no key, as ``/v2/health/*`` needs none."""
+
+
+class RequireApiKey(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Every call but ``OPEN``'s needs metadata ``authorization: Bearer <key>`` with a key
+    of ``keys``, else it ends UNAUTHENTICATED (counted in the request metrics where
+    ``count``, as the servicer counts the calls it answers). An interceptor rather than a
+    check in each servicer method: a method implemented later is closed too."""
+
+    def __init__(self, keys: KeyFile, *, count: bool) -> None:
+        self._keys = keys
+        self._count = count
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method in OPEN:  # an unknown method: UNIMPLEMENTED
+            return handler
+        metadata = dict(details.invocation_metadata or ())
+        token = bearer(metadata.get("authorization"))
+        if token is not None and self._keys.allows(token):
+            return handler
+        if token is None:
+            message = "this call needs an API key: send metadata authorization: Bearer <key>"
+        else:
+            message = "the API key is not valid"
+        return self._refusal(handler, details.method, message)
+
+    def _refusal(
+        self, handler: grpc.RpcMethodHandler, method: str, message: str
+    ) -> grpc.RpcMethodHandler:
+        """A handler of ``handler``'s kind (unary or streaming) that ends the call at once."""
+
+        async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+            started = perf_counter()
+            try:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+            finally:
+                if self._count:
+                    observe_request("grpc", method, "UNAUTHENTICATED", perf_counter() - started)
+
+        kind = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(handler.request_streaming, handler.response_streaming)]
+        return kind(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
 
 @contextmanager

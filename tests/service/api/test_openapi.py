@@ -135,3 +135,56 @@ async def test_only_the_backends_loaded_are_offered():
             assert backend["schema"]["anyOf"][0]["enum"] == ["numpy"]
         response = await client.post("/v1/predict?backend=onnx", json={"instances": []})
         assert response.status_code == 422
+
+
+async def keyed_document(**settings: Any) -> dict[str, Any]:
+    app = create_app(Settings(model_root=MODEL_ROOT, backends=["onnx"], **settings))
+    async with client_for(app) as client:  # no lifespan: the document needs no model
+        return await document(client)
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("keys") / "api-keys"
+    path.write_text("alice-0123456789abcdef\n")
+    return path
+
+
+OPEN_PATHS = {"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/metrics"}
+
+
+async def test_with_keys_the_closed_operations_declare_the_bearer_key_and_its_401(key_file):
+    spec = await keyed_document(api_keys_file=key_file)
+    (name, scheme), *others = spec["components"]["securitySchemes"].items()
+    assert not others and name == "apiKey"
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert OPEN_PATHS <= set(spec["paths"])
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            if path in OPEN_PATHS:
+                assert "security" not in operation and "401" not in operation["responses"]
+                continue
+            assert operation["security"] == [{"apiKey": []}], path
+            refused = operation["responses"]["401"]
+            assert "WWW-Authenticate" in refused["headers"]
+            wanted = "InferenceErrorResponse" if path.startswith("/v2") else "ErrorResponse"
+            schema = refused["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{wanted}"}, path
+
+
+async def test_with_metrics_closed_the_document_says_so(key_file):
+    spec = await keyed_document(api_keys_file=key_file, metrics_require_key=True)
+    assert spec["paths"]["/metrics"]["get"]["security"] == [{"apiKey": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+async def test_without_keys_the_document_is_what_keys_add_to_and_no_more(key_file):
+    plain = await keyed_document()
+    keyed = await keyed_document(api_keys_file=key_file)
+    assert "securitySchemes" not in plain["components"]
+    del keyed["components"]["securitySchemes"]
+    for operations in keyed["paths"].values():
+        for operation in operations.values():
+            operation.pop("security", None)
+            operation["responses"].pop("401", None)
+    assert keyed == plain

@@ -1,0 +1,141 @@
+"""Access control over HTTP, off by default: API keys (``LENET_API_KEYS_FILE``, checked by
+``service.keys``) and CORS (``LENET_CORS_ORIGINS``). With neither set, ``install`` adds
+nothing: a request meets none of it.
+
+With keys, every path needs ``Authorization: Bearer <key>`` but those that must stay open:
+the page and its files, the docs, the health probes (``/healthz``, ``/readyz``,
+``/v2/health/*``) and ``/metrics`` (unless ``LENET_METRICS_REQUIRE_KEY``). A route added
+later is closed until it is named here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.api import openapi
+from service.errors import BadRequest, ServiceError, error_response
+from service.keys import KeyFile, bearer
+from service.settings import Settings
+
+REALM = 'Bearer realm="lenet-serve"'
+PAGE_FILES = "/page/"
+"""Where ``service.web`` serves the page's files; the page itself is ``/``."""
+_PROBES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+
+CORS_METHODS = ("GET", "POST", "OPTIONS")
+CORS_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    "Inference-Header-Content-Length",
+)
+CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "Inference-Header-Content-Length")
+
+
+class Unauthorized(ServiceError):
+    """No API key, or one that is not in ``LENET_API_KEYS_FILE``."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+MISSING = Unauthorized(
+    "this route needs an API key: send it as Authorization: Bearer <key>",
+    headers={"WWW-Authenticate": REALM},
+)
+INVALID = Unauthorized(
+    "the API key is not valid", headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
+)
+
+
+def open_paths(app: FastAPI, settings: Settings) -> Callable[[str], bool]:
+    """Whether a path is served without a key: the page, the docs, the probes, and
+    ``/metrics`` unless ``LENET_METRICS_REQUIRE_KEY``."""
+    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    exact = {"/", *_PROBES, *(url for url in docs if url)}
+    if not settings.metrics_require_key:
+        exact.add("/metrics")
+    paths = frozenset(exact)
+
+    def is_open(path: str) -> bool:
+        return path in paths or path.startswith(PAGE_FILES)
+
+    return is_open
+
+
+class RequireApiKey:
+    """Pure ASGI middleware: a request to a closed path without a valid key is answered 401
+    in the one error shape, before any of its body is read."""
+
+    def __init__(self, app: ASGIApp, *, keys: KeyFile, is_open: Callable[[str], bool]) -> None:
+        self.app = app
+        self._keys = keys
+        self._is_open = is_open
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._is_open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        token = bearer(authorization)
+        if token is not None and self._keys.allows(token):
+            await self.app(scope, receive, send)
+            return
+        error = MISSING if token is None else INVALID
+        response = error_response(
+            error.status_code, error.code, error.message, error.headers, path=scope["path"]
+        )
+        await response(scope, receive, send)
+
+
+class Cors(CORSMiddleware):
+    """Starlette's CORS middleware, whose refused preflight answers in the one error shape
+    rather than in plain text."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code != 200:
+                    response = _refused(response, scope["path"])
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _refused(response: Response, path: str) -> Response:
+    """Starlette's refusal ("Disallowed CORS origin, headers") with its headers, as ours."""
+    kept = {
+        name: value
+        for name, value in response.headers.items()
+        if name not in ("content-length", "content-type")
+    }
+    message = bytes(response.body).decode()
+    return error_response(response.status_code, BadRequest.code, message, kept, path=path)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add what the settings ask for, outside the body limits (a request without a key has
+    none of its body read) and inside the metrics (401s are counted); CORS outside the
+    keys, so that a preflight, which carries none, is answered. Call it after
+    ``openapi.install``: the document then declares the key."""
+    if settings.api_keys_file is not None:
+        is_open = open_paths(app, settings)
+        keys = KeyFile(settings.api_keys_file)
+        app.add_middleware(RequireApiKey, keys=keys, is_open=is_open)
+        openapi.require_bearer(app, is_open)
+    if settings.cors_origins:
+        app.add_middleware(
+            Cors,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+        )
