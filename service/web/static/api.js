@@ -1,4 +1,13 @@
 // The public API, as any client calls it: GET /v1/model, POST /v1/activations and /v1/explain.
+// Where the server wants an API key (it answers 401), the key the user gave is sent as
+// `Authorization: Bearer <key>`; it is kept in sessionStorage: this tab only, gone with it.
+
+const KEY = "lenet-serve.api-key";
+
+/** The key in use, or null. */
+export const savedKey = () => sessionStorage.getItem(KEY);
+
+export const useKey = (key) => sessionStorage.setItem(KEY, key);
 
 /** An answer other than 2xx, with the API's own message. */
 export class ApiError extends Error {
@@ -8,11 +17,31 @@ export class ApiError extends Error {
   }
 }
 
+/** `init` with the key's Authorization header, where there is a key. */
+function keyed(init = {}) {
+  const key = savedKey();
+  return key ? { ...init, headers: { ...init.headers, authorization: `Bearer ${key}` } } : init;
+}
+
 async function call(path, init) {
-  const response = await fetch(path, init);
+  const response = await fetch(path, keyed(init));
   const body = await response.json(); // errors too: {"error": {"status", "code", "message"}}
   if (!response.ok) throw new ApiError(response.status, body.error);
   return body;
+}
+
+/** A PNG from the API as a data: URL: an <img src> could not send the key, and the page's
+ * Content-Security-Policy allows data: pictures. */
+export async function picture(path) {
+  const response = await fetch(path, keyed());
+  if (!response.ok) throw new ApiError(response.status, (await response.json()).error);
+  const blob = await response.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 /** `what`: an image File, or 28 × 28 gray levels 0–255 already in MNIST's form. */

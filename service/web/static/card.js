@@ -1,5 +1,7 @@
 // The model card, from GET /v1/model: what is served and how well it did on MNIST's test set.
 
+import { picture as fetchPicture } from "./api.js";
+
 function row(facts, term, detail) {
   const dt = document.createElement("dt");
   dt.textContent = term;
@@ -26,8 +28,12 @@ export function showCard(facts, curves, summary) {
   const picture = curves.querySelector("img");
   curves.addEventListener(
     "toggle",
-    () => {
-      picture.src = `/v1/model/curves.png?version=${summary.version}`;
+    async () => {
+      try {
+        picture.src = await fetchPicture(`/v1/model/curves.png?version=${summary.version}`);
+      } catch (error) {
+        picture.alt = `The training curves could not be loaded: ${error.message}`;
+      }
     },
     { once: true },
   );

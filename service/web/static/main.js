@@ -1,7 +1,8 @@
 // The page: a drawing or a photo goes to the API when a stroke ends (after a pause, since a
 // 4 or a 7 takes several strokes); its answers are drawn. Two requests per reading, one
 // /v1/activations (every layer, the input, the box) and one /v1/explain (the probabilities
-// and the saliency map), sent together; a newer reading aborts both.
+// and the saliency map), sent together; a newer reading aborts both. A 401 (the server wants
+// an API key) shows a form for one and, once given, carries on.
 
 import * as api from "./api.js";
 import { showCard } from "./card.js";
@@ -22,6 +23,8 @@ let reading = new AbortController();
 let explaining = new AbortController();
 let timer = 0;
 let layers = null;
+let keyAsked = null; // resolves when the user gives a key
+let keyGiven = () => {};
 
 function say(text, error = false) {
   $("status").textContent = text;
@@ -61,9 +64,41 @@ function showExplanation(why) {
     `Why ${d}: red where more ink would raise p(${d}), blue where it would lower it`;
 }
 
+const refused = (error) => error instanceof api.ApiError && error.status === 401;
+
+/** Show the key form, and say plainly why; resolves once a key is given. */
+function askForKey() {
+  const rejected = api.savedKey() !== null;
+  $("key-help").textContent = rejected
+    ? "The server did not accept the API key this tab sent. Paste a valid one."
+    : "This server needs an API key to read digits. Paste yours: it stays in this tab " +
+      "(session storage) and goes with each request.";
+  say(rejected ? "The API key was not accepted." : "The server needs an API key.", true);
+  $("key").hidden = false;
+  $("key-input").focus();
+  keyAsked ??= new Promise((resolve) => {
+    keyGiven = resolve;
+  });
+  return keyAsked;
+}
+
+$("key-form").addEventListener("submit", (event) => {
+  event.preventDefault(); // no navigation: the page's CSP allows no form action
+  api.useKey($("key-input").value.trim());
+  $("key-input").value = "";
+  $("key").hidden = true;
+  say("Key saved for this tab.");
+  keyAsked = null;
+  keyGiven();
+});
+
 function failed(error) {
   if (error.name === "AbortError") return; // a newer reading took over
   reset();
+  if (refused(error)) {
+    askForKey().then(() => pad && !pad.empty && afterEdit()); // read the drawing again
+    return;
+  }
   if (error instanceof api.ApiError) say(error.message, true);
   else say(`The service did not answer (${error.message}).`, true);
 }
@@ -131,12 +166,16 @@ function afterEdit() {
 const bars = new Bars($("bars"), explain);
 let pad = null;
 
-/** /v1/model, once the model is loaded (503 until then). */
+/** /v1/model, once the model is loaded (503 until then) and a key given where one is needed. */
 async function loaded() {
   for (;;) {
     try {
       return await api.model();
     } catch (error) {
+      if (refused(error)) {
+        await askForKey();
+        continue;
+      }
       if (!(error instanceof api.ApiError && error.status === 503)) throw error;
       say("The model is still loading…");
       await new Promise((resolve) => setTimeout(resolve, 1000));

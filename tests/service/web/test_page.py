@@ -58,6 +58,19 @@ def server() -> Iterator[str]:
         yield url
 
 
+KEY = "page-test-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server that wants an API key (LENET_API_KEYS_FILE)."""
+    keys = tmp_path_factory.mktemp("keys") / "api-keys"
+    keys.write_text(f"{KEY}\n")
+    env = service_env(free_port(), LENET_BACKENDS='["onnx"]', LENET_API_KEYS_FILE=str(keys))
+    with serving(env) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
     with sync_api.sync_playwright() as playwright:
@@ -236,8 +249,35 @@ def test_a_phone_shows_everything_without_scrolling_sideways(phone):
         expect(phone.locator(f'[data-layer="{layer}"]')).to_have_attribute("data-shown", "true")
     width = phone.evaluate("() => document.documentElement.clientWidth")
     assert phone.evaluate("() => document.documentElement.scrollWidth") == width == 360
-    for element in phone.locator("main section, canvas:visible, button, label, select").all():
+    for element in phone.locator(":is(main section, canvas, button, label, select):visible").all():
         box = element.bounding_box()
         assert box is not None and 0 <= box["x"] and box["x"] + box["width"] <= width
     assert phone.evaluate("() => window.scrollY") == 0  # drawing did not scroll the page
     screenshot(phone, "phone")
+
+
+def test_a_server_that_wants_a_key_asks_for_one_and_then_reads(browser, keyed_server):
+    context = browser.new_context(**DESKTOP)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(keyed_server)
+    expect(page.locator("#status")).to_have_text("The server needs an API key.")
+    expect(page.locator("#key-help")).to_contain_text("needs an API key")
+    page.get_by_label("API key").fill("not-the-key-0123456789")
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.locator("#status")).to_have_text("The API key was not accepted.")
+    expect(page.locator("#key-help")).to_contain_text("did not accept")
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use this key").click()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    expect(page.locator("#key")).to_be_hidden()
+    draw(page, SEVEN)
+    read_as(page, 7)
+    page.locator("#curves summary").click()  # a picture the key must fetch too
+    expect(page.locator("#curves img")).to_have_attribute("src", re.compile("^data:image/png"))
+    assert page.evaluate("() => sessionStorage.getItem('lenet-serve.api-key')") == KEY
+    context.close()
+    refused = re.compile(r"status of 401 \(Unauthorized\)$")  # the browser's own, per 401
+    assert len(errors) == 2 and all(refused.search(e) for e in errors), errors
