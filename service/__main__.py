@@ -1,4 +1,5 @@
-"""``python -m service``: serve with uvicorn on the configured host and ports.
+"""``python -m service``: serve with uvicorn on the configured host and ports, in
+``LENET_WORKERS`` processes (``service.workers``: each its own socket on the port).
 
 Logs go to stderr through uvicorn's logging config, which every worker applies: uvicorn's
 own, the ``service`` loggers (versions loaded, errors) and the JSON access log on
@@ -8,6 +9,8 @@ line), all at ``LENET_LOG_LEVEL``. uvicorn's own access log is off: the JSON one
 On SIGTERM uvicorn stops accepting, lets the requests in flight finish (for at most
 ``LENET_SHUTDOWN_TIMEOUT_SECONDS``), then runs the lifespan's shutdown; the gRPC server
 drains at the same time (``service.grpc.server``). The process then exits with status 0.
+With several workers the parent passes the signal on to each, which does the same, and exits
+with status 0 once all have.
 """
 
 import copy
@@ -22,8 +25,9 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from service.connections import http_protocol
-from service.observability.exposition import shared_by_workers
+from service.observability.exposition import forget_worker, shared_by_workers
 from service.settings import Settings
+from service.workers import serve
 
 logger = logging.getLogger("service")
 
@@ -82,16 +86,17 @@ if __name__ == "__main__":
     log_config = logging_config(settings.log_level.upper())
     logging.config.dictConfig(log_config)
     logger.info(describe(settings))
+    config = uvicorn.Config(
+        "service.app:app",  # an import string, so that several workers can each import it
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        log_config=log_config,
+        access_log=False,
+        http=http_protocol(settings.header_timeout_seconds),
+        limit_concurrency=settings.max_connections,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+    )
     with shared_by_workers(settings):
-        uvicorn.run(
-            "service.app:app",  # an import string, so that several workers can each import it
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            log_config=log_config,
-            access_log=False,
-            http=http_protocol(settings.header_timeout_seconds),
-            limit_concurrency=settings.max_connections,
-            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        )
+        serve(config, on_worker_exit=forget_worker)

@@ -1,5 +1,5 @@
 """How Prometheus reads the figures: ``GET /metrics`` in its text format, summed over
-uvicorn's worker processes when there are several.
+the worker processes when there are several.
 
 Each worker process counts on its own. With several, ``python -m service`` gives them a
 fresh ``PROMETHEUS_MULTIPROC_DIR`` (``shared_by_workers``); prometheus-client then keeps
@@ -7,7 +7,8 @@ every value in a file per process there, and whichever worker answers ``/metrics
 and sums them all (``MultiProcessCollector``; gauges by their ``multiprocess_mode``). The
 variable is prometheus-client's own, read by it at import, so it is no setting of ours;
 the process's own figures (CPU, memory, garbage collection) are reported only without it,
-since they cannot be summed.
+since they cannot be summed. A worker that exits leaves its files: its counts stay in the
+sums, and its live gauges are dropped when the supervisor replaces it (``forget_worker``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from service.observability import answered
 from service.observability.metrics import MULTIPROC_DIR, shared_by_processes
@@ -64,3 +65,11 @@ def shared_by_workers(settings: Settings) -> Iterator[None]:
         yield
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def forget_worker(pid: int) -> None:
+    """For the supervisor, once worker ``pid`` has exited: its live gauges (the images that
+    were waiting in its queue, the versions it had loaded) leave the sums; its counters stay,
+    as the requests it answered did happen."""
+    if shared_by_processes():
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
