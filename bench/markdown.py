@@ -116,6 +116,10 @@ def _targets(rows: list[dict[str, Any]]) -> str:
         " the same backend of ours, one process each.\nThe v2 and metrics rows compare ours-onnx"
         " with itself in the same run: its v2 binary ÷ its\n/v1 JSON req/s, and as shipped ÷"
         " quiet (ours-onnx-quiet: no metrics, no access log) on the JSON body.\n"
+        "The rows *N workers (a) over 1 (b)* ask whether workers scale ours as they scale the"
+        " ceiling: a is ours on\nN workers ÷ the ceiling on N, b ours in one process ÷ the"
+        " ceiling in one, and the row is a ÷ b\n(p99 at most 1: no worse a tail for the"
+        " workers; req/s at least 1), each round's own beside it.\n"
         "A req/s ratio is the cells' rounds together (requests over seconds); *per round* is"
         " each round's\nown ratio, the rounds run in turn forwards and backwards (bench/rounds.py)."
         "\n\n" + _table(["target", "measured", "per round", "limit", "holds"], body)
@@ -184,7 +188,10 @@ over gRPC, ours-onnx only.
   inference, no thread pool.
 - **naive**: `bench/naive_app.py`, what tutorials ship: `keras.models.load_model` and one
   `model.predict` per request inside an `async` route.
-- ***server*-2w**: the same with `LENET_WORKERS=2` (ours) or `--workers 2` (the ceiling).
+- ***server*-2w**: the same with `LENET_WORKERS=2` (ours, the previous code) or `--workers 2`
+  (the ceiling). Our workers each listen on a socket of their own on the port (`SO_REUSEPORT`,
+  `service/workers.py`), and the kernel hands each new connection to one of them; the
+  ceiling's, as uvicorn's `--workers` does it, accept from one socket shared by both.
 {_previous_note(http.get("previous"))}
 Ratios are ours ÷ theirs in the same cell, against the ceiling with as many worker processes:
 req/s above 1 is better, p99 below 1 is better; against the naive app for one process only;

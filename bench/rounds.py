@@ -6,8 +6,8 @@ On a shared machine the background load drifts by more within a minute than the 
 the tightest targets ask about (metrics' cost: 3 %). Two runs back to back, A then B, give B
 whatever the drift was; A B | B A gives both the same, if the drift is even roughly linear.
 A cell's figures are then its rounds' together (requests over seconds), and a ratio between
-two cells keeps each round's own ratio beside it, so the report shows how far the rounds
-agreed.
+two cells keeps each round's own ratio beside it (of req/s, or of p99, which each round keeps
+too), so the report shows how far the rounds agreed.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def _together(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "max_ms": max(run["max_ms"] for run in rounds),
         "rounds": len(rounds),
         "round_rps": [run["rps"] for run in rounds],
+        "round_p99_ms": [run["p99_ms"] for run in rounds],
     }
     for key in PERCENTILES:
         cell[key] = statistics.median(run[key] for run in rounds)
@@ -68,9 +69,7 @@ def _together(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return cell
 
 
-def round_ratios(a: dict[str, Any], b: dict[str, Any]) -> list[float]:
-    """Cell ``a``'s req/s over cell ``b``'s, round by round (merged cells)."""
-    return [
-        round(x / y, 3) if y else float("inf")
-        for x, y in zip(a.get("round_rps", [a["rps"]]), b.get("round_rps", [b["rps"]]), strict=True)
-    ]
+def round_ratios(a: dict[str, Any], b: dict[str, Any], key: str = "rps") -> list[float]:
+    """Cell ``a``'s req/s (or ``p99_ms``) over cell ``b``'s, round by round (merged cells)."""
+    ours, theirs = (cell.get(f"round_{key}", [cell[key]]) for cell in (a, b))
+    return [round(x / y, 3) if y else float("inf") for x, y in zip(ours, theirs, strict=True)]

@@ -48,7 +48,8 @@ def specs(
     with all three, also the service as configured by default, asked without naming a
     backend; the previous code (exported to ``previous``) likewise on our ONNX backend (or
     the first asked for) and as configured; the ceiling, the naive app; then, for each
-    worker count above one, that backend of ours and the ceiling with that many."""
+    worker count above one, that backend of ours, the ceiling and the previous code with
+    that many."""
     chosen = []
     for backend in backends:
         protocols = backend == PROTOCOL_BACKEND
@@ -69,6 +70,8 @@ def specs(
         chosen.append(servers.naive(model.version_dir / artifacts.KERAS_FILE))
     for count in (w for w in workers if w > 1):
         chosen += [servers.ours(scaled, model.root, count), servers.ceiling(count)]
+        if previous:  # how the previous code spread its connections over as many workers
+            chosen.append(servers.previous(servers.ours(scaled, model.root, count), previous))
     return chosen
 
 

@@ -28,6 +28,9 @@ V2_CELLS = ("v2-binary", "json")
 """v2 with binary tensors against /v1's JSON body, same server, same run."""
 QUIET_LOSS = 0.97
 """Metrics and the access log may cost the /v1 JSON hot path at most 3% of its req/s."""
+SCALING = 1.0
+"""Issue 16: our server on N workers against itself on one, each over the ceiling with as
+many workers: p99 no worse (≤ 1), req/s scaling at least as the ceiling's does (≥ 1)."""
 
 
 def http_cell(
@@ -148,6 +151,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                         backend=who,
                     )
                 )
+            rows += _scaling_rows(results, [ours for _, ours, _ in pairs[1:] if ours])
         for count in counts:
             ours = best_ours(results, body, count, workers=1)
             naive = http_cell(results, "naive", body, count)
@@ -201,6 +205,45 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
         start = results.get("coldstart", {}).get(backend)
         if start:
             rows.append(row(f"cold start, {backend}", start["seconds"], limit, False, unit=" s"))
+    return rows
+
+
+def _scaling_rows(results: dict[str, Any], scaled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 16's, for each of our cells on N workers: p99 and req/s over the ceiling's on
+    N workers, divided by the same over the ceiling's for our same backend in one process.
+    With p99, at most 1: spreading connections over workers costs our tail no more than it
+    costs the ceiling's; with req/s, at least 1: ours gains from workers as the ceiling does."""
+    rows = []
+    for many in scaled:
+        server, body, count = many["server"], many["body"], many["connections"]
+        workers = workers_of(server)
+        many_ceiling = http_cell(results, ceiling_for(server), body, count)
+        one = http_cell(results, server.removesuffix(f"-{workers}w"), body, count)
+        one_ceiling = http_cell(results, "ceiling", body, count)
+        if not (many_ceiling and one and one_ceiling):
+            continue
+        for key, figure, at_least in (("p99_ms", "p99", False), ("rps", "req/s", True)):
+            with_many = ratio(many[key], many_ceiling[key])
+            with_one = ratio(one[key], one_ceiling[key])
+            per_round = [
+                a / b
+                for a, b in zip(
+                    rounds.round_ratios(many, many_ceiling, key),
+                    rounds.round_ratios(one, one_ceiling, key),
+                    strict=True,
+                )
+            ]
+            rows.append(
+                row(
+                    f"{figure} ÷ ceiling's, {plural(workers, 'worker')} ({with_many:.2f}×) over "
+                    f"1 ({with_one:.2f}×), {body}, {plural(count, 'connection')}",
+                    ratio(with_many, with_one),
+                    SCALING,
+                    at_least,
+                    rounds=", ".join(f"{r:.2f}" for r in per_round),
+                    backend=server.removeprefix(OURS),
+                )
+            )
     return rows
 
 

@@ -35,7 +35,7 @@ def test_a_cell_is_its_rounds_together() -> None:
     [a, b] = rounds.merge([a0, b0, a1])
     assert (a["server"], b["server"]) == ("ours-onnx", "ceiling")  # the order cells first ran
     assert (a["requests"], a["seconds"], a["rps"], a["rounds"]) == (7500, 10, 750.0, 2)
-    assert a["round_rps"] == [1000, 500]
+    assert (a["round_rps"], a["round_p99_ms"]) == ([1000, 500], [3.0, 4.0])
     assert a["server_cpu_ms_per_request"] == 2.0  # weighted by requests: (5000 + 10000) / 7500
     assert a["server_cpu_percent"] == 150  # weighted by seconds, whole percents as one run's
     assert isinstance(a["server_cpu_percent"], int)
