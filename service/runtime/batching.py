@@ -69,13 +69,7 @@ class MicroBatcher:
         """(n, 28, 28, 1) images → their (n, 10) probabilities, batched with their neighbours."""
         if self._closed:
             raise ModelNotReady("this model version is being unloaded; retry")
-        if self._queued_images + len(images) > self._max_queue:
-            if self._metrics is not None:
-                self._metrics.shed()
-            raise Overloaded(
-                f"{self._queued_images} images are already waiting; retry shortly",
-                headers={"Retry-After": "1"},
-            )
+        self.admit(len(images))
         loop = asyncio.get_running_loop()
         request = _Request(images, loop.create_future())
         self._queue.append(request)
@@ -84,6 +78,18 @@ class MicroBatcher:
             self._queue_moved(len(images))
         self._schedule(loop)
         return await request.result
+
+    def admit(self, images: int = 1) -> None:
+        """503 with Retry-After, counted as shed, unless ``images`` more fit in the queue.
+        ``predict`` asks it first; ``service.admission`` asks it (for one image) before a
+        request's body is read, so that a refusal costs no reading and no parsing."""
+        if self._queued_images + images > self._max_queue:
+            if self._metrics is not None:
+                self._metrics.shed()
+            raise Overloaded(
+                f"{self._queued_images} images are already waiting; retry shortly",
+                headers={"Retry-After": "1"},
+            )
 
     def waiting(self) -> int:
         """Images in the queue, not yet in a model call."""

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from service.errors import ModelNotReady, Overloaded
+from service.observability.metrics import BatcherMetrics
 from service.runtime.batching import MicroBatcher
 
 pytestmark = pytest.mark.anyio
@@ -131,6 +132,28 @@ async def test_a_full_queue_refuses_with_retry_after():
     model.gate.set()
     assert ids(await first) == [99] and ids(await queued) == [1, 2, 3]
     assert ids(await batcher.predict(images(4))) == [4]  # room again once served
+    batcher.close()
+
+
+async def test_admit_refuses_what_predict_would_and_counts_it_shed():
+    model = RecordingModel()
+    shed = []
+    metrics = BatcherMetrics("test", "1")
+    metrics.shed = lambda: shed.append(1)
+    batcher = MicroBatcher(
+        model, max_images=8, max_delay=0.0, max_queue=3, inline_max=0, name="test", metrics=metrics
+    )
+    first = await busy(model, batcher)
+    queued = asyncio.create_task(batcher.predict(images(1, 2)))
+    await asyncio.sleep(0.01)
+    batcher.admit()  # room for one more image
+    with pytest.raises(Overloaded) as refused:
+        batcher.admit(2)
+    assert refused.value.headers == {"Retry-After": "1"}
+    assert shed == [1]
+    model.gate.set()
+    await first, await queued
+    batcher.admit(3)
     batcher.close()
 
 
