@@ -9,6 +9,12 @@ connection is closed without an answer, as nginx's ``client_header_timeout`` doe
 could be taken by a browser for the answer to a request it sends later on a preconnected
 socket). A body that stalls is the app's to time out (``service.limits.BodyDeadline``),
 where it becomes a 408 in the service's error shape.
+
+Two of uvicorn's own answers are given in the service's error shape here, each a 503 with
+``Retry-After`` that closes the connection: beyond the connection cap (``limit_concurrency``)
+uvicorn runs an app of its own that answers in plain text; and a request still running at
+the shutdown limit (``timeout_graceful_shutdown``) has its task cancelled, which uvicorn
+answers with a plain-text 500 and logs as a crash, traceback and all.
 """
 
 from __future__ import annotations
@@ -16,17 +22,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
+
+from service.errors import Overloaded, ServiceError, error_response
+
+if TYPE_CHECKING:
+    from uvicorn._types import ASGI3Application
 
 logger = logging.getLogger(__name__)
 
 
 class HeaderDeadline(HttpToolsProtocol):
-    """One connection: uvicorn's httptools protocol, closed when a request head is late."""
+    """One connection: uvicorn's httptools protocol, closed when a request head is late;
+    beyond the connection cap and at the shutdown limit, answered in the service's shape."""
 
     def __init__(
         self,
@@ -57,6 +71,12 @@ class HeaderDeadline(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # Where uvicorn starts each request with the app to run it: its 503 app beyond the cap.
+        run = too_many_connections if app is service_unavailable else cast("ASGIApp", app)
+        cut_short = functools.partial(answer_if_cut_short, run, cycle)
+        super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
+
     def _arm(self) -> None:
         if self._head_late is None:
             self._head_late = self.loop.call_later(self.header_timeout, self._close_late)
@@ -77,6 +97,49 @@ class HeaderDeadline(HttpToolsProtocol):
             "closing %s: no complete request head within %g s", self.client, self.header_timeout
         )
         self.transport.close()
+
+
+class ShuttingDown(ServiceError):
+    """The server stopped before the request was done: its shutdown limit ran out."""
+
+    status_code = 503
+    code = "shutting_down"
+
+
+RETRY_AND_CLOSE = {"Retry-After": "1", "Connection": "close"}
+
+
+async def too_many_connections(scope: Scope, receive: Receive, send: Send) -> None:
+    """The answer beyond the connection cap."""
+    message = "too many connections to this server; retry shortly"
+    response = error_response(
+        Overloaded.status_code, Overloaded.code, message, RETRY_AND_CLOSE, path=scope["path"]
+    )
+    await response(scope, receive, send)
+
+
+async def answer_if_cut_short(
+    app: ASGIApp, cycle: RequestResponseCycle, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Run the request; if uvicorn cancels it at the shutdown limit before its answer has
+    begun, answer 503 instead. uvicorn cancels a request's task for nothing else (a client
+    that goes away is told by ``receive``); an answer already begun cannot be replaced, and
+    the cancellation goes on to uvicorn, which closes the connection."""
+    try:
+        await app(scope, receive, send)
+    except asyncio.CancelledError:
+        if cycle.response_started:
+            raise
+        logger.warning("%s %s cut short by the shutdown limit", scope["method"], scope["path"])
+        message = "the server is shutting down; retry"
+        response = error_response(
+            ShuttingDown.status_code,
+            ShuttingDown.code,
+            message,
+            RETRY_AND_CLOSE,
+            path=scope["path"],
+        )
+        await response(scope, receive, send)
 
 
 def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:

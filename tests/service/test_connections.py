@@ -1,5 +1,5 @@
 """Slow and idle clients against ``python -m service``: thousands of stalled connections are
-closed on time while real clients are served meanwhile; beyond the cap, 503."""
+closed on time while real clients are served meanwhile; beyond the cap, 503 with Retry-After."""
 
 from __future__ import annotations
 
@@ -160,15 +160,20 @@ def summary(latencies: list[float]) -> str:
     return f"{median(ms):.1f} ms median, {ms[int(0.9 * len(ms))]:.1f} ms p90, {ms[-1]:.1f} ms max"
 
 
-async def test_requests_beyond_the_connection_cap_get_503() -> None:
+async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape() -> None:
     cap = 20
     port = free_port()
     with served(slow_client_env(port, max_connections=cap)) as server:
         idle = [await stall(port, "idle") for _ in range(cap)]
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             refused = await client.get("/readyz")
-            assert refused.status_code == 503
-            assert refused.headers["connection"] == "close"
+            v2_refused = await client.get("/v2/health/ready")
+        for response in refused, v2_refused:
+            assert response.status_code == 503
+            assert response.headers["connection"] == "close"
+            assert response.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "overloaded"
+        assert "too many connections" in v2_refused.json()["error"]
         for connection in idle:
             await closed_by_server(connection)
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:

@@ -1,9 +1,11 @@
 """Graceful shutdown of ``python -m service``: on SIGTERM it stops accepting, finishes the HTTP
 requests and gRPC calls in flight and exits 0; what does not finish within
-``LENET_SHUTDOWN_TIMEOUT_SECONDS`` is cut there, and it still exits 0."""
+``LENET_SHUTDOWN_TIMEOUT_SECONDS`` is cut there with a 503 in the service's error shape, and
+it still exits 0."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import time
@@ -125,7 +127,7 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits_0() -> None:
     assert exited_after < 10
 
 
-def test_what_does_not_finish_in_time_is_cut_and_the_process_still_exits_0() -> None:
+def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exits_0() -> None:
     timeout_s = 2
     env = shutdown_env(free_port(), timeout_s)
     with served(env) as server:
@@ -136,6 +138,8 @@ def test_what_does_not_finish_in_time_is_cut_and_the_process_still_exits_0() -> 
         exit_code = server.process.wait(timeout=30)
         exited_after = time.monotonic() - signalled
         cut = answer(stalled)
+        assert server.process.stderr is not None
+        log = server.process.stderr.read().decode()
 
     print(
         f"\na stalled upload at SIGTERM, {timeout_s} s to finish: exit code {exit_code} "
@@ -144,3 +148,9 @@ def test_what_does_not_finish_in_time_is_cut_and_the_process_still_exits_0() -> 
     )
     assert exit_code == 0
     assert timeout_s <= exited_after < timeout_s + 5
+    head, body = cut.split(b"\r\n\r\n", 1)
+    assert status_line(cut) == "HTTP/1.1 503 Service Unavailable"
+    assert b"\r\nretry-after: 1\r\n" in head.lower()
+    assert json.loads(body)["error"]["code"] == "shutting_down"
+    assert "cut short by the shutdown limit" in log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
