@@ -113,7 +113,10 @@ class Settings(ModelRootSettings):
     @classmethod
     def _keys_are_readable(cls, path: Path | None) -> Path | None:
         if path is not None:
-            read_keys(path)  # a ValueError that says why: start-up fails, not every request
+            try:
+                read_keys(path)  # start-up fails, saying why, rather than every request
+            except ValueError as exc:
+                raise ValueError(f"LENET_API_KEYS_FILE: {exc}") from None
         return path
 
     @field_validator("cors_origins")

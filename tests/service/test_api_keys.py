@@ -355,11 +355,23 @@ def test_triton_clients_send_the_key(server: tuple[str, str], key: str) -> None:
 
 def test_triton_clients_without_a_key_are_refused(server: tuple[str, str]) -> None:
     http, grpc = server
+    before = parse(httpx.get(f"http://{http}/metrics").text)
     with pytest.raises(InferenceServerException, match="this route needs an API key"):
         httpclient.InferenceServerClient(http).get_model_metadata("lenet")
     grpc_client = grpcclient.InferenceServerClient(grpc)
     with pytest.raises(InferenceServerException, match="UNAUTHENTICATED.*needs an API key"):
         grpc_client.get_model_metadata("lenet")
+    after = parse(httpx.get(f"http://{http}/metrics").text)
+    route = "/inference.GRPCInferenceService/ModelMetadata"
+    counted = moved(
+        before,
+        after,
+        "lenet_requests_total",
+        protocol="grpc",
+        route=route,
+        status="UNAUTHENTICATED",
+    )
+    assert counted == 1
     with pytest.raises(InferenceServerException, match="UNAUTHENTICATED.*not valid"):
         grpc_client.get_server_metadata(headers={"authorization": f"Bearer {WRONG_KEY}"})
     with pytest.raises(InferenceServerException, match="UNAUTHENTICATED"):
