@@ -18,14 +18,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service import web
 from service.api import openapi
 from service.errors import BadRequest, ServiceError, error_response
 from service.keys import KeyFile, bearer
 from service.settings import Settings
 
 REALM = 'Bearer realm="lenet-serve"'
-PAGE_FILES = "/page/"
-"""Where ``service.web`` serves the page's files; the page itself is ``/``."""
 _PROBES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 
 CORS_METHODS = ("GET", "POST", "OPTIONS")
@@ -62,9 +61,10 @@ def open_paths(app: FastAPI, settings: Settings) -> Callable[[str], bool]:
     if not settings.metrics_require_key:
         exact.add("/metrics")
     paths = frozenset(exact)
+    files = f"{web.FILES}/"
 
     def is_open(path: str) -> bool:
-        return path in paths or path.startswith(PAGE_FILES)
+        return path in paths or path.startswith(files)
 
     return is_open
 

@@ -28,6 +28,8 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 ASSETS = "__assets__"
 """Where ``page.html`` names the static folder; replaced by ``/page/<digest>``."""
+FILES = "/page"
+"""Under which the page's files are served (``/page/<digest>/``): open without an API key."""
 
 # data: for page.html's empty icon, which spares a request for /favicon.ico and its 404.
 POLICY = (
@@ -83,7 +85,7 @@ def install(app: FastAPI) -> None:
     for route in app.router.routes:
         if isinstance(route, Route) and route.path in docs:
             route.app = nosniff(route.app)
-    prefix = f"/page/{digest(STATIC)}"
+    prefix = f"{FILES}/{digest(STATIC)}"
     page = (HERE / "page.html").read_text().replace(ASSETS, prefix).encode()
     etag = f'"{hashlib.sha256(page).hexdigest()[:16]}"'
     headers = {
