@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import observability, web
+from service import access, observability, web
 from service.api import openapi, routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     web.install(app)
     openapi.install(app, settings.backends)
+    access.install(app, settings)  # API keys and CORS where set: after openapi, before metrics
     # Last: its middleware outermost, to see BodySizeLimit's 413s too; its GET /metrics
     # after the API's routes, so that no request tries that route first.
     observability.install(app, settings)
