@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", default="1,2", help="uvicorn worker counts for ours (onnx) and the ceiling"
     )
     parser.add_argument("--parts", default=",".join(PARTS), help="any of " + ",".join(PARTS))
+    parser.add_argument(
+        "--bodies",
+        default=",".join(serving.BODY_NAMES),
+        help="the HTTP part's bodies, any of " + ",".join(serving.BODY_NAMES),
+    )
     parser.add_argument("--no-naive", action="store_true", help="leave out the naive service")
     parser.add_argument(
         "--model-root",
@@ -82,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.backends = (args.backends or ("numpy" if quick else "tensorflow,numpy,onnx")).split(",")
     args.workers = [int(w) for w in args.workers.split(",")]
     args.parts = args.parts.split(",")
+    args.bodies = args.bodies.split(",")
+    unknown = set(args.bodies) - set(serving.BODY_NAMES)
+    if unknown:
+        parser.error(f"no such bodies: {', '.join(sorted(unknown))}")
     if not quick:
         args.out = args.out or Path("bench/results.json")
         args.markdown = args.markdown or Path("docs/benchmarks.md")
@@ -120,7 +129,7 @@ def http_part(args: argparse.Namespace, model: modeldir.ModelDir) -> dict[str, A
         result = serving.run(
             model,
             backends=args.backends,
-            bodies=list(serving.BODY_NAMES),
+            bodies=[b for b in serving.BODY_NAMES if b in args.bodies],
             connections=args.connections,
             duration_s=args.duration,
             warmup_s=args.warmup,
@@ -268,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "backends": args.backends,
             "workers": args.workers,
+            "bodies": args.bodies,
             "parts": args.parts,
         }
         for part in args.parts:
