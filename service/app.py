@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import access, observability, web
+from service.admission import Admission
 from service.api import openapi, routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = repository
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
+    app.add_middleware(Admission, repository=repository)  # before any body is read
     register_error_handlers(app)
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)
