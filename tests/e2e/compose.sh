@@ -6,104 +6,24 @@
 # it switches back, then check the slim image on its own. Talks only to 127.0.0.1; removes its
 # containers, network and volume on exit, pass or fail (images stay).
 #
-# Knobs (environment): COMPOSE (default docker-compose if installed, else "docker compose"),
-# MNIST_DIR (../shared/data/mnist), TRAIN_EPOCHS (2), TRAIN_LIMIT (20000), API_PORT and
-# GRPC_PORT and SLIM_PORT (default: free ports), DIGIT_PNG and EXPECTED_DIGIT (default: the MNIST 7 from
-# service/examples.py), LENET_IMAGE (lenet-serve:latest), SLIM_IMAGE (lenet-serve:slim).
+# Knobs (environment), besides lib.sh's (COMPOSE, MNIST_DIR, LENET_IMAGE, DIGIT_PNG,
+# EXPECTED_DIGIT): TRAIN_EPOCHS (2), TRAIN_LIMIT (20000), API_PORT and GRPC_PORT and SLIM_PORT
+# (default: free ports), SLIM_IMAGE (lenet-serve:slim).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-if [[ -z ${COMPOSE:-} ]]; then
-  if command -v docker-compose >/dev/null; then COMPOSE=docker-compose; else COMPOSE="docker compose"; fi
-fi
 PROJECT=lenet-e2e-$$
-read -ra COMPOSE_P <<<"$COMPOSE -p $PROJECT"
-MNIST_DIR=$(cd "${MNIST_DIR:-../shared/data/mnist}" && pwd)
-export MNIST_DIR
+SLIM_CONTAINER=$PROJECT-slim
+extra_teardown() {
+  (($1 == 0)) || docker logs --tail=30 "$SLIM_CONTAINER" >&2 2>/dev/null || true
+  docker rm -f "$SLIM_CONTAINER" >/dev/null 2>&1 || true
+}
+source tests/e2e/lib.sh
 export TRAIN_EPOCHS=${TRAIN_EPOCHS:-2} TRAIN_LIMIT=${TRAIN_LIMIT:-20000}
-export LENET_IMAGE=${LENET_IMAGE:-lenet-serve:latest} LENET_POLL_SECONDS=2 LENET_KEEP_VERSIONS=2
+export LENET_POLL_SECONDS=2 LENET_KEEP_VERSIONS=2
 export API_HOST=127.0.0.1 API_PORT=${API_PORT:-$(free_port)} GRPC_PORT=${GRPC_PORT:-$(free_port)}
 SLIM_IMAGE=${SLIM_IMAGE:-lenet-serve:slim}
 SLIM_PORT=${SLIM_PORT:-$(free_port)}
-SLIM_CONTAINER=$PROJECT-slim
-EXPECTED_DIGIT=${EXPECTED_DIGIT:-7}
-WORK=$(mktemp -d)
-STARTED=$SECONDS
-PASSED=0
-
-compose() { timeout 120 "${COMPOSE_P[@]}" "$@"; }
-step() { echo "== [$((SECONDS - STARTED))s] $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-passed() { PASSED=$((PASSED + 1)); }
-
-teardown() {
-  local rc=$?
-  trap - EXIT
-  if ((rc != 0)); then
-    echo "---- logs (exit $rc) ----" >&2
-    timeout 60 "${COMPOSE_P[@]}" logs --no-color --tail=60 >&2 || true
-    docker logs --tail=30 "$SLIM_CONTAINER" >&2 2>/dev/null || true
-  fi
-  step "tearing down $PROJECT"
-  docker rm -f "$SLIM_CONTAINER" >/dev/null 2>&1 || true
-  docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r docker rm -f >/dev/null || true
-  timeout 120 "${COMPOSE_P[@]}" --profile train down --volumes --remove-orphans --timeout 10 \
-    >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-  echo "e2e: $PASSED passed, $((rc == 0 ? 0 : 1)) failed"
-  exit "$rc"
-}
-trap teardown EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Runs a long, noisy command with a deadline, showing its output only when it fails.
-quietly() {
-  local seconds=$1 log=$WORK/$2.log
-  shift 2
-  if ! timeout "$seconds" "$@" >"$log" 2>&1; then
-    tail -n 40 "$log" >&2
-    fail "$* (log above; limit ${seconds}s)"
-  fi
-}
-
-# Polls "$@" once a second until it succeeds or $1 seconds pass.
-wait_for() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    ((SECONDS < deadline)) || return 1
-    sleep 1
-  done
-}
-
-health() { docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null; }
-is_healthy() { [[ $(health "$1") == healthy ]]; }
-
-# Prints the JSON answer to one predict request against port $1 (query $2, if given).
-predict() {
-  curl -sS --fail-with-body --max-time 30 \
-    -F "file=@$DIGIT_PNG;type=image/png" "http://127.0.0.1:$1/v1/predict${2:-}"
-}
-
-# Checks an answer: $1 the JSON, $2 the version, $3 the backend that must have answered.
-check_answer() {
-  python3 - "$1" "$EXPECTED_DIGIT" "$2" "$3" <<'PY'
-import json, sys
-body, digit, version, backend = sys.argv[1:]
-answer = json.loads(body)
-got = (answer["predictions"][0]["digit"], answer["version"], answer["backend"])
-want = (int(digit), version, backend)
-print(f"   predicted {got[0]} (p={answer['predictions'][0]['probability']:.3f}),"
-      f" version {got[1]}, backend {got[2]}")
-sys.exit(0 if got == want else f"wanted digit/version/backend {want}, got {got}")
-PY
-  passed
-}
-
-answers_version() { [[ $(predict "$1" "${3:-}" 2>/dev/null) == *"\"version\":\"$2\""* ]]; }
 
 # Runs python -m "${@:2}" in the train container (it may write the model volume), logged as $1.
 training() {
@@ -116,12 +36,7 @@ step "building $LENET_IMAGE ($COMPOSE build) and $SLIM_IMAGE (docker build --tar
 quietly 1500 build-full "${COMPOSE_P[@]}" build api
 quietly 600 build-slim docker build --target slim -t "$SLIM_IMAGE" .
 
-if [[ -z ${DIGIT_PNG:-} ]]; then
-  DIGIT_PNG=$WORK/digit.png
-  timeout 120 docker run --rm "$SLIM_IMAGE" python -c \
-    'import sys; from service.api.examples import EXAMPLE_PNG; sys.stdout.buffer.write(EXAMPLE_PNG)' \
-    >"$DIGIT_PNG"
-fi
+digit_png "$SLIM_IMAGE"
 
 step "compose up: init seeds the volume with version 1, api serves it on 127.0.0.1:$API_PORT"
 quietly 300 up "${COMPOSE_P[@]}" up -d api
@@ -150,25 +65,9 @@ assert digit.as_numpy("digit")[0] == expected
 PY
 passed
 
-step "the api runs as non-root and cannot write the model volume"
-uid=$(compose exec -T api id -u | tr -d '\r')
-pid1_uid=$(compose exec -T api stat -c %u /proc/1 | tr -d '\r')
-echo "   id -u: $uid; owner of PID 1: $pid1_uid"
-[[ $uid != 0 && $pid1_uid != 0 ]] || fail "the api runs as root"
-passed
+step "the api is locked down: non-root, read-only root, /tmp only, no capabilities, limits"
+locked_down "$api" api
 if compose exec -T api touch /models/lenet/probe 2>/dev/null; then fail "model volume is writable"; fi
-passed
-
-step "the api is locked down: read-only root, /tmp only, no capabilities, no new privileges, limits"
-if compose exec -T api touch /probe 2>/dev/null; then fail "the root filesystem is writable"; fi
-compose exec -T api touch /tmp/probe || fail "/tmp is not writable"
-status=$(compose exec -T api grep -E '^(CapBnd|NoNewPrivs)' /proc/1/status | tr -d '\r' | tr -s '\t\n' ' ')
-limits=$(docker inspect -f 'memory={{.HostConfig.Memory}} pids={{.HostConfig.PidsLimit}}' "$api")
-echo "   PID 1: $status; $limits"
-[[ $status == *"CapBnd: 0000000000000000"* && $status == *"NoNewPrivs: 1"* ]] ||
-  fail "the api keeps capabilities or may gain privileges"
-[[ $limits != *"memory=0 "* && $limits != *"pids=0" && $limits != *"pids=<nil>" ]] ||
-  fail "the api has no memory or pids limit"
 passed
 before=$(docker inspect -f '{{.State.StartedAt}} restarts={{.RestartCount}}' "$api")
 
