@@ -5,11 +5,15 @@ bundles them (strict: an unknown or misspelt field fails), at the oldest Kuberne
 manifests need and the newest the pinned package knows. What no schema can see is checked
 against the code: env names against ``Settings``' fields, ports against its defaults, probe
 paths against the health routes, the user against the Dockerfile, the image against compose,
-the scaling metric against the gauge the app exports.
+the scaling metric against the gauge the app exports. The same for the reverse proxy of
+docker-compose.yml's "scale" profile (deploy/nginx): its ports, limits and retries against
+compose and the app, and the supervisor that keeps its upstreams.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import re
 from collections.abc import Iterator
@@ -19,6 +23,7 @@ from typing import Any
 import httpx
 import kubernetes_validate
 import pytest
+import uvicorn
 import yaml
 
 from model.artifacts import TEMP_PREFIX
@@ -422,3 +427,148 @@ def test_documented_adapter_rule_reads_the_queue_gauge() -> None:
     assert rule["seriesQuery"].startswith(gauge + "{")
     assert rule["name"]["as"] == gauge
     assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+
+
+# The proxy of docker-compose.yml's "scale" profile: deploy/nginx, against compose and the app.
+
+NGINX = ROOT / "deploy" / "nginx"
+
+
+def compose_services() -> dict[str, Any]:
+    with (ROOT / "docker-compose.yml").open() as file:
+        services: dict[str, Any] = yaml.safe_load(file)["services"]
+    return services
+
+
+Directive = tuple[str, list[str], list[Any]]
+"""An nginx directive: its name, its arguments and, for a block, the directives inside."""
+
+
+def nginx_conf() -> list[Directive]:
+    """deploy/nginx/nginx.conf as a tree: words, ``;`` ends a directive, braces a block."""
+    text = re.sub(r"#.*", "", (NGINX / "nginx.conf").read_text())
+    tokens = re.findall(r'"[^"]*"|[{};]|[^\s{};]+', text)
+
+    def block(at: int) -> tuple[list[Directive], int]:
+        found: list[Directive] = []
+        words: list[str] = []
+        while at < len(tokens):
+            token, at = tokens[at], at + 1
+            if token == "}":
+                break
+            if token == "{":
+                children, at = block(at)
+                found.append((words[0], words[1:], children))
+                words = []
+            elif token == ";":
+                found.append((words[0], words[1:], []))
+                words = []
+            else:
+                words.append(token)
+        return found, at
+
+    return block(0)[0]
+
+
+def nginx_block(*path: str) -> dict[str, list[str]]:
+    """The simple directives of the block at ``path`` (each step a block's name and arguments,
+    as ``"upstream api_http"``; a server is named by its ``listen``) by name."""
+    directives = nginx_conf()
+    for step in path:
+        name, *args = step.split()
+        (directives,) = [
+            children
+            for kind, arguments, children in directives
+            if (kind, arguments) == (name, args)
+            or (kind == "server" == name and [args] == [a for k, a, _ in children if k == "listen"])
+        ]
+    return {name: args for name, args, children in directives if not children}
+
+
+def supervisor() -> Any:
+    """deploy/nginx/upstreams.py, imported from its path (it is no package's)."""
+    spec = importlib.util.spec_from_file_location("upstreams", NGINX / "upstreams.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_proxy_listens_on_the_ports_compose_publishes_and_the_app_serves() -> None:
+    defaults = Settings.model_fields
+    http, grpc = defaults["port"].default, defaults["grpc_port"].default
+    assert nginx_block("http", f"server {http}", "location /")  # one server a port
+    assert nginx_block("http", f"server {grpc} http2", "location /")
+    published = [port.rsplit(":", 1)[-1] for port in compose_services()["proxy"]["ports"]]
+    assert published == [str(http), str(grpc)]
+    upstreams = supervisor()
+    assert (upstreams.HTTP_PORT, upstreams.GRPC_PORT) == (http, grpc)  # each replica's ports
+
+
+def test_proxy_upstreams_are_the_files_its_supervisor_writes() -> None:
+    written = supervisor().UPSTREAM_FILES
+    http = nginx_block("http", "upstream api_http")
+    grpc = nginx_block("http", "upstream api_grpc")
+    assert [http["include"], grpc["include"]] == [[str(path)] for path in written.values()]
+    assert all(str(path).startswith("/tmp/") for path in written.values())  # writable there
+    assert nginx_block("http", "server 8000", "location /")["proxy_pass"] == ["http://api_http"]
+    assert nginx_block("http", "server 8001 http2", "location /")["grpc_pass"] == [
+        "grpc://api_grpc"
+    ]
+
+
+def test_proxy_keeps_the_apps_limits_and_drops_idle_connections_first() -> None:
+    defaults = Settings.model_fields
+    http = nginx_block("http")
+    assert http["client_max_body_size"] == [f"{defaults['max_body_bytes'].default // 2**20}m"]
+    assert http["client_header_timeout"] == [f"{defaults['header_timeout_seconds'].default:g}s"]
+    assert http["client_body_timeout"] == [f"{defaults['body_timeout_seconds'].default:g}s"]
+    # nginx must give up an idle connection to a replica before uvicorn closes it.
+    uvicorn_idle = inspect.signature(uvicorn.Config).parameters["timeout_keep_alive"].default
+    assert "timeout_keep_alive" not in (ROOT / "service" / "__main__.py").read_text()
+    (idle,) = nginx_block("http", "upstream api_http")["keepalive_timeout"]
+    assert int(idle.removesuffix("s")) < uvicorn_idle
+
+
+@pytest.mark.parametrize("module", ["proxy", "grpc"])
+def test_proxy_retries_failed_calls_elsewhere_within_bounds(module: str) -> None:
+    server = "server 8000" if module == "proxy" else "server 8001 http2"
+    location = nginx_block("http", server, "location /")
+    retried = set(location[f"{module}_next_upstream"])
+    assert {"error", "timeout", "http_502", "http_503", "non_idempotent"} <= retried
+    assert 1 < int(location[f"{module}_next_upstream_tries"][0]) <= 3
+    assert location[f"{module}_next_upstream_timeout"][0].endswith("s")
+    assert location["add_header"][:2] == ["X-Upstream", "$upstream_addr"]
+
+
+def test_proxy_is_locked_down_like_the_api() -> None:
+    services = compose_services()
+    api, proxy = services["api"], services["proxy"]
+    for key in ("read_only", "tmpfs", "cap_drop", "security_opt"):
+        assert proxy[key] == api[key], key
+    assert proxy["mem_limit"] and proxy["pids_limit"]
+    assert proxy["profiles"] == ["scale"]
+    assert "USER www-data" in (NGINX / "Dockerfile").read_text()
+
+
+def test_api_host_ports_may_be_left_to_docker_for_replicas() -> None:
+    # ${API_PORT-8000}, not ${API_PORT:-8000}: set and empty publishes on a free port.
+    for port in compose_services()["api"]["ports"]:
+        assert re.fullmatch(r"\$\{API_HOST:-[^}]+\}:\$\{(API|GRPC)_PORT-\d+\}:\d+", port), port
+
+
+def test_supervisor_lists_ready_replicas_and_drops_failing_ones_after_a_streak() -> None:
+    upstreams = supervisor()
+    membership = upstreams.Membership()
+    assert membership.update({"10.0.0.2": None, "10.0.0.3": "loading"})
+    assert membership.listed == {"10.0.0.2"}
+    for _ in range(upstreams.DROP_AFTER - 1):
+        assert not membership.update({"10.0.0.2": "timed out", "10.0.0.3": "loading"})
+    assert membership.listed == {"10.0.0.2"}, "one slow answer is no reason to reload"
+    assert membership.update({"10.0.0.2": "refused", "10.0.0.3": None})
+    assert membership.listed == {"10.0.0.3"}
+    assert membership.update({"10.0.0.4": None})  # the DNS no longer names 10.0.0.3
+    assert membership.listed == {"10.0.0.4"}
+    assert upstreams.render(["10.0.0.4"], 8001) == (
+        f"server 10.0.0.4:8001 {upstreams.SERVER_OPTIONS};\n"
+    )
