@@ -1,14 +1,16 @@
-"""The e2e's client behind the proxy: predictions over HTTP and gRPC, each checked, each
-answer's replica read from the proxy's ``X-Upstream`` header (a header on HTTP, initial
+"""The scale e2e's client: predictions through the proxy over HTTP and gRPC, each checked,
+each answer's replica read from the proxy's ``X-Upstream`` header (a header on HTTP, initial
 metadata on gRPC), so the test sees the spread without asking the replicas.
 
 ``spread``: a few calls of each kind, one after another; fails unless at least ``--expect``
 replicas answered each kind. ``loop``: clients calling back to back until SIGINT or SIGTERM,
 then the counts; fails on any failed call (an error, a timeout, a wrong answer) or when a
-kind got no answer at all. Run with the venv's Python (httpx, grpcio, tritonclient)::
+kind got no answer at all. ``versions``: asks replicas directly until each answers from a
+version. Run with the venv's Python (httpx, grpcio, tritonclient)::
 
     .venv/bin/python tests/e2e/traffic.py spread --http 127.0.0.1:8000 --grpc 127.0.0.1:8001
     .venv/bin/python tests/e2e/traffic.py loop --http 127.0.0.1:8000 --grpc 127.0.0.1:8001
+    .venv/bin/python tests/e2e/traffic.py versions --version 2 127.0.0.1:32768 127.0.0.1:32770
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ def callers(args: argparse.Namespace) -> dict[str, Callable[[], Call]]:
 
 
 def spread(args: argparse.Namespace) -> int:
+    """A few calls of each kind in turn; fails unless ``--expect`` replicas answered each."""
     ok = True
     for kind, make in callers(args).items():
         tally, call = Tally(), make()
@@ -150,6 +153,7 @@ def spread(args: argparse.Namespace) -> int:
 
 
 def loop(args: argparse.Namespace) -> int:
+    """Clients calling back to back until SIGINT or SIGTERM; fails on any failed call."""
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -179,16 +183,44 @@ def loop(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def versions(args: argparse.Namespace) -> int:
+    """Poll each replica directly until it answers from ``--version``; print when each first
+    did (Unix time), so the caller can set it against when the version was published."""
+    pending = {address: httpx.Client(base_url=f"http://{address}") for address in args.replicas}
+    files = {"file": ("digit.png", EXAMPLE_PNG, "image/png")}
+    deadline = time.monotonic() + args.timeout
+    while pending and time.monotonic() < deadline:
+        for address, client in list(pending.items()):
+            try:
+                answer = client.post("/v1/predict", files=files, timeout=TIMEOUT_S).json()
+            except (httpx.HTTPError, ValueError):  # restarting, or not JSON: ask again
+                continue
+            if answer.get("version") == args.version:
+                print(f"{address} {time.time():.3f}", flush=True)
+                del pending[address]
+        time.sleep(0.2)
+    for address in pending:
+        print(f"{address} never answered from version {args.version}", file=sys.stderr)
+    return 1 if pending else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=["spread", "loop"])
-    parser.add_argument("--http", required=True, help="the proxy's HTTP HOST:PORT")
-    parser.add_argument("--grpc", required=True, help="the proxy's gRPC HOST:PORT")
-    parser.add_argument("--requests", type=int, default=30, help="spread: calls of each kind")
-    parser.add_argument("--expect", type=int, default=1, help="spread: replicas at least")
-    parser.add_argument("--clients", type=int, default=2, help="loop: clients of each kind")
+    modes = parser.add_subparsers(dest="mode", required=True)
+    proxy = argparse.ArgumentParser(add_help=False)
+    proxy.add_argument("--http", required=True, help="the proxy's HTTP HOST:PORT")
+    proxy.add_argument("--grpc", required=True, help="the proxy's gRPC HOST:PORT")
+    spread_mode = modes.add_parser("spread", parents=[proxy], help=spread.__doc__)
+    spread_mode.add_argument("--requests", type=int, default=30, help="calls of each kind")
+    spread_mode.add_argument("--expect", type=int, default=1, help="replicas, at least")
+    loop_mode = modes.add_parser("loop", parents=[proxy], help=loop.__doc__)
+    loop_mode.add_argument("--clients", type=int, default=2, help="clients of each kind")
+    versions_mode = modes.add_parser("versions", help=versions.__doc__)
+    versions_mode.add_argument("--version", required=True, help="the version to wait for")
+    versions_mode.add_argument("--timeout", type=float, default=900, help="seconds (900)")
+    versions_mode.add_argument("replicas", nargs="+", help="each replica's HTTP HOST:PORT")
     args = parser.parse_args(argv)
-    return spread(args) if args.mode == "spread" else loop(args)
+    return {"spread": spread, "loop": loop, "versions": versions}[args.mode](args)
 
 
 if __name__ == "__main__":
