@@ -134,6 +134,7 @@ async def test_another_backend_with_room_still_answers(app: FastAPI, full: None)
         ("/v1/activations", 200),  # calls the backend directly, no queue
         ("/v1/predict?version=9", 404),
         ("/v1/predict?backend=tensorflow", 422),  # not loaded here
+        ("/v1/predict?backend=", 422),
         ("/v2/models/other/infer", 404),
         ("/v2/models/lenet/versions/9/infer", 404),
     ],
