@@ -324,9 +324,9 @@ def report(results: dict[str, Any]) -> str:
     one = next(c for c in cells if c["server"] == "1 behind the proxy")
     lines = [
         "| replicas | path | req/s | ÷ 1 replica behind the proxy | of linear | p50 ms | p99 ms |"
-        " errors | replicas' CPU ms/request | proxy's CPU ms/request | CPU %: replicas, proxy,"
-        " wrk, machine | req/s by round |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " errors | replicas' CPU ms/request | proxy's CPU ms/request | req/s per core used |"
+        " CPU %: replicas, proxy, wrk, machine | req/s by round |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cell in sorted(cells, key=lambda c: (c["replicas"], c["server"])):
         speedup = cell["rps"] / one["rps"]
@@ -338,6 +338,7 @@ def report(results: dict[str, Any]) -> str:
             f" {speedup:.2f}× | {'' if of_linear is None else f'{of_linear:.0%}'} |"
             f" {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {cell['errors']} |"
             + "".join(f" {'' if ms is None else f'{ms:.3f}'} |" for ms in per_request)
+            + f" {per_core_used(per_request)} |"
             + f" {', '.join('?' if c is None else str(c) for c in cpu)} |"
             f" {', '.join(f'{r:,.0f}' for r in cell['round_rps'])} |"
         )
@@ -376,6 +377,14 @@ def report(results: dict[str, Any]) -> str:
     if results.get("plan"):
         page += ["", plan_report(results["plan"])]
     return "\n".join(page)
+
+
+def per_core_used(per_request: list[float | None]) -> str:
+    """Requests per CPU-second that the replicas and the proxy spent together: what one core
+    serves at this efficiency, however many cores the stack was given."""
+    if None in per_request:
+        return ""
+    return f"{1000 / sum(ms for ms in per_request if ms is not None):,.0f}"
 
 
 PLAN_RATES = (1_000, 10_000, 100_000)

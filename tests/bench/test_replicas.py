@@ -93,6 +93,7 @@ def test_report_shows_speedup_and_share_of_linear() -> None:
     }
     page = replicas.report(results)
     assert "| 2 | behind the proxy | 1,500 | 1.50× | 75% |" in page
+    assert "| 0.400 | 0.050 | 2,222 |" in page  # 1000 / (0.4 + 0.05) requests a CPU-second
     assert "| 1 | direct | 1,100 | 1.10× |  |" in page
     assert "| onnx | json | 0.50 | 2,000 | 4.0 | 2 | 9 | 85 |" in page
     assert "each replica's process 600–600 MiB resident" in page
