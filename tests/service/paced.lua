@@ -1,7 +1,8 @@
 -- wrk script for the overload test: POST the file LOAD_BODY (content type LOAD_CONTENT_TYPE,
--- plus the header LOAD_HEADER, "Name: value", if set), each connection pausing LOAD_PACE_MS
--- after every answer, so that the offered rate is set by the pacing, not by how fast the
--- server answers (a shed request comes back at once). Run with as many threads as
+-- plus the header LOAD_HEADER, "Name: value", if set), each connection starting a request
+-- every LOAD_PACE_MS (at once if its answer took longer; 0: no pause), so that the offered
+-- rate is set by the pacing, not by how fast the server answers (a shed request comes back
+-- at once) nor how slowly (a machine shared with other work). Run with as many threads as
 -- connections: each thread's one connection then alternates request() and response(), which
 -- is what pairs a request with its answer and times them by status. wrk's own latency
 -- figures mix answered and shed requests.
@@ -53,7 +54,10 @@ function response(status, headers)
 end
 
 function delay()
-   return pace
+   if sent == nil then  -- wrk asks before the first request too
+      return 0
+   end
+   return math.max(0, pace - (now_ms() - sent))
 end
 
 local threads = {}
