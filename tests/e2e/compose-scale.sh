@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 PROJECT=lenet-scale-$$
-LOOP_PID= VERSIONS_PID=
+LOOP_PID='' VERSIONS_PID=''
 extra_teardown() {
   for pid in $LOOP_PID $VERSIONS_PID; do kill "$pid" 2>/dev/null || true; done
 }
@@ -24,7 +24,7 @@ REPLICAS=${REPLICAS:-3}
 LOAD_ALLOWANCE=${LOAD_ALLOWANCE:-20}
 export LENET_POLL_SECONDS=${LENET_POLL_SECONDS:-2}
 # The replicas' own ports: free ones Docker picks, on 127.0.0.1; the proxy's are the public ones.
-export API_HOST=127.0.0.1 API_PORT= GRPC_PORT=
+export API_HOST=127.0.0.1 API_PORT='' GRPC_PORT=''
 export PROXY_HOST=127.0.0.1 PROXY_PORT=${PROXY_PORT:-$(free_port)}
 export PROXY_GRPC_PORT=${PROXY_GRPC_PORT:-$(free_port)}
 read -ra SCALED <<<"${COMPOSE_P[*]} --profile scale"

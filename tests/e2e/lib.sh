@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the end-to-end scripts (compose.sh, compose-scale.sh): sourced, not run. Each script
 # sets PROJECT and, where it needs one, its own cleanup in extra_teardown before sourcing.
 # Knobs (environment): COMPOSE (default docker-compose if installed, else "docker compose"),
