@@ -103,10 +103,17 @@ class SharedAddress(socket.socket):
 
 
 def reserve(config: Config) -> SharedAddress:
-    """Hold ``config``'s host and port for the workers, logged as uvicorn logs its socket."""
+    """Hold ``config``'s host and port for the workers, logged as uvicorn logs its socket.
+
+    A plain bind first, without ``SO_REUSEPORT``: it fails while anything listens there, this
+    service started a second time too, which would otherwise join the first one's listeners
+    (any process of the same user may) and take a share of its connections. (Two started at
+    the same moment, before either listens, can still both get through.)"""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = _bind(SharedAddress(family), (config.host, config.port))
-    host, port = sock.getsockname()[:2]
+    with _bind(socket.socket(family), (config.host, config.port), reuse_port=False) as probe:
+        address = probe.getsockname()  # the port picked, when asked for port 0
+    sock = _bind(SharedAddress(family), address)
+    host, port = address[:2]
     where = f"[{host}]" if family == socket.AF_INET6 else host
     logger.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, port)
     return sock
@@ -118,9 +125,10 @@ def own_socket(family: socket.AddressFamily, address: Address) -> socket.socket:
     return _bind(socket.socket(family), address)
 
 
-def _bind(sock: S, address: Address) -> S:
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+def _bind(sock: S, address: Address, reuse_port: bool = True) -> S:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: over TIME_WAIT
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
     except OSError as exc:

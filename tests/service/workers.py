@@ -39,6 +39,10 @@ class Workers:
             if b"spawn_main" in read_bytes(f"/proc/{pid}/cmdline")
         }
 
+    def events(self) -> str:
+        """Its log but the access log's lines: workers started, stopped, replaced."""
+        return "\n".join(line for line in self.log.read_text().splitlines() if line[:1] != "{")
+
     def listeners(self) -> int:
         return listening_sockets(self.port)
 
