@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.rounds import SPREAD
 from bench.targets import (
     bodies_of,
     ceiling_for,
@@ -199,6 +200,8 @@ against the previous code, the same backend, in the last table.
 "Server CPU" is the server's CPU time (all threads of all its processes, from /proc) during
 the run, per request and as a share of one core (200% = both cores, leaving none to wrk);
 "context switches" counts its threads' voluntary and involuntary switches, per request.
+"Connections per worker" (servers with several) is how many of wrk's connections each
+worker held halfway through each round, from /proc: how evenly they were spread.
 """
     for body in bodies_of({"http": http}):
         title = BODY_TITLES.get(body, f"{body.upper()} body")
@@ -214,6 +217,7 @@ def _body_table(http: dict[str, Any], body: str) -> str:
     runs = [run for run in http["runs"] if run["body"] == body]
     against_ceiling = any(run["server"].startswith("ceiling") for run in runs)
     client = any("client_cpu_ms_per_request" in run for run in runs)
+    spread = any(SPREAD in run for run in runs)
     header = ["server", "connections", "req/s", "p50 ms", "p99 ms", "errors"]
     if against_ceiling:
         header += ["req/s ÷ ceiling", "p99 ÷ ceiling", "req/s ÷ naive"]
@@ -222,6 +226,8 @@ def _body_table(http: dict[str, Any], body: str) -> str:
     header += ["server CPU ms/request", "server CPU %", "context switches/request"]
     if client:
         header += ["client CPU ms/request", "client CPU %"]
+    if spread:
+        header += ["connections per worker"]
     rows = []
     for count in sorted({run["connections"] for run in runs}):
         naive = http_cell(results, "naive", body, count)
@@ -257,6 +263,8 @@ def _body_table(http: dict[str, Any], body: str) -> str:
             ]
             if client:
                 row += [f"{run['client_cpu_ms_per_request']:.2f}", run["client_cpu_percent"]]
+            if spread:
+                row.append(", ".join("+".join(map(str, look)) for look in run.get(SPREAD, [])))
             rows.append(row)
     return _table(header, rows)
 

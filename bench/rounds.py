@@ -30,6 +30,8 @@ PER_SECOND = {"server_cpu_percent": 0, "client_cpu_percent": 0}
 """Averaged weighted by the rounds' seconds; whole percents, as one run's."""
 PERCENTILES = ("p50_ms", "p90_ms", "p99_ms")
 """The median of the rounds' own: percentiles of separate runs do not add up."""
+SPREAD = "connections_per_worker"
+"""A multi-worker server's connections per worker (a round's one look): each round's kept."""
 
 
 def in_order(items: Sequence[T], round_index: int) -> list[T]:
@@ -61,6 +63,8 @@ def _together(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for key in PERCENTILES:
         cell[key] = statistics.median(run[key] for run in rounds)
+    if any(SPREAD in run for run in rounds):
+        cell[SPREAD] = [run.get(SPREAD, []) for run in rounds]
     for digits, weight in ((PER_REQUEST, "requests"), (PER_SECOND, "seconds")):
         for key in (k for k in digits if k in rounds[0]):
             total = sum(run[weight] for run in rounds) or 1

@@ -101,6 +101,18 @@ class Server:
                 total[key] += kib
         return total
 
+    def connections_per_worker(self) -> list[int]:
+        """Established connections each worker process holds now, most first: with several
+        workers, how the kernel (or their race to accept) spread the load's connections."""
+        port = int(self.url.rsplit(":", 1)[1])
+        listening, established = port_sockets(port)
+        counts = []
+        for pid in self._tree()[1:]:
+            held = _alive(socket_inodes, pid, set())
+            if held & listening:  # a worker, not multiprocessing's resource tracker
+                counts.append(len(held & established))
+        return sorted(counts, reverse=True)
+
     def _tree(self) -> list[int]:
         return process_tree(self.process.pid)
 
@@ -213,6 +225,35 @@ def process_tree(pid: int) -> list[int]:
         if parent == pid:
             children.append(int(stat.parent.name))
     return [pid, *children]
+
+
+TCP_STATES = {"01": "established", "0A": "listening"}
+"""The states of /proc/net/tcp's ``st`` column counted here."""
+
+
+def port_sockets(port: int) -> tuple[set[str], set[str]]:
+    """The inodes of the TCP sockets on local ``port``: listening, and established."""
+    found: dict[str, set[str]] = {state: set() for state in TCP_STATES.values()}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if int(local.rsplit(":", 1)[1], 16) == port and state in TCP_STATES:
+                found[TCP_STATES[state]].add(inode)
+    return found["listening"], found["established"]
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets among the process's open files."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -19,6 +19,7 @@ ratio within one run too.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,24 @@ def client_cpu(result: dict[str, Any]) -> str:
 def measure(
     server: servers.Server, body_name: str, connections: int, duration_s: float, progress: Any
 ) -> dict[str, Any]:
-    """One load on one server, with the server's CPU and context switches during it."""
+    """One load on one server, with the server's CPU and context switches during it, and,
+    with several workers, how many of the load's connections each held halfway through."""
+    spread: list[list[int]] = []
+
+    def look() -> None:
+        spread.append(server.connections_per_worker())
+
+    halfway = threading.Timer(duration_s / 2, look)
+    several = server.spec.workers > 1
     cpu_before, switches_before = server.cpu_seconds(), server.context_switches()
+    if several:
+        halfway.start()
     result = load(server, body_name, connections, duration_s)
+    if several:
+        halfway.cancel()  # a load that ended early (errors)
+        halfway.join()
+    if spread:
+        result["connections_per_worker"] = spread[0]
     cpu = server.cpu_seconds() - cpu_before
     switches = server.context_switches() - switches_before
     requests = max(result["requests"], 1)
@@ -130,7 +146,9 @@ def measure(
         f"  {server.spec.name:16} {body_name:9} c={connections:<3} "
         f"{result['rps']:8.1f} req/s  p50 {result['p50_ms']:7.2f} ms  "
         f"p99 {result['p99_ms']:8.2f} ms  errors {result['errors']}  "
-        f"CPU {result['server_cpu_ms_per_request']:.2f} ms/request" + client_cpu(result)
+        f"CPU {result['server_cpu_ms_per_request']:.2f} ms/request"
+        + client_cpu(result)
+        + (f", connections per worker {spread[0]}" if spread else "")
     )
     return {"server": server.spec.name, "body": body_name, "connections": connections} | result
 

@@ -53,3 +53,12 @@ def test_a_ratio_row_shows_each_rounds_own_ratio() -> None:
     [row] = targets.evaluate({"http": {"runs": rounds.merge(runs)}})
     assert row["rounds"] == "0.99, 0.95"
     assert (row["measured"], row["holds"]) == (0.97, True)
+
+
+def test_a_multi_worker_cell_keeps_each_rounds_connections_per_worker() -> None:
+    a0 = run("ours-onnx-2w", 1000, 5, 0, connections_per_worker=[6, 2])
+    a1 = run("ours-onnx-2w", 1000, 5, 1, connections_per_worker=[4, 4])
+    b0 = run("ours-onnx", 1000, 5, 0)
+    [a, b] = rounds.merge([a0, b0, a1])
+    assert a["connections_per_worker"] == [[6, 2], [4, 4]]
+    assert "connections_per_worker" not in b
