@@ -2,10 +2,12 @@
 
 The middleware appends each request it answered here, and ``flush`` hands them over in bulk
 a tenth of a second later (or once ``MAX_WAITING`` wait): to ``metrics.observe_requests``,
-which then updates each series once, and to ``access_log.write``, which formats the lines and
-writes them as one log record. Recorded one by one, a request's count, latency and log line
-cost several function calls, a lock and a log record each, a measurable share of a 28×28
-request (``make bench``: ``ours-onnx`` ÷ ``ours-onnx-quiet``).
+grouped by series, so that each series is updated once, and to ``access_log.write``, which
+completes and formats the lines and writes them as one log record. A request costs its
+middleware a tuple and an append; all that can be done for many at once waits for the
+flush, which runs it in one loop while its code and data stay in the CPU's caches. Done one
+request at a time, the same work costs several times as much: between two requests the
+model and the framework push it all out of the caches (``python -m bench.observability_cost``).
 
 A scrape of ``/metrics`` flushes first, so in one process it sees every request answered
 before it. With several worker processes another worker's requests reach the shared figures
@@ -19,16 +21,16 @@ from threading import Lock
 
 from service.errors import is_v2
 from service.observability import access_log, metrics
-from service.observability.access_log import RequestFacts
+from service.observability.access_log import AccessLine
 
 FLUSH_SECONDS = 0.1
 """The longest an answered request waits to be counted and logged ..."""
 MAX_WAITING = 512
 """... or the most that wait, whatever the time."""
 
-Answered = tuple[bool, str, str, str, int, float, RequestFacts | None]
-"""Whether it is counted; its method, path, route template and status; its duration in
-seconds; its facts if it is logged."""
+Answered = tuple[str, str | None, int, float, AccessLine | None]
+"""A request as it waits: its path; its route template, or None if it is not counted; its
+status; its duration in seconds; its access log line, if it is logged."""
 
 _waiting: list[Answered] = []
 _taking = Lock()  # flushes run on the event loop, or wherever /metrics renders
@@ -51,15 +53,17 @@ def flush() -> None:
     with _taking:  # appends go on meanwhile; each request is taken by one flush
         taken = _waiting[:]
         del _waiting[: len(taken)]
-    metrics.observe_requests(
-        (("v2" if is_v2(path) else "v1", route, status), seconds)
-        for counted, _, path, route, status, seconds, _ in taken
-        if counted
-    )
-    access_log.write(
-        [
-            (method, path, status, seconds, facts)
-            for _, method, path, _, status, seconds, facts in taken
-            if facts is not None
-        ]
-    )
+    latencies: dict[metrics.RequestKey, list[float]] = {}
+    lines = []
+    for path, route, status, seconds, line in taken:
+        if route is not None:
+            key = ("v2" if is_v2(path) else "v1", route, status)
+            same = latencies.get(key)
+            if same is None:
+                latencies[key] = [seconds]
+            else:
+                same.append(seconds)
+        if line is not None:
+            lines.append((line, status, seconds))
+    metrics.observe_requests(latencies)
+    access_log.write(lines)

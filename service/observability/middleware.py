@@ -2,9 +2,16 @@
 
 Pure ASGI, not Starlette's ``BaseHTTPMiddleware``, which runs the app in a task of its own
 and passes every message through memory streams, a cost on each request. Here a request
-costs a clock read, a wrapper around ``send`` that notes the status, and, after the answer,
-an entry in ``observability.answered``, which counts (``LENET_METRICS``) and logs
-(``LENET_ACCESS_LOG``) many requests at a time.
+costs two clock reads, a wrapper around ``send`` that notes the status, and, after the
+answer, one tuple in ``observability.answered``, which counts (``LENET_METRICS``) and logs
+(``LENET_ACCESS_LOG``) many requests at a time. With the log on, it also takes the client's
+``X-Request-ID`` (or makes one), returns it in the answer's, and starts the request's access
+line, where the route notes what it ran (``access_log.note``).
+
+What runs here on every request is kept to those few steps in one function, and all else
+is left to the flush: between two requests the model and the framework push this code and
+its data out of the CPU's caches, so each further call, module or object it touched cost a
+request far more than it does when timed alone (``python -m bench.observability_cost``).
 
 It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
@@ -15,15 +22,21 @@ moment before the count moves.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Awaitable
+from random import getrandbits
 from time import perf_counter
 from typing import Any
 
 from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.observability import access_log, answered
+from service.observability import answered
+from service.observability.access_log import AccessLine, current
 from service.observability.metrics import UNMATCHED
+
+REQUEST_ID_HEADER = b"x-request-id"
+MAX_REQUEST_ID = 128
+"""A longer X-Request-ID is replaced with a fresh one: it would be copied into every line."""
 
 
 class ObserveRequests:
@@ -41,34 +54,55 @@ class ObserveRequests:
             return
         started = perf_counter()
         status = 500  # unless the app answers: ServerErrorMiddleware's answer to an exception
-        facts = None
+        line: AccessLine | None = None
         if self._log:
-            facts = access_log.RequestFacts(access_log.request_id(scope["headers"]))
-        token = access_log.current.set(facts) if facts is not None else None
+            # The client's id, or 32 random hex digits: an id to find a request by, not a
+            # secret, so from random's generator (seeded from the OS in each process).
+            for name, value in scope["headers"]:  # ASGI: names in lower case
+                if name == REQUEST_ID_HEADER and 0 < len(value) <= MAX_REQUEST_ID:
+                    request_id, returned = value.decode("latin-1"), value
+                    break
+            else:
+                request_id = getrandbits(128).to_bytes(16, "little").hex()
+                returned = request_id.encode()
+            line = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": 500,
+                "duration_ms": 0.0,
+                "batch_size": None,
+                "backend": None,
+                "version": None,
+                "request_id": request_id,
+            }
+            token = current.set(line)
 
-        async def observed_send(message: Message) -> None:
+        def observed_send(message: Message) -> Awaitable[None]:
+            """``send`` that notes the status: not a coroutine itself, which would cost a
+            frame for each message; it hands back ``send``'s own awaitable."""
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                if facts is not None:
-                    header = (access_log.REQUEST_ID_HEADER, facts.request_id.encode("latin-1"))
+                if line is not None:
+                    header = (REQUEST_ID_HEADER, returned)
                     message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, observed_send)
         finally:
             seconds = perf_counter() - started
-            if token is not None:
-                access_log.current.reset(token)
-            # Its line is written later, but only if the log is on at INFO now, as it answers.
-            if facts is not None and not access_log.logger.isEnabledFor(logging.INFO):
-                facts = None
-            if self._count or facts is not None:
-                route = self._route_of(scope) if self._count else ""
-                answered.record(
-                    (self._count, scope["method"], scope["path"], route, status, seconds, facts)
-                )
+            if line is not None:
+                current.reset(token)
+            template = None
+            if self._count:
+                template = path = scope["path"]
+                route = scope.get("route")  # FastAPI's, as its router declares it
+                # Most routes have no path parameters: their template is the path itself.
+                if route is None or not path.endswith(route.path):
+                    template = self._route_of(scope)
+            if template is not None or line is not None:
+                answered.record((scope["path"], template, status, seconds, line))
 
     def _route_of(self, scope: Scope) -> str:
         """The template of the route that answered (``/v1/activations/{layer}.png``)."""

@@ -34,7 +34,8 @@ FIELDS = {
 
 @pytest.fixture
 def access_lines(caplog: pytest.LogCaptureFixture):
-    """The access log's lines so far, parsed; each must be one JSON object."""
+    """The access log's lines from now on, parsed; each must be one JSON object."""
+    answered.flush()  # earlier tests' requests: written (or not) at the level they ran at
     caplog.set_level(logging.INFO, logger="service.access")
 
     def lines() -> list[dict[str, object]]:
@@ -73,6 +74,20 @@ async def test_a_request_id_is_made_when_the_client_sends_none(client, access_li
     assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids) and ids[0] != ids[1]
     assert [line["request_id"] for line in access_lines()] == ids
     assert access_lines()[0]["batch_size"] is None  # ran no model
+
+
+async def test_lines_stay_apart_whatever_the_client_puts_in_them(client, access_lines):
+    """The lines are written as one JSON array cut where one object ends and the next
+    begins: a request id or path that looks like that boundary must not cut a line."""
+    trick = '"},{"method":"GET'
+    first = await client.get("/v1/nowhere/" + trick, headers={"X-Request-ID": trick})
+    second = await client.get("/healthz", headers={"X-Request-ID": '\\"},{"method":'})
+    assert (first.status_code, second.status_code) == (404, 200)
+    lines = access_lines()
+    assert [(line["path"], line["request_id"]) for line in lines] == [
+        ("/v1/nowhere/" + trick, trick),
+        ("/healthz", '\\"},{"method":'),
+    ]
 
 
 async def test_an_overlong_request_id_is_replaced(client):

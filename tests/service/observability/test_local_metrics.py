@@ -5,15 +5,19 @@ own metrics would have said."""
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import threading
 from typing import Any
 
+import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 
 from service.observability import access_log, answered, metrics
 from service.observability.metrics import (
+    FOLD_AT,
+    BatcherMetrics,
     LocalCounter,
     LocalFamily,
     LocalHistogram,
@@ -119,7 +123,7 @@ def test_requests_observed_in_bulk_count_each_series_once_per_request():
     key = ("v1", "/test/bulk", 200)
     labels = {"protocol": "v1", "route": "/test/bulk"}
     before = parse(generate_latest().decode())
-    observe_requests([(key, 0.0002), (key, 0.003), (("v1", "/test/bulk", 404), 0.0001)])
+    observe_requests({key: [0.0002, 0.003], ("v1", "/test/bulk", 404): [0.0001]})
     after = parse(generate_latest().decode())
 
     def moved(name: str, **more: str) -> float:
@@ -132,34 +136,102 @@ def test_requests_observed_in_bulk_count_each_series_once_per_request():
     assert moved("lenet_request_duration_seconds_sum") == pytest.approx(0.0033)
 
 
+def line(method: str, path: str, request_id: str) -> access_log.AccessLine:
+    """A line as the middleware starts it, before the flush adds status and duration."""
+    return {
+        "method": method,
+        "path": path,
+        "status": 500,
+        "duration_ms": 0.0,
+        "batch_size": None,
+        "backend": None,
+        "version": None,
+        "request_id": request_id,
+    }
+
+
 def test_a_flush_counts_and_logs_what_waits(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="service.access")
-    facts = access_log.RequestFacts("flush-1", batch_size=2, backend="onnx", version="1")
+    infer, nowhere = line("POST", "/v2/models/lenet/infer", "flush-1"), line("GET", "/x", "flush-2")
     before = parse(generate_latest().decode())
-    answered.record((True, "POST", "/v2/models/lenet/infer", "/v2/x", 200, 0.0004, facts))
-    answered.record((True, "GET", "/v1/y", "/v1/y", 404, 0.0001, None))  # counted, not logged
-    answered.record((False, "GET", "/v1/z", "", 200, 0.0001, facts))  # logged, not counted
+    answered.record(("/v2/models/lenet/infer", "/v2/x", 200, 0.0004, infer))
+    answered.record(("/v1/y", "/v1/y", 404, 0.0001, None))  # counted, not logged
+    answered.record(("/v2/nowhere/flush", "/v2/x", 200, 0.0002, None))  # one series by route
+    answered.record(("/x", None, 404, 0.0001, nowhere))  # logged, not counted
     answered.flush()
     after = parse(generate_latest().decode())
-    assert (
-        value(after, "lenet_requests_total", protocol="v2", route="/v2/x", status="200")
-        - (value(before, "lenet_requests_total", protocol="v2", route="/v2/x", status="200"))
-        == 1
-    )
-    assert (
-        value(after, "lenet_requests_total", protocol="v1", route="/v1/y", status="404")
-        - (value(before, "lenet_requests_total", protocol="v1", route="/v1/y", status="404"))
-        == 1
-    )
-    lines = [
-        line
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    v2 = {"protocol": "v2", "route": "/v2/x"}
+    assert moved("lenet_requests_total", **v2, status="200") == 2
+    assert moved("lenet_request_duration_seconds_sum", **v2) == pytest.approx(0.0006)
+    assert moved("lenet_requests_total", protocol="v1", route="/v1/y", status="404") == 1
+    texts = [
+        text
         for record in caplog.records
         if record.name == "service.access"
-        for line in record.getMessage().splitlines()
+        for text in record.getMessage().splitlines()
     ]
-    assert [line.split('"path":')[1].split(",")[0] for line in lines] == [
-        '"/v2/models/lenet/infer"',
-        '"/v1/z"',
+    assert texts[0] == (  # the fields in this order, the duration to the µs
+        '{"method":"POST","path":"/v2/models/lenet/infer","status":200,"duration_ms":0.4,'
+        '"batch_size":null,"backend":null,"version":null,"request_id":"flush-1"}'
+    )
+    assert [json.loads(text) for text in texts] == [
+        {
+            "method": "POST",
+            "path": "/v2/models/lenet/infer",
+            "status": 200,
+            "duration_ms": 0.4,
+            "batch_size": None,
+            "backend": None,
+            "version": None,
+            "request_id": "flush-1",
+        },
+        {
+            "method": "GET",
+            "path": "/x",
+            "status": 404,
+            "duration_ms": 0.1,
+            "batch_size": None,
+            "backend": None,
+            "version": None,
+            "request_id": "flush-2",
+        },
     ]
-    assert '"duration_ms":0.4,' in lines[0]
     assert not answered._waiting
+
+
+def test_lines_are_dropped_if_the_log_is_off_when_they_are_flushed(
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.WARNING, logger="service.access")
+    answered.record(("/x", None, 200, 0.001, line("GET", "/x", "dropped")))
+    answered.flush()
+    assert not [record for record in caplog.records if record.name == "service.access"]
+    assert not answered._waiting
+
+
+def test_model_calls_are_counted_in_bulk_without_a_scrape():
+    figures = BatcherMetrics("bulk", "1")
+    predict = figures.timed(lambda images: images[:, :1])
+    for _ in range(FOLD_AT - 1):
+        predict(np.zeros((2, 1)))
+    assert len(figures._calls) == FOLD_AT - 1  # waiting, not yet counted
+    predict(np.zeros((3, 1)))
+    assert not figures._calls
+    labels = {"backend": "bulk", "version": "1"}
+    assert REGISTRY.get_sample_value("lenet_batch_size_count", labels) == FOLD_AT
+    assert REGISTRY.get_sample_value("lenet_batch_size_sum", labels) == 2 * FOLD_AT + 1
+    assert REGISTRY.get_sample_value("lenet_inference_duration_seconds_count", labels) == FOLD_AT
+
+
+def test_what_a_batcher_counted_is_still_read_once_it_is_gone():
+    figures = BatcherMetrics("gone", "1")
+    figures.timed(lambda images: images)(np.zeros((1, 1)))
+    labels = {"backend": "gone", "version": "1"}
+    assert REGISTRY.get_sample_value("lenet_batch_size_count", labels) == 1  # folded first
+    del figures
+    gc.collect()
+    assert REGISTRY.get_sample_value("lenet_batch_size_count", labels) == 1
