@@ -8,8 +8,11 @@ process and are driven through ASGI directly (no sockets, no HTTP parser) with a
 request. Rounds alternate between them, every other round in reverse order, and each round
 takes the process's CPU time (``time.process_time``: every thread, so the batcher's and ONNX
 Runtime's too) over a run of requests, so that a busy neighbour on the machine slows both
-sides alike. ``concurrency`` requests are kept in flight (1: one after another, as one
-connection does; more share model calls as concurrent connections do).
+sides alike; the pair is built afresh ``--builds`` times, since two builds of the same app
+differ by a percent or two (where their memory lies) even when nothing else does. Without
+uvicorn's own work in each request, the ratio here is lower than ``make bench``'s.
+``concurrency`` requests are kept in flight (1: one after another, as one connection does;
+more share model calls as concurrent connections do).
 
 The access log is written as ``python -m service`` configures it, at INFO, to ``/dev/null``.
 ``--multiprocess`` measures prometheus-client's multiprocess mode (several workers).
