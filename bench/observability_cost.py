@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-root", type=Path, default=ModelRootSettings().model_root)
     parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
     args = parser.parse_args(argv)
+    if args.builds * args.rounds < 2:
+        parser.error("--builds × --rounds must be at least 2: the ratio's quartiles need two")
     with tempfile.TemporaryDirectory() as scratch:
         if args.multiprocess:  # read by prometheus-client at import: before the service's
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = scratch
