@@ -53,30 +53,6 @@ BODIES = {"v1-json": JSON, "v2-binary": V2_BODIES["v2-binary"]}
 WARMUP = 500
 
 
-def scope(body: Body) -> dict[str, Any]:
-    """An HTTP request as uvicorn hands it to the app, without ``X-Request-ID``."""
-    headers = [
-        (b"host", b"bench"),
-        (b"content-type", body.content_type.encode()),
-        (b"content-length", str(len(body.data)).encode()),
-        *((name.lower().encode(), value.encode()) for name, value in body.headers.items()),
-    ]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": body.path,
-        "raw_path": body.path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-
-
 def caller(app: ASGIApp, body: Body) -> Callable[[], Awaitable[None]]:
     """One request through ``app``, each with a fresh scope as a server makes; raises unless
     it answers 200."""
@@ -93,7 +69,7 @@ def caller(app: ASGIApp, body: Body) -> Callable[[], Awaitable[None]]:
             if sent["type"] == "http.response.start":
                 status = sent["status"]
 
-        await app(scope(body), receive, send)
+        await app(body.asgi_scope(), receive, send)
         if status != 200:
             raise RuntimeError(f"{body.path} answered {status}")
 

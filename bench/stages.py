@@ -40,27 +40,6 @@ from service.settings import Settings
 WARMUP = 200
 
 
-def scope(body: Body) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/predict",
-        "raw_path": b"/v1/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", body.content_type.encode()),
-            (b"content-length", str(len(body.data)).encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-
-
 def receiver(body: Body) -> Callable[[], Awaitable[Message]]:
     async def receive() -> Message:
         return {"type": "http.request", "body": body.data, "more_body": False}
@@ -76,7 +55,7 @@ async def call_app(app: ASGIApp, body: Body) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
 
-    await app(scope(body), receiver(body), send)
+    await app(body.asgi_scope(), receiver(body), send)
     if status != [200]:
         raise RuntimeError(f"{body.name} body answered {status}")
 
@@ -96,13 +75,13 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
     max_pixels = app.state.settings.max_image_pixels
     model = app.state.repository.get(None)
     backend = model.runner(backend_name).backend  # unbatched: the batcher is in "the rest"
-    request = Request(scope(body), receiver(body))
+    request = Request(body.asgi_scope(), receiver(body))
     inputs = await bodies.read_inputs(request, max_images=1)
     digits = await to_digits(inputs, None, max_pixels=max_pixels)
     probabilities = backend.predict(digits.images)
 
     async def read() -> Any:
-        return await bodies.read_inputs(Request(scope(body), receiver(body)), max_images=1)
+        return await bodies.read_inputs(Request(body.asgi_scope(), receiver(body)), max_images=1)
 
     async def decode() -> Any:
         return await to_digits(inputs, None, max_pixels=max_pixels)
@@ -114,7 +93,7 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
         return responses.predictions(model, backend.name, probabilities, digits.boxes)
 
     async def in_turn() -> Any:
-        read = await bodies.read_inputs(Request(scope(body), receiver(body)), max_images=1)
+        read = await bodies.read_inputs(Request(body.asgi_scope(), receiver(body)), max_images=1)
         found = await to_digits(read, None, max_pixels=max_pixels)
         found_probabilities = backend.predict(found.images)
         return responses.predictions(model, backend.name, found_probabilities, found.boxes)
