@@ -46,6 +46,21 @@ class AccessLine(TypedDict):
     request_id: str
 
 
+def start(method: str, path: str, request_id: str) -> AccessLine:
+    """A request's line as the middleware starts it: a 500 until the flush writes the
+    status the request got, and nothing run until the route notes it."""
+    return {
+        "method": method,
+        "path": path,
+        "status": 500,
+        "duration_ms": 0.0,
+        "batch_size": None,
+        "backend": None,
+        "version": None,
+        "request_id": request_id,
+    }
+
+
 current: ContextVar[AccessLine | None] = ContextVar("lenet_access_line", default=None)
 """The line of the request being answered; None where nothing will log it."""
 

@@ -30,7 +30,7 @@ from typing import Any
 from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.observability import answered
+from service.observability import access_log, answered
 from service.observability.access_log import AccessLine, current
 from service.observability.metrics import UNMATCHED
 
@@ -65,16 +65,7 @@ class ObserveRequests:
             else:
                 request_id = getrandbits(128).to_bytes(16, "little").hex()
                 returned = request_id.encode()
-            line = {
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": 500,
-                "duration_ms": 0.0,
-                "batch_size": None,
-                "backend": None,
-                "version": None,
-                "request_id": request_id,
-            }
+            line = access_log.start(scope["method"], scope["path"], request_id)
             token = current.set(line)
 
         def observed_send(message: Message) -> Awaitable[None]:

@@ -136,23 +136,12 @@ def test_requests_observed_in_bulk_count_each_series_once_per_request():
     assert moved("lenet_request_duration_seconds_sum") == pytest.approx(0.0033)
 
 
-def line(method: str, path: str, request_id: str) -> access_log.AccessLine:
-    """A line as the middleware starts it, before the flush adds status and duration."""
-    return {
-        "method": method,
-        "path": path,
-        "status": 500,
-        "duration_ms": 0.0,
-        "batch_size": None,
-        "backend": None,
-        "version": None,
-        "request_id": request_id,
-    }
-
-
 def test_a_flush_counts_and_logs_what_waits(caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="service.access")
-    infer, nowhere = line("POST", "/v2/models/lenet/infer", "flush-1"), line("GET", "/x", "flush-2")
+    infer, nowhere = (
+        access_log.start("POST", "/v2/models/lenet/infer", "flush-1"),
+        access_log.start("GET", "/x", "flush-2"),
+    )
     before = parse(generate_latest().decode())
     answered.record(("/v2/models/lenet/infer", "/v2/x", 200, 0.0004, infer))
     answered.record(("/v1/y", "/v1/y", 404, 0.0001, None))  # counted, not logged
@@ -207,7 +196,7 @@ def test_lines_are_dropped_if_the_log_is_off_when_they_are_flushed(
     caplog: pytest.LogCaptureFixture,
 ):
     caplog.set_level(logging.WARNING, logger="service.access")
-    answered.record(("/x", None, 200, 0.001, line("GET", "/x", "dropped")))
+    answered.record(("/x", None, 200, 0.001, access_log.start("GET", "/x", "dropped")))
     answered.flush()
     assert not [record for record in caplog.records if record.name == "service.access"]
     assert not answered._waiting
