@@ -51,4 +51,6 @@ def _redraw(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     turn = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-TILT, TILT), 1.0)
     ink = cv2.warpAffine(outline.astype(np.float32), turn, (width, height))
     ink = cv2.GaussianBlur(ink, (0, 0), rng.uniform(0.5, 1.0))  # the lens, the sensor
+    if not ink.any():  # ink in a corner, turned out of the frame: nothing left to redraw
+        return digit.astype(np.float32)
     return mnist_form(ink)

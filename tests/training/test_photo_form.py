@@ -29,6 +29,13 @@ def test_photo_forms_are_mnist_shaped_uint8_and_deterministic() -> None:
     assert not np.array_equal(once, photo_forms(digits, seed=4))
 
 
+def test_a_digit_turned_out_of_the_frame_is_kept_as_it_was() -> None:
+    corner = np.zeros((28, 28), np.uint8)
+    corner[0, :2] = 255, 200  # a speck in a corner: a turn of a few degrees moves it out
+    forms = photo_forms(np.stack([corner] * 4), seed=1)  # seed 1 turns the first one out
+    np.testing.assert_array_equal(forms[0], corner)
+
+
 def test_photo_forms_keep_the_digit_in_mnists_box_and_centre() -> None:
     for form in photo_forms(np.stack([SEVEN] * 20), seed=0):
         assert max(ink_extent(form)) <= BOX + 1
