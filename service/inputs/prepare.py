@@ -64,7 +64,7 @@ async def to_digits(
     """One digit per input, in order, as the network reads it, with its box in an image; on
     the event loop only if small. ``NoDigit`` names an input that shows none."""
     if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
-        return _read_all(inputs, preprocess, max_pixels)
+        return _read_all(inputs, preprocess, max_pixels, arrays_plain=True)
     return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels)
 
 
@@ -83,11 +83,18 @@ async def to_number(item: RawInput, *, max_pixels: int) -> Digits:
     return await run_in_threadpool(read)
 
 
-def _read_all(inputs: list[RawInput], preprocess: Preprocess | None, max_pixels: int) -> Digits:
-    """``to_digits``'s work, blocking."""
+def _read_all(
+    inputs: list[RawInput],
+    preprocess: Preprocess | None,
+    max_pixels: int,
+    *,
+    arrays_plain: bool = False,
+) -> Digits:
+    """``to_digits``'s work, blocking; ``arrays_plain``: every JSON array among the inputs
+    is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        digit = _read(item, preprocess, max_pixels)
+        digit = _read(item, preprocess, max_pixels, arrays_plain)
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
@@ -109,13 +116,15 @@ def _is_small(item: RawInput) -> bool:
     return width * height <= INLINE_MAX_PIXELS
 
 
-def _read(item: RawInput, preprocess: Preprocess | None, max_pixels: int) -> Digit | None:
+def _read(
+    item: RawInput, preprocess: Preprocess | None, max_pixels: int, plain: bool = False
+) -> Digit | None:
     if isinstance(item, bytes):
         picture = _decode(item, max_pixels)
         return (
             photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
         )
-    array = arrays.validate_array(item)
+    array = arrays.validate_array(item, plain=plain)
     if preprocess is not Preprocess.mnist:
         return Digit(array)
     found = photos.read_digit(Picture(np.round(array).astype(np.uint8), array.shape[::-1]))

@@ -77,12 +77,14 @@ def test_validate_array_rejects_nan_and_infinity(value: float) -> None:
         validate_array(values)
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["checked", "known-plain"])
 @pytest.mark.parametrize("value", [-1, 255.5, 1000])
-def test_validate_array_rejects_values_outside_0_255(value: float) -> None:
+def test_validate_array_rejects_values_outside_0_255(value: float, plain: bool) -> None:
+    """Also when the caller vouches for the shape: ``plain`` skips the scan, not the checks."""
     values = grid()
     values[27][27] = value
     with pytest.raises(InvalidInput, match=r"0-255; \[27\]\[27\]"):
-        validate_array(values)
+        validate_array(values, plain=plain)
 
 
 def test_validate_array_rejects_deep_nesting_without_recursing_forever() -> None:
