@@ -31,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from service.errors import Overloaded, ServiceError, error_response
+from service.observability.metrics import count_connection_cap_refusal
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGI3Application
@@ -110,7 +111,9 @@ RETRY_AND_CLOSE = {"Retry-After": "1", "Connection": "close"}
 
 
 async def too_many_connections(scope: Scope, receive: Receive, send: Send) -> None:
-    """The answer beyond the connection cap."""
+    """The answer beyond the connection cap; counted apart, since the app (and with it the
+    request metrics' middleware) never sees the request."""
+    count_connection_cap_refusal()
     message = "too many connections to this server; retry shortly"
     response = error_response(
         Overloaded.status_code, Overloaded.code, message, RETRY_AND_CLOSE, path=scope["path"]

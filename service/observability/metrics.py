@@ -331,6 +331,11 @@ NO_DIGIT = Counter(
     "lenet_no_digit_answers",
     "Images answered no_digit (422): nothing written on them.",
 )
+CONNECTION_CAP_REFUSALS = Counter(
+    "lenet_connection_cap_refusals",
+    "Requests answered 503 beyond the connection cap (LENET_MAX_CONNECTIONS), by the "
+    "server before the app: not in lenet_requests.",
+)
 
 FOLD_AT = 1024
 """Model calls a ``BatcherMetrics`` keeps before it counts them, if no scrape does first."""
@@ -463,3 +468,7 @@ def count_decode_failure() -> None:
 
 def count_no_digit() -> None:
     NO_DIGIT.inc()
+
+
+def count_connection_cap_refusal() -> None:
+    CONNECTION_CAP_REFUSALS.inc()

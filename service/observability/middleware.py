@@ -15,13 +15,16 @@ request far more than it does when timed alone (``python -m bench.observability_
 
 It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
-``ServerErrorMiddleware``, outside this one, then answers. A request is counted and logged
+``ServerErrorMiddleware``, outside this one, then answers; one cancelled before its answer
+began, as the 503 ``connections.answer_if_cut_short`` answers at the shutdown limit (the
+only time uvicorn cancels a request). A request is counted and logged
 once its answer has been sent (its duration is all of it): a client may see the answer a
 moment before the count moves.
 """
 
 from __future__ import annotations
 
+from asyncio import CancelledError
 from collections.abc import Awaitable
 from random import getrandbits
 from time import perf_counter
@@ -54,6 +57,7 @@ class ObserveRequests:
             return
         started = perf_counter()
         status = 500  # unless the app answers: ServerErrorMiddleware's answer to an exception
+        answering = False
         line: AccessLine | None = None
         if self._log:
             # The client's id, or 32 random hex digits: an id to find a request by, not a
@@ -71,9 +75,9 @@ class ObserveRequests:
         def observed_send(message: Message) -> Awaitable[None]:
             """``send`` that notes the status: not a coroutine itself, which would cost a
             frame for each message; it hands back ``send``'s own awaitable."""
-            nonlocal status
+            nonlocal status, answering
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answering = message["status"], True
                 if line is not None:
                     header = (REQUEST_ID_HEADER, returned)
                     message["headers"] = [*message.get("headers", ()), header]
@@ -81,6 +85,10 @@ class ObserveRequests:
 
         try:
             await self.app(scope, receive, observed_send)
+        except CancelledError:
+            if not answering:  # cut at the shutdown limit: answered 503 outside (connections)
+                status = 503
+            raise
         finally:
             seconds = perf_counter() - started
             if line is not None:

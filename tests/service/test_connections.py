@@ -178,6 +178,8 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
             await closed_by_server(connection)
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             assert (await predict(client)) < TIMEOUT_S
+            metrics = (await client.get("/metrics")).text
+        assert "\nlenet_connection_cap_refusals_total 2.0\n" in metrics
 
 
 def test_the_protocol_pickles_into_spawned_workers_with_its_deadline() -> None:

@@ -153,4 +153,7 @@ def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exit
     assert b"\r\nretry-after: 1\r\n" in head.lower()
     assert json.loads(body)["error"]["code"] == "shutting_down"
     assert "cut short by the shutdown limit" in log
+    # Counted and logged as the 503 it was answered, not as the 500 of a crash.
+    cut_line = next(line for line in log.splitlines() if '"path":"/v1/predict"' in line)
+    assert json.loads(cut_line)["status"] == 503
     assert "Traceback" not in log and "Exception in ASGI application" not in log
