@@ -32,6 +32,7 @@ from uvicorn.server import ServerState
 
 from service.errors import Overloaded, ServiceError, error_response
 from service.observability.metrics import count_connection_cap_refusal
+from service.observability.middleware import CUT_SHORT_CYCLE
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGI3Application
@@ -128,6 +129,7 @@ async def answer_if_cut_short(
     begun, answer 503 instead. uvicorn cancels a request's task for nothing else (a client
     that goes away is told by ``receive``); an answer already begun cannot be replaced, and
     the cancellation goes on to uvicorn, which closes the connection."""
+    scope[CUT_SHORT_CYCLE] = cycle  # for the request metrics: see ObserveRequests
     try:
         await app(scope, receive, send)
     except asyncio.CancelledError:

@@ -10,9 +10,10 @@ What is counted where: requests and their latency by the HTTP middleware
 (``observability.middleware``) and by the gRPC servicer, through ``observe_request``;
 model calls, queue depth and shed requests by each backend's ``MicroBatcher``
 (``BatcherMetrics``); versions served by the model repository; image decode failures and
-``no_digit`` answers where they are raised. ``LENET_METRICS=false`` stops all but the last
-two, which are raised where no settings reach, cost nothing on an answer that succeeds, and
-go unseen without ``/metrics``.
+``no_digit`` answers where they are raised; refusals beyond the connection cap where the
+server answers them (``connections``). ``LENET_METRICS=false`` stops all but the last
+three, which are raised where no settings reach, cost nothing on an answer that succeeds,
+and go unseen without ``/metrics``.
 
 How the figures that move on every request or model call are kept depends on the process.
 Alone (one worker), they are plain numbers, one small lock per series (``LocalFamily``),

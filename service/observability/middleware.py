@@ -15,9 +15,11 @@ request far more than it does when timed alone (``python -m bench.observability_
 
 It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
-``ServerErrorMiddleware``, outside this one, then answers; one cancelled before its answer
-began, as the 503 ``connections.answer_if_cut_short`` answers at the shutdown limit (the
-only time uvicorn cancels a request). A request is counted and logged
+``ServerErrorMiddleware``, outside this one, then answers; one cancelled (at the shutdown
+limit) before its answer began, as the 503 that ``connections.answer_if_cut_short``, where
+``python -m service`` runs it, answers: that marks the scope (``CUT_SHORT_CYCLE``) so that
+the two agree on whether the answer had begun, and elsewhere, as under ``uvicorn
+service.app:app``, uvicorn's own 500 follows. A request is counted and logged
 once its answer has been sent (its duration is all of it): a client may see the answer a
 moment before the count moves.
 """
@@ -37,6 +39,9 @@ from service.observability import access_log, answered
 from service.observability.access_log import AccessLine, current
 from service.observability.metrics import UNMATCHED
 
+CUT_SHORT_CYCLE = "lenet.cut_short_cycle"
+"""Scope key: uvicorn's request cycle, set where a cancelled request is answered 503 unless
+its answer has begun (``cycle.response_started``)."""
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID = 128
 """A longer X-Request-ID is replaced with a fresh one: it would be copied into every line."""
@@ -57,7 +62,6 @@ class ObserveRequests:
             return
         started = perf_counter()
         status = 500  # unless the app answers: ServerErrorMiddleware's answer to an exception
-        answering = False
         line: AccessLine | None = None
         if self._log:
             # The client's id, or 32 random hex digits: an id to find a request by, not a
@@ -75,9 +79,9 @@ class ObserveRequests:
         def observed_send(message: Message) -> Awaitable[None]:
             """``send`` that notes the status: not a coroutine itself, which would cost a
             frame for each message; it hands back ``send``'s own awaitable."""
-            nonlocal status, answering
+            nonlocal status
             if message["type"] == "http.response.start":
-                status, answering = message["status"], True
+                status = message["status"]
                 if line is not None:
                     header = (REQUEST_ID_HEADER, returned)
                     message["headers"] = [*message.get("headers", ()), header]
@@ -86,8 +90,9 @@ class ObserveRequests:
         try:
             await self.app(scope, receive, observed_send)
         except CancelledError:
-            if not answering:  # cut at the shutdown limit: answered 503 outside (connections)
-                status = 503
+            cycle = scope.get(CUT_SHORT_CYCLE)
+            if cycle is not None and not cycle.response_started:
+                status = 503  # what connections.answer_if_cut_short answers next
             raise
         finally:
             seconds = perf_counter() - started

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 
 from service import observability
 from service.observability import answered
+from service.observability.middleware import CUT_SHORT_CYCLE
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT
 from tests.service.drawing import draw_digit, encode
@@ -161,3 +164,58 @@ async def test_with_the_access_log_off_there_is_no_line_and_no_request_id(access
         assert (await http.get("/metrics")).status_code == 200  # still counting
     assert "x-request-id" not in response.headers
     assert access_lines() == []
+
+
+@pytest.mark.parametrize(
+    ("cycle", "status"),
+    [
+        pytest.param(SimpleNamespace(response_started=False), 503, id="cut-short-by-the-server"),
+        pytest.param(SimpleNamespace(response_started=True), 500, id="answer-already-begun"),
+        pytest.param(None, 500, id="no-one-answers-503"),
+    ],
+)
+async def test_a_cancelled_request_counts_as_what_it_is_answered(
+    client, access_lines, cycle, status
+):
+    """Cancelled before its answer began, a request is answered 503 where ``python -m
+    service`` runs it (``connections.answer_if_cut_short``, which marks the scope), and 500
+    elsewhere (uvicorn's own answer): the metrics and the log say the same."""
+    app = FastAPI()
+
+    @app.get("/v1/hang")
+    async def hang() -> None:
+        await asyncio.sleep(3600)
+
+    observability.install(app, Settings(model_root=MODEL_ROOT))
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/hang",
+        "raw_path": b"/v1/hang",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("test", 1),
+    }
+    if cycle is not None:
+        scope[CUT_SHORT_CYCLE] = cycle
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        raise AssertionError(f"nothing is answered before the cancellation: {message}")
+
+    before = await scrape(client)
+    request = asyncio.ensure_future(app(scope, receive, send))
+    await asyncio.sleep(0.05)
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    after = await scrape(client)
+    assert [line["status"] for line in access_lines() if line["path"] == "/v1/hang"] == [status]
+    labels = {"protocol": "v1", "route": "/v1/hang", "status": str(status)}
+    assert moved(before, after, "lenet_requests_total", **labels) == 1
