@@ -47,9 +47,11 @@ MOST, TARGET = 4.0, 3.0
 """Offered rate ÷ capacity above which the clients pace their requests, and what the pacing
 then aims at."""
 LOAD_S = 30
-GOODPUT = 0.5
+GOODPUT = 0.3
 """Answered requests a second under overload ÷ capacity, at least. Refusals read and parsed
-whole bodies before ``service.admission``: 10–12 % at 2.9–3.5×."""
+whole bodies before ``service.admission``: 10–12 % at 2.9–3.5×. With it, 46–80 % from run to
+run on one 2-core machine (the capacity, from 5 s runs either side of the load, is the noisy
+part): the bound sits between the two, not near either."""
 SCRIPT = Path(__file__).with_name("paced.lua")
 INFER = "/v2/models/lenet/infer"
 HEADER_LENGTH = "Inference-Header-Content-Length"
