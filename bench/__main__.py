@@ -20,7 +20,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, coldstart, machine, markdown, modeldir, serving, targets
+from bench import baseline, coldstart, http_load, machine, markdown, modeldir, serving, targets
+from bench.http_load import WrkMissing
 from model.artifacts import ModelRootSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,6 +266,12 @@ RESULT_KEYS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if "http" in args.parts:
+        try:
+            http_load.wrk_version()
+        except WrkMissing as missing:
+            say(f"{missing}; or leave out the HTTP part (--parts)")
+            return 2
     started = time.perf_counter()
     results: dict[str, Any] = {"quick": args.quick, "machine": machine.describe()}
     failed = []
@@ -296,15 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["targets"] = targets.evaluate(results)
     page = markdown.render(results)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
-        say(f"wrote {args.out}")
-    if args.markdown:
-        markdown.write(args.markdown, page)
-        say(f"wrote {args.markdown}")
-    if args.quick or not args.markdown:
+    if failed:  # a part's error in place of its tables would replace the last full report
         say(page)
+        kept = [str(path) for path in (args.out, args.markdown) if path]
+        if kept:
+            say(f"{' and '.join(kept)} left as they were: a part failed")
+    else:
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1) + "\n")
+            say(f"wrote {args.out}")
+        if args.markdown:
+            markdown.write(args.markdown, page)
+            say(f"wrote {args.markdown}")
+        if args.quick or not args.markdown:
+            say(page)
     say(
         f"done in {results['seconds']:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else "")
     )

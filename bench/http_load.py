@@ -31,6 +31,8 @@ class WrkMissing(RuntimeError):
 
 
 def wrk_version() -> str:
+    """``wrk --version``'s first line; ``WrkMissing`` without it (a run checks this first,
+    rather than fail its HTTP part after the others' minutes)."""
     wrk = _wrk()
     done = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10)
     return (done.stdout + done.stderr).split("Copyright")[0].strip()
