@@ -3,11 +3,13 @@ specks, anything the frame cuts), grouped into digits, in a row for a number.
 
 A digit is one or a few strokes close together; a stroke broken by a dry pen stays with its
 digit because pieces are grouped by their boxes, not by touching. A number is a row of such
-groups of about one height; touching digits are cut where the ink is thinnest.
+groups of about one height; touching digits are cut where the ink is thinnest, and where
+the group is no wider than one digit may be, only if the network reads two (a ``Judge``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +29,9 @@ _LEAST_SIDE = 6  # ... and this many pixels
 _WIDEST = 3.0  # of its height: a digit is never wider (a dash, a stub of a line)
 _JOINT = 1.6  # strokes across: where touching digits are cut, at most this much ink
 _NARROWEST = 0.3  # of the row's height: the narrowest digit a cut may leave (a 1)
+_MAYBE_TWO = 0.8  # of the row's height: a group no wider than ``wide`` but this wide may
+# still be two touching digits, if the network says so (a ``Judge``) ...
+_SURE = 0.9  # ... reading each side as a digit at least this surely, the whole less surely
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,13 @@ def find_digit(mask: np.ndarray, contrast: np.ndarray) -> Region | None:
     return None
 
 
-def find_number(mask: np.ndarray) -> list[Region]:
-    """The digits of the row the tallest stroke belongs to, left to right."""
+Judge = Callable[[list[Region]], list[float]]
+"""How surely the network reads each region as one digit: its highest probability."""
+
+
+def find_number(mask: np.ndarray, judge: Judge | None = None) -> list[Region]:
+    """The digits of the row the tallest stroke belongs to, left to right; with a
+    ``judge``, also touching digits no wider together than one digit may be."""
     labels, found = strokes(mask)
     least = max(_LEAST_SIDE, _LEAST_HEIGHT * min(mask.shape))
     tall = [s for s in found if s.bottom - s.top >= least]
@@ -125,7 +135,7 @@ def find_number(mask: np.ndarray) -> list[Region]:
     wide = max(_WIDE * row_height, _TWO * float(np.median(widths)) if widths else 0.0)
     regions = []
     for group in sorted(groups, key=_left):
-        regions.extend(_split(_region(labels, group), row_height, wide))
+        regions.extend(_split(_region(labels, group), row_height, wide, judge))
     return regions
 
 
@@ -194,24 +204,46 @@ def _attach_fragments(groups: list[list[_Stroke]], row_height: float) -> list[li
     return digits
 
 
-def _split(region: Region, row_height: float, wide: float) -> list[Region]:
-    """Cut a group wider than one digit in two along the path from top to bottom that
-    crosses the least ink, if that is little (at most ``_JOINT`` strokes: where two digits
-    touch, not through a loop) and both sides are as tall as digits (not a 5's or 7's bar
-    cut off its body); then each side again."""
-    if region.width <= wide:
-        return [region]
+def _split(region: Region, row_height: float, wide: float, judge: Judge | None) -> list[Region]:
+    """Cut a group wider than one digit in two where ``_cut`` finds a joint; then each
+    side again. A group about a digit wide (a 1 against a 4, two narrow digits leaning
+    into each other) is cut only if the ``judge`` reads both sides as digits surely and
+    the whole not: recognition deciding the segmentation, as in LeCun et al. (1998),
+    section V, where the shape alone cannot tell one wide digit from two narrow ones."""
+    if region.width <= wide:  # about one digit's width: only the network can tell
+        if judge is None or region.width <= _MAYBE_TWO * row_height:
+            return [region]
+        sides = _cut(region, row_height)
+        if sides is None or not _two_digits(*judge([region, *sides])):
+            return [region]
+    else:
+        sides = _cut(region, row_height)
+        if sides is None:
+            return [region]
+    return [piece for side in sides for piece in _split(side, row_height, wide, judge)]
+
+
+def _two_digits(whole: float, left: float, right: float) -> bool:
+    """Whether the network's sureness of each side as a digit, and of the whole as one,
+    says two digits: both sides sure, the whole not, and the two together surer."""
+    return whole < _SURE <= min(left, right) and left * right > whole
+
+
+def _cut(region: Region, row_height: float) -> tuple[Region, Region] | None:
+    """The two sides of the path from top to bottom that crosses the least ink, if that
+    is little (at most ``_JOINT`` strokes: where two digits touch, not through a loop) and
+    both sides are as tall as digits (not a 5's or 7's bar cut off its body)."""
     narrowest = int(_NARROWEST * row_height)
     if region.width <= 2 * narrowest:
-        return [region]
+        return None
     path, crossed = _seam(region.mask, narrowest, region.width - narrowest)
     if crossed > _JOINT * stroke_width(region.mask.astype(np.float32)):
-        return [region]
+        return None
     left_of = np.arange(region.width)[None, :] < path[:, None]  # (height, width)
     left, right = _part(region, region.mask * left_of), _part(region, region.mask * ~left_of)
     if left is None or right is None or min(left.height, right.height) < _ROW_HEIGHT * row_height:
-        return [region]  # (a side with no ink, or a bar cut off its digit)
-    return [piece for part in (left, right) for piece in _split(part, row_height, wide)]
+        return None  # (a side with no ink, or a bar cut off its digit)
+    return left, right
 
 
 def _seam(mask: np.ndarray, low: int, high: int) -> tuple[np.ndarray, float]:

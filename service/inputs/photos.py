@@ -7,6 +7,7 @@ the digit, or the row of digits of a number (``digits``); bring each to MNIST's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -51,15 +52,30 @@ def read_digit(picture: Picture) -> Digit | None:
     return None
 
 
-def read_number(picture: Picture) -> list[Digit]:
-    """The digits of the picture's number, left to right; empty when it shows none."""
+Predict = Callable[[np.ndarray], np.ndarray]
+"""The network: (n, 28, 28) MNIST-form gray levels 0–255 → (n, 10) probabilities."""
+
+
+def read_number(picture: Picture, predict: Predict | None = None) -> list[Digit]:
+    """The digits of the picture's number, left to right; empty when it shows none. With
+    ``predict``, the network decides whether a group about one digit wide is two touching
+    ones (``digits.find_number``'s judge), reading each candidate as it would be read."""
     working = ink.to_working_size(picture.gray)
     for faint in (False, True):  # a faint number only where no clear one is
         found = ink.find_ink(working, faint=faint)
-        regions = digits.find_number(found.mask)
+        judge = None if predict is None else _judge(predict, found, picture)
+        regions = digits.find_number(found.mask, judge)
         if regions:
             return [_digit(found, region, picture) for region in regions]
     return []
+
+
+def _judge(predict: Predict, found: ink.Ink, picture: Picture) -> digits.Judge:
+    def sureness(regions: list[digits.Region]) -> list[float]:
+        tensors = np.stack([_digit(found, region, picture).tensor for region in regions])
+        return [float(p) for p in predict(tensors).max(axis=1)]
+
+    return sureness
 
 
 def in_mnist_form(gray: np.ndarray) -> bool:

@@ -9,6 +9,7 @@ event loop never decodes a photo.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -68,13 +69,20 @@ async def to_digits(
     return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels)
 
 
-async def to_number(item: RawInput, *, max_pixels: int) -> Digits:
-    """The digits of the number an image shows, left to right, in a worker thread."""
+async def to_number(
+    item: RawInput, *, max_pixels: int, predict: Callable[[np.ndarray], np.ndarray]
+) -> Digits:
+    """The digits of the number an image shows, left to right, in a worker thread;
+    ``predict`` (a backend's: network input → probabilities) tells touching digits apart
+    where their shape alone cannot (``photos.read_number``)."""
     if not isinstance(item, bytes):
         raise InvalidInput("send a photo of a number, not an array: a 28x28 array is one digit")
 
+    def network(tensors: np.ndarray) -> np.ndarray:
+        return predict(network_input(tensors))
+
     def read() -> Digits:
-        number = photos.read_number(_decode(item, max_pixels))
+        number = photos.read_number(_decode(item, max_pixels), network)
         if not number:
             count_no_digit()
             raise NoDigit(f"the image shows no digit: {_NO_INK}")

@@ -27,7 +27,9 @@ async def read_number(request: Request) -> Response:
     each digit is found, read as ``/v1/predict`` reads one, and returned left to right."""
     job = inference_for(request)
     item = await read_one(request, max_images=job.settings.max_images_per_request)
-    digits = await to_number(item, max_pixels=job.settings.max_image_pixels)
+    digits = await to_number(
+        item, max_pixels=job.settings.max_image_pixels, predict=job.runner.backend.predict
+    )
     note(batch_size=len(digits.images), backend=job.runner.name, version=job.model.version)
     probabilities = await job.runner.predict(digits.images)
     return Response(

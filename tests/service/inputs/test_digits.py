@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.inputs.digits import find_digit
+from service.inputs.digits import Region, find_digit, find_number
 
 SHAPE = (300, 400)
 
@@ -42,3 +42,43 @@ def test_a_band_along_the_frame_is_no_digit() -> None:
     mask, contrast = np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.float32)
     bar(mask, contrast, (0, 300, 0, 60), 0.7)  # a desk along the left edge
     assert find_digit(mask, contrast) is None
+
+
+def two_ones_touching() -> np.ndarray:
+    """Two 1s 100 px tall, joined by a thin stroke: 90 px wide in all, narrower than the
+    widest single digits (1.15 of the row's height), so the shape alone says one digit."""
+    mask, contrast = np.zeros(SHAPE, np.uint8), np.zeros(SHAPE, np.float32)
+    bar(mask, contrast, (100, 200, 150, 164), 0.7)
+    bar(mask, contrast, (100, 200, 226, 240), 0.7)
+    bar(mask, contrast, (148, 151, 164, 226), 0.7)
+    return mask
+
+
+def judge_saying(whole: float, left: float, right: float):
+    def judge(regions: list[Region]) -> list[float]:
+        assert len(regions) == 3  # the group, then its two sides
+        return [whole, left, right]
+
+    return judge
+
+
+@pytest.mark.parametrize(
+    ("sureness", "count"),
+    [
+        pytest.param(None, 1, id="no-network-the-shape-decides"),
+        pytest.param((0.5, 0.99, 0.98), 2, id="two-sure-digits"),
+        pytest.param((0.95, 0.99, 0.99), 1, id="the-whole-is-a-sure-digit"),
+        pytest.param((0.5, 0.99, 0.6), 1, id="one-side-is-no-digit"),
+        pytest.param((0.85, 0.92, 0.92), 1, id="the-sides-together-less-sure"),
+    ],
+)
+def test_touching_digits_a_digit_wide_are_cut_only_if_the_network_reads_two(
+    sureness: tuple[float, float, float] | None, count: int
+) -> None:
+    judge = None if sureness is None else judge_saying(*sureness)
+    regions = find_number(two_ones_touching(), judge)
+    assert len(regions) == count
+    if count == 2:
+        left, right = regions  # cut through the joining stroke, each 1 whole on its side
+        assert (left.left, right.right) == (150, 240) and left.right <= right.left
+        assert left.height == right.height == 100
