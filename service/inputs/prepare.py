@@ -102,7 +102,7 @@ def _read_all(
     is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        digit = _read(item, preprocess, max_pixels, arrays_plain)
+        digit = _read(item, preprocess, max_pixels, arrays_plain=arrays_plain)
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
@@ -125,14 +125,14 @@ def _is_small(item: RawInput) -> bool:
 
 
 def _read(
-    item: RawInput, preprocess: Preprocess | None, max_pixels: int, plain: bool = False
+    item: RawInput, preprocess: Preprocess | None, max_pixels: int, *, arrays_plain: bool
 ) -> Digit | None:
     if isinstance(item, bytes):
         picture = _decode(item, max_pixels)
         return (
             photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
         )
-    array = arrays.validate_array(item, plain=plain)
+    array = arrays.validate_array(item, plain=arrays_plain)
     if preprocess is not Preprocess.mnist:
         return Digit(array)
     found = photos.read_digit(Picture(np.round(array).astype(np.uint8), array.shape[::-1]))
