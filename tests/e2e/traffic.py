@@ -111,6 +111,9 @@ class Tally:
     """Answers the proxy got only from a second or third replica (X-Upstream lists them)."""
     resent: int = 0
     failed: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    """The first few failures in full, each with when it happened (``time.time()``), to set
+    against the replica's stop and start and the proxy's reloads."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, call: Call) -> None:
@@ -118,7 +121,9 @@ class Tally:
             answer = call()
         except Exception as exc:  # every failure counts, whatever raised it
             with self.lock:
-                self.failed[f"{type(exc).__name__}: {str(exc)[:120]}"] += 1
+                self.failed[why_failed(exc)] += 1
+                if len(self.failures) < 5:
+                    self.failures.append(f"at {time.time():.3f}: {exc!r}")
             return
         with self.lock:
             tried = [u.strip() for u in answer.upstream.split(",")]
@@ -133,7 +138,16 @@ class Tally:
             f" failed; by replica: {by_replica}; the proxy retried on another replica:"
             f" {self.retried}; the client resent on a new connection: {self.resent}"
         )
-        return text + "".join(f"\n      {n} x {why}" for why, n in self.failed.most_common(5))
+        text += "".join(f"\n      {n} x {why}" for why, n in self.failed.most_common(5))
+        return text + "".join(f"\n      {failure}" for failure in self.failures)
+
+
+def why_failed(exc: Exception) -> str:
+    """A failure's kind, short enough to count alike ones together: a gRPC error by its status
+    code and details (its text would hold a per-call debug string)."""
+    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
+        return f"gRPC {exc.code().name}: {exc.details()}"
+    return f"{type(exc).__name__}: {str(exc)[:120]}"
 
 
 def callers(args: argparse.Namespace) -> dict[str, Callable[[], Call]]:
