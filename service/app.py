@@ -24,6 +24,7 @@ from service.limits import BodyDeadline, BodySizeLimit
 from service.observability import answered
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
+from service.shutdown import Termination, on_stop_signals
 from service.v2 import routes as v2_routes
 
 DESCRIPTION = """LeNet-5 (LeCun et al., 1998) recognising handwritten digits.
@@ -38,17 +39,23 @@ a number to `/v1/read`; look inside the network with `/v1/activations` and
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     repository = ModelRepository(settings)
+    termination = Termination()
     photos.use_one_thread()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with repository.running(), grpc_server.serving(repository, settings):
-            yield
+        async with (
+            repository.running(),
+            grpc_server.serving(repository, settings, termination) as stop_grpc,
+        ):
+            with on_stop_signals(termination, settings.shutdown_delay_seconds, stop_grpc):
+                yield
         answered.flush()  # the requests of the last tenth of a second
 
     app = FastAPI(title="lenet-serve", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
+    app.state.termination = termination
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
     app.add_middleware(Admission, repository=repository)  # before any body is read

@@ -30,7 +30,7 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from service.errors import Overloaded, ServiceError, error_response
+from service.errors import Overloaded, ShuttingDown, error_response
 from service.observability.metrics import count_connection_cap_refusal
 from service.observability.middleware import CUT_SHORT_CYCLE
 
@@ -99,13 +99,6 @@ class HeaderDeadline(HttpToolsProtocol):
             "closing %s: no complete request head within %g s", self.client, self.header_timeout
         )
         self.transport.close()
-
-
-class ShuttingDown(ServiceError):
-    """The server stopped before the request was done: its shutdown limit ran out."""
-
-    status_code = 503
-    code = "shutting_down"
 
 
 RETRY_AND_CLOSE = {"Retry-After": "1", "Connection": "close"}

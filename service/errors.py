@@ -82,6 +82,14 @@ class Overloaded(ServiceError):
     code = "overloaded"
 
 
+class ShuttingDown(ServiceError):
+    """The server is stopping: its readiness says so from the stop signal on, and a request
+    still unfinished when the shutdown limit runs out is cut with this answer."""
+
+    status_code = 503
+    code = "shutting_down"
+
+
 V2_PREFIX = "/v2"
 
 

@@ -67,9 +67,13 @@ class Settings(ModelRootSettings):
     max_connections: int = Field(default=1000, gt=0)
     """Open connections, or requests in flight, per process beyond which a request gets 503
     (``python -m service``: uvicorn's ``limit_concurrency``)."""
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0)
+    """On SIGTERM, how long to go on serving while readiness answers 503 ``shutting_down``
+    before the drain begins: time for a load balancer that probes readiness to stop sending
+    here (``service.shutdown``). SIGINT skips it."""
     shutdown_timeout_seconds: int = Field(default=20, gt=0)
-    """On SIGTERM, how long HTTP requests and gRPC calls in flight may take to finish before
-    the process exits; compose's ``stop_grace_period`` allows for it."""
+    """Then, how long HTTP requests and gRPC calls in flight may take to finish before the
+    process exits; compose's ``stop_grace_period`` allows for both."""
 
     host: str = "0.0.0.0"
     port: int = Field(default=8000, gt=0, lt=65536)

@@ -14,12 +14,14 @@ Standard library only: it runs on the image's Debian Python.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +38,10 @@ DROP_AFTER = 2
 """Failed probes in a row before a listed replica is dropped: one slow answer under load is no
 reason to reload; a replica that stopped is refused at once, and nginx's own passive checks
 route around it meanwhile."""
+LEAVING = "shutting down"
+"""Why a replica whose ``/readyz`` answered 503 ``shutting_down`` is not ready: it has been
+told to stop and serves on only for its LENET_SHUTDOWN_DELAY_SECONDS (``service.shutdown``),
+so it is dropped at the first such answer, while it still answers what nginx sends it."""
 SERVER_OPTIONS = "max_fails=1 fail_timeout=5s"
 CONF_DIR = Path("/tmp/nginx")
 UPSTREAM_FILES = {
@@ -65,8 +71,19 @@ def not_ready(address: str) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S):
             return None
-    except OSError as exc:  # refused, reset, timed out, or an HTTP error status
+    except urllib.error.HTTPError as exc:
+        return LEAVING if error_code(exc) == "shutting_down" else str(exc)
+    except OSError as exc:  # refused, reset, timed out
         return str(exc)
+
+
+def error_code(answer: urllib.error.HTTPError) -> str | None:
+    """The ``code`` of the app's error body (``{"error": {"code": ...}}``), if it is one."""
+    try:
+        code = json.loads(answer.read())["error"]["code"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def render(addresses: Iterable[str], port: int) -> str:
@@ -84,7 +101,8 @@ def write(addresses: list[str]) -> None:
 
 class Membership:
     """Which replicas are listed: a ready one joins at once, a listed one leaves after
-    ``DROP_AFTER`` failed probes in a row (or when the DNS no longer names it)."""
+    ``DROP_AFTER`` failed probes in a row, at once when it says it is ``LEAVING``, or when
+    the DNS no longer names it."""
 
     def __init__(self) -> None:
         self.listed: set[str] = set()
@@ -101,7 +119,7 @@ class Membership:
                 continue
             if address in self.listed:
                 say(f"{address} failed a probe ({self.failures[address]} in a row): {why}")
-            if self.failures[address] >= DROP_AFTER:
+            if self.failures[address] >= DROP_AFTER or why == LEAVING:
                 self.listed.discard(address)
         self.listed &= set(readiness)
         self.failures = {a: n for a, n in self.failures.items() if a in readiness}

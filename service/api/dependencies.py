@@ -19,6 +19,7 @@ from service.inputs.prepare import Preprocess
 from service.runtime.repository import ModelRepository
 from service.runtime.version import ModelVersion, Runner
 from service.settings import Settings
+from service.shutdown import Termination
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,11 @@ def inference_for(request: Request) -> Inference:
 def repository_of(request: Request) -> ModelRepository:
     repository: ModelRepository = request.app.state.repository
     return repository
+
+
+def termination_of(request: Request) -> Termination:
+    termination: Termination = request.app.state.termination
+    return termination
 
 
 async def get_repository(request: Request) -> ModelRepository:

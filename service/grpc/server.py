@@ -1,21 +1,19 @@
 """The gRPC server's lifetime: started beside the HTTP app, on its event loop, stopped with it.
 
-At SIGTERM it stops taking calls and finishes those in flight, within the same
-``LENET_SHUTDOWN_TIMEOUT_SECONDS`` as uvicorn's HTTP drain and at the same time: uvicorn
-runs the lifespan's shutdown only once its own requests are done, so waiting for that would
-keep taking gRPC calls meanwhile and add the two drains up.
+Its drain starts with the HTTP one (``service.shutdown`` calls the ``stop`` that ``serving``
+yields when the signal's pause is over): it stops taking calls and finishes those in flight,
+within the same ``LENET_SHUTDOWN_TIMEOUT_SECONDS``. uvicorn runs the lifespan's shutdown only
+once its own requests are done, so waiting for that would keep taking gRPC calls meanwhile
+and add the two drains up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from time import perf_counter
-from types import FrameType
 from typing import Any
 
 import grpc
@@ -26,19 +24,28 @@ from service.keys import KeyFile, bearer
 from service.observability.metrics import observe_request
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
+from service.shutdown import Termination
 
 logger = logging.getLogger(__name__)
 
 
+Stop = Callable[[], Awaitable[Any]]
+"""Refuse new calls and give those in flight the grace period; the same drain however often
+it is called."""
+
+
 @asynccontextmanager
-async def serving(repository: ModelRepository, settings: Settings) -> AsyncIterator[None]:
-    """Serve ``GRPCInferenceService`` on ``settings.grpc_port`` (none when it is 0).
+async def serving(
+    repository: ModelRepository, settings: Settings, termination: Termination
+) -> AsyncIterator[Stop | None]:
+    """Serve ``GRPCInferenceService`` on ``settings.grpc_port`` (none when it is 0), and yield
+    its ``Stop``; it is stopped on the way out whatever else stopped it.
 
     Each uvicorn worker process binds the same port (SO_REUSEPORT, grpcio's default on
     Linux), as uvicorn's workers share the HTTP port, and the kernel spreads connections.
     """
     if not settings.grpc_port:
-        yield
+        yield None
         return
     interceptors = []
     if settings.api_keys_file is not None:  # its own KeyFile: the HTTP app's is the app's
@@ -52,7 +59,7 @@ async def serving(repository: ModelRepository, settings: Settings) -> AsyncItera
         ],
     )
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(repository, settings), server
+        InferenceServicer(repository, settings, termination), server
     )
     address = f"{settings.host}:{settings.grpc_port}"
     server.add_insecure_port(address)
@@ -61,17 +68,15 @@ async def serving(repository: ModelRepository, settings: Settings) -> AsyncItera
     stopping: asyncio.Future[Any] | None = None
 
     def stop() -> asyncio.Future[Any]:
-        """Refuse new calls, give those in flight the grace period; once only."""
         nonlocal stopping
         if stopping is None:
             stopping = asyncio.ensure_future(server.stop(settings.shutdown_timeout_seconds))
         return stopping
 
-    with _on_termination(stop):
-        try:
-            yield
-        finally:
-            await stop()
+    try:
+        yield stop
+    finally:
+        await stop()
 
 
 OPEN = frozenset(
@@ -132,28 +137,3 @@ class RequireApiKey(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
-
-
-@contextmanager
-def _on_termination(callback: Callable[[], object]) -> Iterator[None]:
-    """Run ``callback`` on this loop when SIGTERM or SIGINT arrives, then the handler that was
-    there (uvicorn's, which starts the HTTP drain). Where there is none to pass the signal on
-    to, or off the main thread (tests driving the lifespan), nothing is added."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    chained = {sig: handler for sig, handler in previous.items() if callable(handler)}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        loop.call_soon_threadsafe(callback)
-        chained[signal.Signals(signum)](signum, frame)
-
-    for sig in chained:
-        signal.signal(sig, on_signal)
-    try:
-        yield
-    finally:
-        for sig, handler in chained.items():
-            signal.signal(sig, handler)

@@ -24,6 +24,7 @@ from service.observability.metrics import observe_request
 from service.runtime.repository import ModelRepository
 from service.runtime.version import ModelVersion
 from service.settings import Settings
+from service.shutdown import Termination
 from service.v2 import inference, tensors
 from service.v2.routes import SERVER
 
@@ -76,9 +77,12 @@ def observed(method: Call) -> Call:
 
 
 class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
-    def __init__(self, repository: ModelRepository, settings: Settings) -> None:
+    def __init__(
+        self, repository: ModelRepository, settings: Settings, termination: Termination
+    ) -> None:
         self._repository = repository
         self._settings = settings
+        self._termination = termination
 
     @observed
     async def ServerLive(self, request: Any, context: Any) -> Any:
@@ -86,7 +90,8 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
 
     @observed
     async def ServerReady(self, request: Any, context: Any) -> Any:
-        return pb.ServerReadyResponse(ready=self._repository.ready)
+        ready = self._repository.ready and not self._termination.signalled
+        return pb.ServerReadyResponse(ready=ready)
 
     @observed
     async def ModelReady(self, request: Any, context: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from service.api.dependencies import repository_of
+from service.api.dependencies import repository_of, termination_of
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
 from service.api.openapi import json_schema
 from service.errors import InvalidInput, NotFound
@@ -166,9 +166,12 @@ async def server_live() -> dict[str, bool]:
 
 
 @router.get(
-    "/health/ready", summary="A model version is loaded and warmed up", responses=errors(503)
+    "/health/ready",
+    summary="A model version is loaded and warmed up, and no stop signal has come",
+    responses=errors(503),
 )
 async def server_ready(request: Request) -> dict[str, bool]:
+    termination_of(request).raise_if_signalled()
     repository_of(request).get()  # 503 until then
     return {"ready": True}
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import io
 import os
 import re
+import urllib.error
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -557,6 +560,21 @@ def test_api_host_ports_may_be_left_to_docker_for_replicas() -> None:
         assert re.fullmatch(r"\$\{API_HOST:-[^}]+\}:\$\{(API|GRPC)_PORT-\d+\}:\d+", port), port
 
 
+def test_supervisor_reads_a_stopping_replicas_answer_as_leaving() -> None:
+    upstreams = supervisor()
+
+    def answer(status: int, body: bytes) -> urllib.error.HTTPError:
+        return urllib.error.HTTPError(
+            "http://10.0.0.2:8000/readyz", status, "", Message(), io.BytesIO(body)
+        )
+
+    stopping = b'{"error": {"status": 503, "code": "shutting_down", "message": "..."}}'
+    loading = b'{"error": {"status": 503, "code": "model_not_ready", "message": "..."}}'
+    assert upstreams.error_code(answer(503, stopping)) == "shutting_down"
+    assert upstreams.error_code(answer(503, loading)) == "model_not_ready"
+    assert upstreams.error_code(answer(502, b"<html>Bad Gateway</html>")) is None
+
+
 def test_supervisor_lists_ready_replicas_and_drops_failing_ones_after_a_streak() -> None:
     upstreams = supervisor()
     membership = upstreams.Membership()
@@ -569,6 +587,8 @@ def test_supervisor_lists_ready_replicas_and_drops_failing_ones_after_a_streak()
     assert membership.listed == {"10.0.0.3"}
     assert membership.update({"10.0.0.4": None})  # the DNS no longer names 10.0.0.3
     assert membership.listed == {"10.0.0.4"}
+    assert membership.update({"10.0.0.4": upstreams.LEAVING, "10.0.0.5": None})
+    assert membership.listed == {"10.0.0.5"}, "a replica that says it is stopping leaves at once"
     assert upstreams.render(["10.0.0.4"], 8001) == (
         f"server 10.0.0.4:8001 {upstreams.SERVER_OPTIONS};\n"
     )

@@ -1,7 +1,8 @@
 """Graceful shutdown of ``python -m service``: on SIGTERM it stops accepting, finishes the HTTP
 requests and gRPC calls in flight and exits 0; what does not finish within
 ``LENET_SHUTDOWN_TIMEOUT_SECONDS`` is cut there with a 503 in the service's error shape, and
-it still exits 0."""
+it still exits 0. With ``LENET_SHUTDOWN_DELAY_SECONDS`` it first serves on for that long,
+answering not ready; SIGINT, or a second signal, cuts that pause short."""
 
 from __future__ import annotations
 
@@ -157,3 +158,70 @@ def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exit
     cut_line = next(line for line in log.splitlines() if '"path":"/v1/predict"' in line)
     assert json.loads(cut_line)["status"] == 503
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_a_shutdown_delay_serves_on_while_answering_not_ready_then_drains() -> None:
+    delay_s = 3.0
+    grpc_port = free_port()
+    env = service_env(
+        free_port(),
+        LENET_BACKENDS='["onnx"]',
+        LENET_GRPC_PORT=str(grpc_port),
+        LENET_SHUTDOWN_DELAY_SECONDS=str(delay_s),
+    )
+    grpc_address = f"127.0.0.1:{grpc_port}"
+    with served(env) as server, httpx.Client(base_url=server.url, timeout=30) as http:
+        assert grpcclient.InferenceServerClient(grpc_address).is_server_ready()
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        readyz = http.get("/readyz")
+        v2_ready = http.get("/v2/health/ready")
+        grpc_ready = grpcclient.InferenceServerClient(grpc_address).is_server_ready()
+        alive = http.get("/healthz").status_code
+        # A request on a new connection, and a gRPC call, are still served.
+        answered = predict_http(server.url)
+        digits = predict_grpc(grpc_address)
+        during_pause = time.monotonic() - signalled
+        exit_code = server.process.wait(timeout=30)
+        exited_after = time.monotonic() - signalled
+        assert server.process.stderr is not None
+        log = server.process.stderr.read().decode()
+
+    print(
+        f"\n{delay_s} s delay: /readyz {readyz.status_code} {readyz.json()}, /v2/health/ready"
+        f" {v2_ready.status_code}, gRPC ServerReady {grpc_ready}, /healthz {alive}; predict"
+        f" {answered}, gRPC {digits} within {during_pause:.2f} s; exit code {exit_code}"
+        f" {exited_after:.2f} s after the signal"
+    )
+    assert during_pause < delay_s, "the checks ran past the pause: nothing was measured"
+    assert readyz.status_code == 503
+    assert readyz.json()["error"]["code"] == "shutting_down"
+    assert readyz.headers["retry-after"] == "1"
+    assert v2_ready.status_code == 503 and "shutting down" in v2_ready.json()["error"]
+    assert grpc_ready is False
+    assert alive == 200
+    assert answered == (200, 7)
+    assert digits == [EXAMPLE_DIGIT]
+    assert exit_code == 0
+    assert delay_s <= exited_after < delay_s + 10
+    assert "serving on for 3 s before draining" in log
+
+
+def test_a_second_signal_cuts_the_delay_short() -> None:
+    delay_s = 60
+    env = service_env(
+        free_port(), LENET_BACKENDS='["onnx"]', LENET_SHUTDOWN_DELAY_SECONDS=str(delay_s)
+    )
+    with served(env) as server:
+        signalled = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert httpx.get(f"{server.url}/readyz", timeout=30).status_code == 503
+        server.process.send_signal(signal.SIGTERM)
+        exit_code = server.process.wait(timeout=30)
+        exited_after = time.monotonic() - signalled
+
+    print(f"\nSIGTERM twice: exit code {exit_code} {exited_after:.2f} s after the first")
+    assert exit_code == 0
+    assert exited_after < 10

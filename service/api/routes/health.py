@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.api.contracts import Status
-from service.api.dependencies import RepositoryDep
+from service.api.dependencies import RepositoryDep, termination_of
 from service.api.openapi import errors
 
 router = APIRouter(tags=["health"])
@@ -16,7 +16,12 @@ async def get_liveness() -> Status:
     return Status(status="alive")
 
 
-@router.get("/readyz", summary="The model is loaded and warmed up", responses=errors(503))
-async def get_readiness(repository: RepositoryDep) -> Status:
+@router.get(
+    "/readyz",
+    summary="The model is loaded and warmed up, and no stop signal has come",
+    responses=errors(503),
+)
+async def get_readiness(request: Request, repository: RepositoryDep) -> Status:
+    termination_of(request).raise_if_signalled()  # 503 shutting_down: see service.shutdown
     repository.get()  # raises ModelNotReady (503) until a version is loaded and warmed up
     return Status(status="ready")
