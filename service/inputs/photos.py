@@ -30,6 +30,10 @@ class Digit:
 
     tensor: np.ndarray
     box: Box | None = None
+    from_photo: bool = False
+    """Cut out of a photo by ``read_digit`` or ``read_number`` (not taken as it was: an array,
+    or an image in MNIST's form already): it is read over a few views of it
+    (``service.runtime.views``)."""
 
 
 def use_one_thread() -> None:
@@ -126,7 +130,7 @@ def _digit(found: ink.Ink, region: digits.Region, picture: Picture) -> Digit:
     box = _in_upload(
         picture, found.mask.shape, region.left, region.top, region.width, region.height
     )
-    return Digit(mnist_form.mnist_form(soft.astype(np.float32)), box)
+    return Digit(mnist_form.mnist_form(soft.astype(np.float32)), box, from_photo=True)
 
 
 def _in_upload(

@@ -53,10 +53,17 @@ class Digits:
     """(N, 28, 28, 1) float32 in [0, 1], MNIST form (light on dark), in request order."""
     boxes: list[Box | None]
     """Each digit's box in its upload; None for a JSON array, which has no pixels of its own."""
+    viewed: np.ndarray
+    """(N,) bool: which digits were cut out of a photo, to be read over a few views of them
+    (``Runner.predict``'s ``viewed``)."""
 
     @classmethod
     def of(cls, found: list[Digit]) -> Digits:
-        return cls(network_input(np.stack([d.tensor for d in found])), [d.box for d in found])
+        return cls(
+            network_input(np.stack([d.tensor for d in found])),
+            [d.box for d in found],
+            np.array([d.from_photo for d in found]),
+        )
 
 
 async def to_digits(
@@ -136,7 +143,7 @@ def _read(
     if preprocess is not Preprocess.mnist:
         return Digit(array)
     found = photos.read_digit(Picture(np.round(array).astype(np.uint8), array.shape[::-1]))
-    return None if found is None else Digit(found.tensor)
+    return None if found is None else Digit(found.tensor, from_photo=found.from_photo)
 
 
 def _decode(data: bytes, max_pixels: int) -> Picture:

@@ -31,8 +31,9 @@ from service.observability.metrics import BatcherMetrics
 
 @dataclass
 class _Request:
-    images: np.ndarray  # (n, 28, 28, 1)
+    images: np.ndarray  # (n, 28, 28, 1): the rows the model runs
     result: asyncio.Future[np.ndarray]
+    count: int  # the images they stand for, which the queue's limit counts
 
 
 class MicroBatcher:
@@ -57,7 +58,8 @@ class MicroBatcher:
         self._max_queue = max_queue
         self._inline_max = inline_max
         self._queue: deque[_Request] = deque()
-        self._queued_images = 0
+        self._queued_images = 0  # what the queue's limit and its metric count
+        self._queued_rows = 0  # what a model call's limit counts
         self._flush_at: asyncio.Handle | None = None  # uvloop's handles duck-type it
         self._gathering = False  # the flush waits out max_delay for more requests
         self._running = False  # a batch is in the worker thread
@@ -65,17 +67,21 @@ class MicroBatcher:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"batcher-{name}")
         self._queue_moved = None if metrics is None else metrics.follow_queue(self.waiting)
 
-    async def predict(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28, 1) images → their (n, 10) probabilities, batched with their neighbours."""
+    async def predict(self, images: np.ndarray, *, count: int | None = None) -> np.ndarray:
+        """(n, 28, 28, 1) rows → their (n, 10) probabilities, batched with their neighbours.
+        ``count``: how many images the rows stand for (``service.runtime.views`` reads one
+        image as several rows), as the queue's limit counts them; one per row by default."""
         if self._closed:
             raise ModelNotReady("this model version is being unloaded; retry")
-        self.admit(len(images))
+        count = len(images) if count is None else count
+        self.admit(count)
         loop = asyncio.get_running_loop()
-        request = _Request(images, loop.create_future())
+        request = _Request(images, loop.create_future(), count)
         self._queue.append(request)
-        self._queued_images += len(images)
+        self._queued_images += count
+        self._queued_rows += len(images)
         if self._queue_moved is not None:
-            self._queue_moved(len(images))
+            self._queue_moved(count)
         self._schedule(loop)
         return await request.result
 
@@ -105,7 +111,7 @@ class MicroBatcher:
         loop's next turn once it is full or its requests ``waited`` out a running batch."""
         if self._running or not self._queue:
             return
-        now = waited or not self._max_delay or self._queued_images >= self._max_images
+        now = waited or not self._max_delay or self._queued_rows >= self._max_images
         if self._flush_at is not None:
             if not (now and self._gathering):
                 return
@@ -160,15 +166,17 @@ class MicroBatcher:
         self._schedule(loop, waited=True)
 
     def _take(self) -> list[_Request]:
-        """The oldest request, then more in order while they fit in ``max_images``."""
+        """The oldest request, then more in order while their rows fit in ``max_images``."""
         batch = [self._queue.popleft()]
-        size = len(batch[0].images)
-        while self._queue and size + len(self._queue[0].images) <= self._max_images:
+        rows = len(batch[0].images)
+        while self._queue and rows + len(self._queue[0].images) <= self._max_images:
             batch.append(self._queue.popleft())
-            size += len(batch[-1].images)
-        self._queued_images -= size
+            rows += len(batch[-1].images)
+        count = sum(request.count for request in batch)
+        self._queued_rows -= rows
+        self._queued_images -= count
         if self._queue_moved is not None:
-            self._queue_moved(-size)
+            self._queue_moved(-count)
         return batch
 
 

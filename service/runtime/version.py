@@ -12,6 +12,7 @@ import numpy as np
 from model import artifacts
 from service.errors import InvalidInput, NotFound
 from service.observability.metrics import BatcherMetrics
+from service.runtime import views
 from service.runtime.backends import Backend, load_backend
 from service.runtime.batching import MicroBatcher
 from service.runtime.explaining import Explainer
@@ -30,9 +31,13 @@ class Runner:
     def name(self) -> str:
         return self.backend.name
 
-    async def predict(self, images: np.ndarray) -> np.ndarray:
-        """(n, 28, 28, 1) images → (n, 10) probabilities, batched with their neighbours."""
-        return await self.batcher.predict(images)
+    async def predict(self, images: np.ndarray, viewed: np.ndarray | None = None) -> np.ndarray:
+        """(n, 28, 28, 1) images → (n, 10) probabilities, batched with their neighbours; an
+        image where ``viewed`` is true is read as the average over its ``views``."""
+        if viewed is None or not viewed.any():
+            return await self.batcher.predict(images)
+        rows, counts = views.expand(images, viewed)
+        return views.average(await self.batcher.predict(rows, count=len(images)), counts)
 
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """(n, 28, 28, 1) → every layer's output; blocking, not batched (one image a call)."""

@@ -89,7 +89,7 @@ async def infer(
     digits = await _digits(settings, inputs)
     computed: dict[str, np.ndarray] = {}
     if PROBABILITIES in wanted or DIGIT in wanted:
-        probabilities = await runner.predict(digits.images)
+        probabilities = await runner.predict(digits.images, digits.viewed)
         computed[PROBABILITIES] = np.ascontiguousarray(probabilities, np.float32)
         computed[DIGIT] = probabilities.argmax(axis=1).astype(np.int64)
     if BOX in wanted:
@@ -122,4 +122,4 @@ async def _digits(settings: Settings, inputs: list[Input]) -> Digits:
     gray = tensors.gray_levels(given.datatype, given.shape, given.values)
     if not len(gray):
         raise InvalidInput(f"{PIXELS} holds no image")
-    return Digits(network_input(gray), [None] * len(gray))
+    return Digits(network_input(gray), [None] * len(gray), np.zeros(len(gray), bool))

@@ -43,7 +43,7 @@ async def _predicted(
     """The request's one image, the backend's (10,) probabilities for it, and the digit to
     explain."""
     image = await uploaded_digit(request, job)
-    probabilities = (await job.runner.predict(image.images))[0]
+    probabilities = (await job.runner.predict(image.images, image.viewed))[0]
     return image, probabilities, int(probabilities.argmax()) if digit is None else digit
 
 

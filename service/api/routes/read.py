@@ -31,7 +31,7 @@ async def read_number(request: Request) -> Response:
         item, max_pixels=job.settings.max_image_pixels, predict=job.runner.backend.predict
     )
     note(batch_size=len(digits.images), backend=job.runner.name, version=job.model.version)
-    probabilities = await job.runner.predict(digits.images)
+    probabilities = await job.runner.predict(digits.images, digits.viewed)
     return Response(
         responses.number(job.model, job.runner.name, probabilities, digits.boxes),
         media_type="application/json",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
+from service.runtime import views
 from tests.service.drawing import draw_digit, encode, ink_box, iou, photo_like
 
 pytestmark = pytest.mark.anyio
@@ -128,15 +129,29 @@ async def test_the_same_image_gets_the_same_answer_in_every_input_form(client):
     as_b64 = await client.post(
         "/v1/predict", json={"instances": [{"b64": base64.b64encode(png).decode()}]}
     )
+    answers = [r.json()["predictions"][0] for r in (as_upload, as_body, as_b64)]
+    assert {a["digit"] for a in answers} == {3}
+    for answer in answers[1:]:
+        np.testing.assert_allclose(answer["probabilities"], answers[0]["probabilities"], atol=1e-6)
+
+
+async def test_a_digit_cut_out_of_a_photo_is_read_as_the_mean_over_its_views(client):
+    png = encode(draw_digit(3, (300, 300), offset=(40, 25)), "PNG")
+    answer = await client.post("/v1/predict", content=png, headers={"content-type": "image/png"})
     seen = await client.post(
         "/v1/activations?layers=output", content=png, headers={"content-type": "image/png"}
     )
-    tensor = (np.asarray(seen.json()["input"]) * 255).round().tolist()  # what the network saw
-    as_array = await client.post("/v1/predict", json={"instances": [tensor]})
-    answers = [r.json()["predictions"][0] for r in (as_upload, as_body, as_b64, as_array)]
-    assert {a["digit"] for a in answers} == {3}
-    for answer in answers[1:]:
-        np.testing.assert_allclose(answer["probabilities"], answers[0]["probabilities"], atol=1e-4)
+    form = np.asarray(seen.json()["input"], np.float32)[None, :, :, None]  # what it cut out
+    rows, _ = views.expand(form, np.array([True]))
+    arrays = (rows[:, :, :, 0] * 255).tolist()  # as JSON arrays: each read once, as it is
+    each = await client.post("/v1/predict", json={"instances": arrays})
+    by_view = [p["probabilities"] for p in each.json()["predictions"]]
+    assert len(by_view) == views.VIEWS
+    np.testing.assert_allclose(
+        answer.json()["predictions"][0]["probabilities"], np.mean(by_view, axis=0), atol=1e-5
+    )
+    # Not a mean of equal answers: the views differ, and the form alone is not the answer.
+    assert np.ptp(np.asarray(by_view)[:, 3]) > 1e-4
 
 
 async def test_preprocess_none_feeds_the_image_as_is(client):

@@ -135,6 +135,26 @@ async def test_a_full_queue_refuses_with_retry_after():
     batcher.close()
 
 
+async def test_the_queue_counts_images_and_a_model_call_counts_rows():
+    # A digit read over several views is several rows standing for one image: the queue's
+    # limit counts it once, a model call's limit counts its rows.
+    model = RecordingModel()
+    batcher = make(model, max_images=4, max_queue=3)
+    first = await busy(model, batcher)
+    viewed = [asyncio.create_task(batcher.predict(images(i, i, i), count=1)) for i in (1, 2)]
+    await asyncio.sleep(0.01)
+    assert batcher.waiting() == 2
+    batcher.admit()  # one more image fits: six rows are queued, but only two images
+    with pytest.raises(Overloaded):
+        batcher.admit(2)
+    model.gate.set()
+    assert ids(await first) == [99]
+    assert [ids(await v) for v in viewed] == [[1, 1, 1], [2, 2, 2]]
+    assert model.batches == [1, 3, 3], "two requests of 3 rows exceed a call's 4"
+    assert batcher.waiting() == 0
+    batcher.close()
+
+
 async def test_admit_refuses_what_predict_would_and_counts_it_shed():
     model = RecordingModel()
     shed = []
