@@ -158,7 +158,9 @@ class ExplainResponse(BaseModel):
         description="the 28×28 the network saw, scaled to [0, 1] (gray level / 255)"
     )
     predicted: int = Field(ge=0, le=9, description="the backend's digit")
-    probabilities: list[float] = Field(description="the backend's, one per digit 0–9")
+    probabilities: list[float] = Field(
+        description="the backend's, one per digit 0–9, as /v1/predict gives them"
+    )
     digit: int = Field(ge=0, le=9, description="the digit explained: the query's, or predicted")
     gradient: InputMap = Field(
         description="the saliency map: d p[digit] / d input, per unit of ``input``'s [0, 1] "

@@ -300,7 +300,8 @@ INFERENCE_SECONDS = _histogram(
 )
 BATCH_SIZE = _histogram(
     "lenet_batch_size",
-    "Images per model call: concurrent requests' images batched together.",
+    "Rows per model call: concurrent requests' images batched together, a digit cut out of a"
+    " photo counting one row per view of it.",
     ["backend", "version"],
     BATCH_BUCKETS,
 )
