@@ -40,6 +40,9 @@ def shutdown_env(grpc_port: int, timeout_s: int) -> dict[str, str]:
         LENET_BACKENDS='["onnx"]',
         LENET_GRPC_PORT=str(grpc_port),
         LENET_BATCH_MAX_DELAY_MS=str(int(HELD_S * 1000)),
+        # Each drawn seven is read over its views, nine rows: room for all, or a full call
+        # would run at once instead of waiting for company.
+        LENET_MAX_IMAGES_PER_CALL="1024",
         LENET_SHUTDOWN_TIMEOUT_SECONDS=str(timeout_s),
     )
 

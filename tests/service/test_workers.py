@@ -66,7 +66,13 @@ def test_each_worker_listens_on_a_socket_of_its_own_and_connections_reach_both(t
 
 
 def test_sigterm_drains_the_requests_in_flight_on_every_worker_and_exits_0(tmp_path):
-    settings = {"LENET_BATCH_MAX_DELAY_MS": str(HELD_MS), "LENET_SHUTDOWN_TIMEOUT_SECONDS": "10"}
+    settings = {
+        "LENET_BATCH_MAX_DELAY_MS": str(HELD_MS),
+        "LENET_SHUTDOWN_TIMEOUT_SECONDS": "10",
+        # Each drawn seven is read over its views, nine rows: room for all, or a full call
+        # would run at once instead of waiting for company.
+        "LENET_MAX_IMAGES_PER_CALL": "1024",
+    }
     with workers(tmp_path, **settings) as server, ThreadPoolExecutor(CONNECTIONS) as pool:
         clients = [httpx.Client(base_url=server.url) for _ in range(CONNECTIONS)]
         in_flight = [pool.submit(predict, client) for client in clients]

@@ -7,6 +7,7 @@ from asgi_lifespan import LifespanManager
 from PIL import Image
 
 from service.app import create_app
+from service.runtime import views
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT, client_for, started
 from tests.service.drawing import draw_digit, encode
@@ -67,7 +68,8 @@ async def test_model_calls_are_observed_per_backend_and_version(client):
     assert response.status_code == 200
     after = await scrape(client)
     assert moved(before, after, "lenet_batch_size_count", **labels) == 1  # one call, 3 images
-    assert moved(before, after, "lenet_batch_size_sum", **labels) == 3
+    # in rows: each drawn digit is cut out of its image, and read over its views
+    assert moved(before, after, "lenet_batch_size_sum", **labels) == 3 * views.VIEWS
     assert moved(before, after, "lenet_inference_duration_seconds_count", **labels) == 1
     assert moved(before, after, "lenet_inference_duration_seconds_sum", **labels) > 0
     assert value(after, "lenet_queued_images", **labels) == 0  # nothing left waiting

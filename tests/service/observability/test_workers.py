@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from service.runtime import views
 from tests.service.drawing import draw_digit, encode
 from tests.service.observability.scraping import Samples, parse, value
 from tests.service.workers import workers
@@ -48,7 +49,8 @@ def test_two_workers_report_the_sum_of_their_counts(tmp_path):
         for samples in scrapes(server.url):
             assert value(samples, "lenet_requests_total", **PREDICT, status="200") == REQUESTS
             assert value(samples, "lenet_request_duration_seconds_count", **PREDICT) == REQUESTS
-            assert value(samples, "lenet_batch_size_sum", **NUMPY_V1) == REQUESTS
+            # in rows: the drawn seven is cut out of its image, and read over its views
+            assert value(samples, "lenet_batch_size_sum", **NUMPY_V1) == REQUESTS * views.VIEWS
             assert value(samples, "lenet_model_version_loaded", version="1") == 1
     assert not list(tmp_path.glob("lenet-metrics-*")), "the metrics directory was left behind"
     lines = server.log.read_text().splitlines()
@@ -58,7 +60,10 @@ def test_two_workers_report_the_sum_of_their_counts(tmp_path):
 
 
 def test_a_dead_workers_counts_stay_in_the_sums_and_its_held_images_leave_them(tmp_path):
-    with workers(tmp_path, LENET_BATCH_MAX_DELAY_MS=str(HELD_MS)) as server:
+    # LENET_MAX_IMAGES_PER_CALL: each drawn seven is nine rows (its views); room for all of
+    # them, or a full call would run at once instead of holding them.
+    held_batches = {"LENET_BATCH_MAX_DELAY_MS": str(HELD_MS), "LENET_MAX_IMAGES_PER_CALL": "1024"}
+    with workers(tmp_path, **held_batches) as server:
         with ThreadPoolExecutor(REQUESTS) as pool:
             answered = list(pool.map(predict, [server.url] * REQUESTS))
             killed = max(server.answered(REQUESTS).items(), key=lambda item: item[1])[0]
