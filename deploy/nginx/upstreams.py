@@ -14,6 +14,7 @@ Standard library only: it runs on the image's Debian Python.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -73,16 +74,16 @@ def not_ready(address: str) -> str | None:
             return None
     except urllib.error.HTTPError as exc:
         return LEAVING if error_code(exc) == "shutting_down" else str(exc)
-    except OSError as exc:  # refused, reset, timed out
-        return str(exc)
+    except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, garbled
+        return str(exc) or type(exc).__name__
 
 
 def error_code(answer: urllib.error.HTTPError) -> str | None:
     """The ``code`` of the app's error body (``{"error": {"code": ...}}``), if it is one."""
     try:
         code = json.loads(answer.read())["error"]["code"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
+        return None  # cut off (IncompleteRead), not JSON, or not the app's error shape
     return code if isinstance(code, str) else None
 
 

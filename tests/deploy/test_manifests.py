@@ -12,6 +12,7 @@ compose and the app, and the supervisor that keeps its upstreams.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import inspect
 import io
@@ -258,7 +259,19 @@ def test_grace_period_covers_prestop_and_the_apps_shutdown(
     sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     grace = pod_specs()[owner]["terminationGracePeriodSeconds"]
     # SIGKILL must come after the app's own deadline, with a margin for its exit.
-    deadline = sleep + settings.shutdown_timeout_seconds
+    deadline = sleep + settings.shutdown_delay_seconds + settings.shutdown_timeout_seconds
+    assert deadline < grace <= deadline + 10
+
+
+def test_compose_waits_out_the_apis_pause_and_drain_before_sigkill() -> None:
+    api = compose_services()["api"]
+    default = re.fullmatch(
+        r"\$\{LENET_SHUTDOWN_DELAY_SECONDS:-(\d+)\}",
+        api["environment"]["LENET_SHUTDOWN_DELAY_SECONDS"],
+    )
+    assert default, "LENET_SHUTDOWN_DELAY_SECONDS is no longer a plain default"
+    deadline = int(default.group(1)) + Settings().shutdown_timeout_seconds
+    grace = int(api["stop_grace_period"].removesuffix("s"))
     assert deadline < grace <= deadline + 10
 
 
@@ -573,6 +586,13 @@ def test_supervisor_reads_a_stopping_replicas_answer_as_leaving() -> None:
     assert upstreams.error_code(answer(503, stopping)) == "shutting_down"
     assert upstreams.error_code(answer(503, loading)) == "model_not_ready"
     assert upstreams.error_code(answer(502, b"<html>Bad Gateway</html>")) is None
+
+    class CutOff(io.BytesIO):
+        def read(self, *_: Any) -> bytes:
+            raise http.client.IncompleteRead(b'{"error": ')
+
+    cut = urllib.error.HTTPError("http://10.0.0.2:8000/readyz", 503, "", Message(), CutOff())
+    assert upstreams.error_code(cut) is None, "a replica dying mid-answer is no crash"
 
 
 def test_supervisor_lists_ready_replicas_and_drops_failing_ones_after_a_streak() -> None:
