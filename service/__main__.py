@@ -6,11 +6,12 @@ own, the ``service`` loggers (versions loaded, errors) and the JSON access log o
 ``service.access`` (a handler of its own that writes the bare message: one JSON document a
 line), all at ``LENET_LOG_LEVEL``. uvicorn's own access log is off: the JSON one replaces it.
 
-On SIGTERM uvicorn stops accepting, lets the requests in flight finish (for at most
-``LENET_SHUTDOWN_TIMEOUT_SECONDS``), then runs the lifespan's shutdown; the gRPC server
-drains at the same time (``service.grpc.server``). The process then exits with status 0.
-With several workers the parent passes the signal on to each, which does the same, and exits
-with status 0 once all have.
+On SIGTERM the process first answers not ready for ``LENET_SHUTDOWN_DELAY_SECONDS`` while
+it serves on (``service.shutdown``); then uvicorn stops accepting, lets the requests in flight
+finish (for at most ``LENET_SHUTDOWN_TIMEOUT_SECONDS``) and runs the lifespan's shutdown, and
+the gRPC server drains at the same time. The process then exits with status 0. With several
+workers the parent passes the signal on to each, which does the same, and exits with status
+0 once all have.
 """
 
 import copy

@@ -52,7 +52,8 @@ class Settings(ModelRootSettings):
     """Most images in one predict request (413 above)."""
 
     max_images_per_call: int = Field(default=64, gt=0)
-    """Most images one model call takes when batching concurrent requests."""
+    """Most rows one model call takes when batching concurrent requests: an image is one, a
+    digit cut out of a photo one per view of it (``service.runtime.views``)."""
     batch_max_delay_ms: float = Field(default=0.0, ge=0)
     """How long a batch waits for more requests; 0 takes whatever is already queued."""
     queue_max_images: int = Field(default=2048, gt=0)

@@ -14,6 +14,11 @@ while everything else goes on serving, for ``LENET_SHUTDOWN_DELAY_SECONDS``; the
 (uvicorn stops accepting and finishes what is in flight, the gRPC server the same). Kubernetes'
 ``preStop`` sleep gives the same pause before the signal, so the manifests leave the delay at 0.
 SIGINT (Ctrl-C), or a second signal during the pause, drains at once.
+
+With ``LENET_WORKERS`` > 1 each worker process pauses on its own: uvicorn's supervisor passes
+SIGTERM and SIGINT alike on to them as SIGTERM, so there every stop pauses, and a worker it
+restarts alone (SIGHUP) answers ``shutting_down`` for the pause while the others are ready;
+a proxy probing it then drops the replica until its next probe.
 """
 
 from __future__ import annotations
@@ -69,20 +74,23 @@ def on_stop_signals(
             drain()
         chained[signal.Signals(signum)](signum, None)
 
+    def pause(signum: int) -> None:
+        logger.info("SIGTERM: not ready from now on; serving on for %g s before draining", delay_s)
+        loop.call_later(delay_s, after_delay, signum)
+
     def after_delay(signum: int) -> None:
         if not draining:  # else a second signal began it already
             begin_drain(signum)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        """Only flags and a callback here: the loop does the rest (logging from a signal
+        handler can interrupt a write to the same stream)."""
         first = not termination.signalled
         termination.signalled = True
         if first and signum == signal.SIGTERM and delay_s > 0:
-            logger.info(
-                "SIGTERM: not ready from now on; serving on for %g s before draining", delay_s
-            )
-            loop.call_soon_threadsafe(loop.call_later, delay_s, after_delay, signum)
-            return
-        loop.call_soon_threadsafe(begin_drain, signum)
+            loop.call_soon_threadsafe(pause, signum)
+        else:
+            loop.call_soon_threadsafe(begin_drain, signum)
 
     for sig in chained:
         signal.signal(sig, on_signal)

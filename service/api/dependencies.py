@@ -70,6 +70,13 @@ async def get_repository(request: Request) -> ModelRepository:
 RepositoryDep = Annotated[ModelRepository, Depends(get_repository)]
 
 
+async def get_termination(request: Request) -> Termination:
+    return termination_of(request)
+
+
+TerminationDep = Annotated[Termination, Depends(get_termination)]
+
+
 async def get_model(
     repository: RepositoryDep,
     version: Annotated[

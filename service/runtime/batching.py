@@ -1,9 +1,10 @@
 """Dynamic micro-batching: concurrent predict calls share one backend call.
 
 As Triton's and TF Serving's batchers do: requests queue up and are run together, up to
-``max_images`` images, waiting at most ``max_delay`` for more. Backends do much more work per
-call at batch 32 than at batch 1 for nearly the same fixed cost. A full queue refuses work
-(503 with Retry-After) instead of growing without bound.
+``max_images`` rows (an image each, or each of its views), waiting at most ``max_delay`` for
+more. Backends do much more work per call at batch 32 than at batch 1 for nearly the same
+fixed cost. A full queue (``max_queue`` images) refuses work (503 with Retry-After) instead of
+growing without bound.
 
 The queue lives on the event loop, not behind a lock: requests that arrive in the same turn
 of the loop are gathered by a callback scheduled for the next turn. A batch of at most

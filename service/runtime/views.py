@@ -8,8 +8,11 @@ et al. 1998 trained on such distortions). The views: the form itself, shifted on
 way, scaled by 0.9 and 1.1, rotated by ±8° about its centre; chosen on the evaluation's
 tuning set, measured on sets never tuned on (README, "Photos": ``python -m evaluation``).
 
-Only digits found in a photo are read so: a JSON array, or an image already in MNIST's form,
-is read once, as it is, and a client that sends one gets the network's own answer.
+Only digits the service cut out of a picture are read so (``photos.Digit.from_photo``): an
+array taken as it is, or an image already in MNIST's form, is read once, and a client that
+sends one gets the network's own answer. The views are made where ``Runner.predict`` is
+called, on the event loop: 0.04 ms a digit (eight warps of 28x28), less than a thread's round
+trip for the one or few digits a request holds.
 """
 
 from __future__ import annotations

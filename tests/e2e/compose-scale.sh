@@ -75,7 +75,7 @@ before=$(restarts)
 LOOP_PID=$!
 sleep 5
 began=$SECONDS
-timeout 60 docker stop --time 30 "$victim" >/dev/null
+timeout 60 docker stop --time 35 "$victim" >/dev/null
 echo "   stopped in $((SECONDS - began)) s (SIGTERM: not ready for LENET_SHUTDOWN_DELAY_SECONDS, then drained); exit status $(docker inspect -f '{{.State.ExitCode}}' "$victim")"
 [[ $(docker inspect -f '{{.State.ExitCode}}' "$victim") == 0 ]] || fail "the replica did not exit cleanly"
 passed
