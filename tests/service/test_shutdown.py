@@ -20,7 +20,7 @@ from tritonclient.utils import InferenceServerException
 
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
 from tests.service.drawing import draw_digit, encode
-from tests.service.processes import free_port, served, service_env
+from tests.service.processes import Served, free_port, served, service_env
 
 HTTP_IN_FLIGHT = 16
 GRPC_IN_FLIGHT = 4
@@ -84,6 +84,14 @@ def answer(connection: socket.socket) -> bytes:
     return received
 
 
+def exit_of(server: Served, signalled: float) -> tuple[int, float, str]:
+    """The process's exit code, seconds from the signal to its exit, and its log."""
+    exit_code = server.process.wait(timeout=30)
+    exited_after = time.monotonic() - signalled
+    assert server.process.stderr is not None
+    return exit_code, exited_after, server.process.stderr.read().decode()
+
+
 def status_line(response: bytes) -> str:
     return response.split(b"\r\n", 1)[0].decode()
 
@@ -139,11 +147,8 @@ def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exit
         time.sleep(0.3)
         signalled = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
-        exit_code = server.process.wait(timeout=30)
-        exited_after = time.monotonic() - signalled
+        exit_code, exited_after, log = exit_of(server, signalled)
         cut = answer(stalled)
-        assert server.process.stderr is not None
-        log = server.process.stderr.read().decode()
 
     print(
         f"\na stalled upload at SIGTERM, {timeout_s} s to finish: exit code {exit_code} "
@@ -186,10 +191,7 @@ def test_a_shutdown_delay_serves_on_while_answering_not_ready_then_drains() -> N
         answered = predict_http(server.url)
         digits = predict_grpc(grpc_address)
         during_pause = time.monotonic() - signalled
-        exit_code = server.process.wait(timeout=30)
-        exited_after = time.monotonic() - signalled
-        assert server.process.stderr is not None
-        log = server.process.stderr.read().decode()
+        exit_code, exited_after, log = exit_of(server, signalled)
 
     print(
         f"\n{delay_s} s delay: /readyz {readyz.status_code} {readyz.json()}, /v2/health/ready"
