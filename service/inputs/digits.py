@@ -210,16 +210,12 @@ def _split(region: Region, row_height: float, wide: float, judge: Judge | None) 
     into each other) is cut only if the ``judge`` reads both sides as digits surely and
     the whole not: recognition deciding the segmentation, as in LeCun et al. (1998),
     section V, where the shape alone cannot tell one wide digit from two narrow ones."""
-    if region.width <= wide:  # about one digit's width: only the network can tell
-        if judge is None or region.width <= _MAYBE_TWO * row_height:
-            return [region]
-        sides = _cut(region, row_height)
-        if sides is None or not _two_digits(*judge([region, *sides])):
-            return [region]
-    else:
-        sides = _cut(region, row_height)
-        if sides is None:
-            return [region]
+    judged = region.width <= wide  # about one digit's width: only the network can tell
+    if judged and (judge is None or region.width <= _MAYBE_TWO * row_height):
+        return [region]
+    sides = _cut(region, row_height)
+    if sides is None or (judged and judge and not _two_digits(*judge([region, *sides]))):
+        return [region]
     return [piece for side in sides for piece in _split(side, row_height, wide, judge)]
 
 
