@@ -11,7 +11,7 @@ rounds, and the figures are the median and 90th percentile of those over the pho
 - **current**: what ``POST /v1/predict`` does with an image before the model call,
   ``images.decode_image(data, max_pixels=…, at_least=ink.WORKING_SIDE)``, then
   ``photos.read_digit``, then the views of the digit it cut out (``views.expand``; the model
-  then reads nine rows where it read one: about 0.2 ms more on ONNX Runtime).
+  then reads nine rows where it read one, which this does not time).
 - **previous**: ``service/images.py`` at ``--baseline``, read with ``git show`` and imported
   under a private name (nothing is checked out): ``normalize_mnist(to_grayscale(
   decode_image(data, max_pixels=…)))``.

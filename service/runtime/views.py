@@ -11,8 +11,8 @@ tuning set, measured on sets never tuned on (README, "Photos": ``python -m evalu
 Only digits the service cut out of a picture are read so (``photos.Digit.from_photo``): an
 array taken as it is, or an image already in MNIST's form, is read once, and a client that
 sends one gets the network's own answer. The views are made where ``Runner.predict`` is
-called, on the event loop: 0.04 ms a digit (eight warps of 28x28), less than a thread's round
-trip for the one or few digits a request holds.
+called, on the event loop: eight warps of a 28x28 form a digit, less work than a thread's
+round trip for the one or few digits a request holds.
 """
 
 from __future__ import annotations
