@@ -1,0 +1,165 @@
+"""What metrics and the access log cost over HTTP, taken over several fresh process pairs.
+
+``make bench`` sets ``ours-onnx`` beside ``ours-onnx-quiet`` (no metrics, no access log): one
+process each, for the whole run. Their ratio then carries, besides what their code does
+differently, whatever differs between two processes of the same code (where each one's
+memory lies, what the caches and the scheduler make of it), and on a small shared machine
+that is several percent: more than the 3 % the cost may be. ``--same`` measures exactly that,
+the service as shipped against itself.
+
+Here ``--pairs`` pairs are started one after another, the one started first alternating, and
+each pair is loaded cell by cell in rounds (``bench.rounds``, every other one reversed), as
+``make bench`` loads its cells. A cell's ratio is as shipped ÷ quiet: all its requests over
+all its seconds, every pair together; each pair's own ratio is kept beside it, so the report
+shows how far processes alone moved it, and the server CPU per request of both sides.
+
+``python -m bench.observability_http`` prints a table, or one JSON document with ``--json``;
+it needs wrk, as ``make bench`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench import modeldir, rounds, servers, serving
+from bench.bodies import JSON, V2_BODIES
+from model.artifacts import ModelRootSettings
+
+BODIES = (JSON.name, *V2_BODIES)
+TWIN = "-twin"
+"""``--same``: the second server of a pair, as shipped too."""
+
+
+def pair(model_root: Path, same: bool) -> list[servers.ServerSpec]:
+    """Our ONNX server as shipped and its quiet twin, or (``same``) a second as shipped."""
+    shipped = servers.ours(serving.PROTOCOL_BACKEND, model_root)
+    other = replace(shipped, name=shipped.name + TWIN) if same else servers.quiet(shipped)
+    return [shipped, other]
+
+
+def measure_pairs(
+    model_root: Path,
+    *,
+    pairs: int,
+    connections: list[int],
+    bodies: list[str],
+    duration_s: float,
+    rounds_each: int,
+    warmup_s: float,
+    same: bool = False,
+    progress: Any = print,
+) -> list[dict[str, Any]]:
+    """Every round's run of every pair: each cell (connections, body) loaded ``rounds_each``
+    times on both servers of a pair, ``duration_s`` in all per server and pair."""
+    runs: list[dict[str, Any]] = []
+    for number in range(pairs):
+        specs = rounds.in_order(pair(model_root, same), number)  # who starts first alternates
+        with servers.running(specs) as started:
+            for server in started:
+                for body in bodies:
+                    serving.check(server, body)
+                    if warmup_s:
+                        serving.load(server, body, serving.WARMUP_CONNECTIONS, warmup_s)
+            for count in connections:
+                for index in range(rounds_each):
+                    for body in rounds.in_order(bodies, index):
+                        for server in rounds.in_order(started, index + number):
+                            run = serving.measure(
+                                server, body, count, duration_s / rounds_each, progress
+                            )
+                            runs.append(run | {"pair": number, "round": index})
+    return runs
+
+
+def summarise(runs: list[dict[str, Any]], first: str, second: str) -> list[dict[str, Any]]:
+    """One row per (body, connections): server ``first``'s req/s over ``second``'s, all
+    pairs together and each pair's own, and both sides' server CPU per request."""
+    cells = list(dict.fromkeys((run["body"], run["connections"]) for run in runs))
+    summary = []
+    for body, count in cells:
+        cell = [run for run in runs if (run["body"], run["connections"]) == (body, count)]
+        side = {
+            name: rounds.merge([r for r in cell if r["server"] == name])[0]
+            for name in (first, second)
+        }
+        per_pair = []
+        for number in sorted({run["pair"] for run in cell}):
+            own = {
+                name: rounds.merge(
+                    [r for r in cell if r["server"] == name and r["pair"] == number]
+                )[0]
+                for name in (first, second)
+            }
+            per_pair.append(round(own[first]["rps"] / own[second]["rps"], 3))
+        summary.append(
+            {
+                "body": body,
+                "connections": count,
+                "servers": [first, second],
+                "rps": [side[first]["rps"], side[second]["rps"]],
+                "ratio": round(side[first]["rps"] / side[second]["rps"], 3),
+                "pair_ratios": per_pair,
+                "server_cpu_ms_per_request": [
+                    side[first]["server_cpu_ms_per_request"],
+                    side[second]["server_cpu_ms_per_request"],
+                ],
+            }
+        )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.observability_http", description=__doc__)
+    parser.add_argument("--pairs", type=int, default=6, help="fresh process pairs, in turn")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per cell and pair")
+    parser.add_argument(
+        "--duration", type=float, default=12.0, help="seconds per cell, server and pair"
+    )
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server and body")
+    parser.add_argument("--connections", default="1,8,64", help="comma-separated")
+    parser.add_argument("--bodies", default=",".join(BODIES), help=",".join(BODIES))
+    parser.add_argument("--same", action="store_true", help="as shipped against itself")
+    parser.add_argument("--model-root", type=Path, default=ModelRootSettings().model_root)
+    parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
+    args = parser.parse_args(argv)
+    bodies = args.bodies.split(",")
+    if set(bodies) - set(BODIES):
+        parser.error(f"bodies are any of {','.join(BODIES)}")
+    if args.pairs < 1 or args.rounds < 1:
+        parser.error("--pairs and --rounds must be at least 1")
+    progress = (lambda _: None) if args.json else print
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
+        model = modeldir.prepare(args.model_root, Path(scratch))
+        runs = measure_pairs(
+            model.root,
+            pairs=args.pairs,
+            connections=[int(c) for c in args.connections.split(",")],
+            bodies=bodies,
+            duration_s=args.duration,
+            rounds_each=args.rounds,
+            warmup_s=args.warmup,
+            same=args.same,
+            progress=progress,
+        )
+    first, second = (spec.name for spec in pair(model.root, args.same))
+    summary = summarise(runs, first, second)
+    if args.json:
+        json.dump({"summary": summary, "runs": runs}, sys.stdout)
+        return 0
+    print(f"{first} ÷ {second}, {args.pairs} pairs × {args.rounds} rounds")
+    print(f"{'body':10} {'conns':>5} {'ratio':>6}  {'CPU ms/request':>15}  each pair's ratio")
+    for row in summary:
+        cpu = "/".join(f"{ms:.3f}" for ms in row["server_cpu_ms_per_request"])
+        pairs = ", ".join(f"{r:.2f}" for r in row["pair_ratios"])
+        print(f"{row['body']:10} {row['connections']:5} {row['ratio']:6.3f}  {cpu:>15}  {pairs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
