@@ -7,11 +7,12 @@ memory lies, what the caches and the scheduler make of it), and on a small share
 that is several percent: more than the 3 % the cost may be. ``--same`` measures exactly that,
 the service as shipped against itself.
 
-Here ``--pairs`` pairs are started one after another, the one started first alternating, and
-each pair is loaded cell by cell in rounds (``bench.rounds``, every other one reversed), as
-``make bench`` loads its cells. A cell's ratio is as shipped ÷ quiet: all its requests over
-all its seconds, every pair together; each pair's own ratio is kept beside it, so the report
-shows how far processes alone moved it, and the server CPU per request of both sides.
+Here ``--pairs`` pairs are started one after another, and each is loaded cell by cell in
+rounds (``bench.serving.load_rounds``, every other one reversed), as ``make bench`` loads
+its cells; each pair starts, and loads first, the server the pair before it loaded second. A
+cell's ratio is as shipped ÷ quiet: all its requests over all its seconds, every pair
+together; each pair's own ratio is kept beside it, so the report shows how far processes
+alone moved it, and the server CPU per request of both sides.
 
 ``python -m bench.observability_http`` prints a table, or one JSON document with ``--json``;
 it needs wrk, as ``make bench`` does.
@@ -27,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import modeldir, rounds, servers, serving
+from bench import modeldir, rounds, servers, serving, targets
 from bench.bodies import JSON, V2_BODIES
 from model.artifacts import ModelRootSettings
 
@@ -61,19 +62,11 @@ def measure_pairs(
     for number in range(pairs):
         specs = rounds.in_order(pair(model_root, same), number)  # who starts first alternates
         with servers.running(specs) as started:
-            for server in started:
-                for body in bodies:
-                    serving.check(server, body)
-                    if warmup_s:
-                        serving.load(server, body, serving.WARMUP_CONNECTIONS, warmup_s)
-            for count in connections:
-                for index in range(rounds_each):
-                    for body in rounds.in_order(bodies, index):
-                        for server in rounds.in_order(started, index + number):
-                            run = serving.measure(
-                                server, body, count, duration_s / rounds_each, progress
-                            )
-                            runs.append(run | {"pair": number, "round": index})
+            taking = dict.fromkeys(bodies, started)
+            loaded = serving.load_rounds(
+                taking, connections, duration_s, warmup_s, rounds_each, progress
+            )
+        runs += [run | {"pair": number} for run in loaded]
     return runs
 
 
@@ -96,15 +89,16 @@ def summarise(runs: list[dict[str, Any]], first: str, second: str) -> list[dict[
                 )[0]
                 for name in (first, second)
             }
-            per_pair.append(round(own[first]["rps"] / own[second]["rps"], 3))
+            per_pair.append(round(targets.ratio(own[first]["rps"], own[second]["rps"]), 3))
         summary.append(
             {
                 "body": body,
                 "connections": count,
                 "servers": [first, second],
                 "rps": [side[first]["rps"], side[second]["rps"]],
-                "ratio": round(side[first]["rps"] / side[second]["rps"], 3),
+                "ratio": round(targets.ratio(side[first]["rps"], side[second]["rps"]), 3),
                 "pair_ratios": per_pair,
+                "errors": [side[first]["errors"], side[second]["errors"]],
                 "server_cpu_ms_per_request": [
                     side[first]["server_cpu_ms_per_request"],
                     side[second]["server_cpu_ms_per_request"],
@@ -123,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server and body")
     parser.add_argument("--connections", default="1,8,64", help="comma-separated")
-    parser.add_argument("--bodies", default=",".join(BODIES), help=",".join(BODIES))
+    parser.add_argument("--bodies", default=JSON.name, help="any of " + ",".join(BODIES))
     parser.add_argument("--same", action="store_true", help="as shipped against itself")
     parser.add_argument("--model-root", type=Path, default=ModelRootSettings().model_root)
     parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
@@ -131,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     bodies = args.bodies.split(",")
     if set(bodies) - set(BODIES):
         parser.error(f"bodies are any of {','.join(BODIES)}")
+    try:
+        connections = [int(count) for count in args.connections.split(",")]
+    except ValueError:
+        parser.error("--connections: comma-separated whole numbers")
     if args.pairs < 1 or args.rounds < 1:
         parser.error("--pairs and --rounds must be at least 1")
     progress = (lambda _: None) if args.json else print
@@ -139,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = measure_pairs(
             model.root,
             pairs=args.pairs,
-            connections=[int(c) for c in args.connections.split(",")],
+            connections=connections,
             bodies=bodies,
             duration_s=args.duration,
             rounds_each=args.rounds,
@@ -153,11 +151,17 @@ def main(argv: list[str] | None = None) -> int:
         json.dump({"summary": summary, "runs": runs}, sys.stdout)
         return 0
     print(f"{first} ÷ {second}, {args.pairs} pairs × {args.rounds} rounds")
-    print(f"{'body':10} {'conns':>5} {'ratio':>6}  {'CPU ms/request':>15}  each pair's ratio")
+    print(
+        f"{'body':10} {'conns':>5} {'ratio':>6}  {'CPU ms/request':>15}  errors  each pair's ratio"
+    )
     for row in summary:
         cpu = "/".join(f"{ms:.3f}" for ms in row["server_cpu_ms_per_request"])
         pairs = ", ".join(f"{r:.2f}" for r in row["pair_ratios"])
-        print(f"{row['body']:10} {row['connections']:5} {row['ratio']:6.3f}  {cpu:>15}  {pairs}")
+        errors = "/".join(str(count) for count in row["errors"])
+        print(
+            f"{row['body']:10} {row['connections']:5} {row['ratio']:6.3f}  {cpu:>15}"
+            f"  {errors:>6}  {pairs}"
+        )
     return 0
 
 

@@ -153,6 +153,35 @@ def measure(
     return {"server": server.spec.name, "body": body_name, "connections": connections} | result
 
 
+def load_rounds(
+    taking: dict[str, list[servers.Server]],
+    connections: list[int],
+    duration_s: float,
+    warmup_s: float,
+    rounds_each: int,
+    progress: Any,
+) -> list[dict[str, Any]]:
+    """Each server checked and warmed up on each body it takes (``taking``: body -> servers),
+    then every (connections, body, server) cell loaded in ``rounds_each`` rounds that share
+    the cell's ``duration_s``, bodies and servers in reverse order every other round; the
+    rounds' own runs, each with its round's index."""
+    for body_name, loaded in taking.items():
+        for server in loaded:
+            check(server, body_name)
+            if warmup_s:
+                load(server, body_name, WARMUP_CONNECTIONS, warmup_s)
+    runs = []
+    for count in connections:
+        for index in range(rounds_each):
+            for body_name, loaded in rounds.in_order(list(taking.items()), index):
+                for server in rounds.in_order(loaded, index):
+                    runs.append(
+                        measure(server, body_name, count, duration_s / rounds_each, progress)
+                        | {"round": index}
+                    )
+    return runs
+
+
 def run(
     model: ModelDir,
     *,
@@ -175,7 +204,6 @@ def run(
     Within one concurrency every body follows the last within minutes: a server's v2 cells
     are set beside its /v1 JSON cell, measured under the same background load. ``runs`` are
     the cells, each its rounds together; ``round_runs`` the rounds' own runs."""
-    runs: list[dict[str, Any]] = []
     chosen = specs(model, backends, naive, list(workers), previous)
     scaled = scaled_backend(backends)
     with servers.running(chosen, log_dir) as started:
@@ -183,19 +211,7 @@ def run(
             body_name: [server for server in started if takes(server.spec, body_name, scaled)]
             for body_name in bodies
         }
-        for body_name, loaded in taking.items():
-            for server in loaded:
-                check(server, body_name)
-                if warmup_s:
-                    load(server, body_name, WARMUP_CONNECTIONS, warmup_s)
-        for count in connections:
-            for index in range(rounds_each):
-                for body_name, loaded in rounds.in_order(list(taking.items()), index):
-                    for server in rounds.in_order(loaded, index):
-                        runs.append(
-                            measure(server, body_name, count, duration_s / rounds_each, progress)
-                            | {"round": index}
-                        )
+        runs = load_rounds(taking, connections, duration_s, warmup_s, rounds_each, progress)
         memory = {
             server.spec.name: {
                 key: round(kib / 1024, 1) for key, kib in server.memory_kib().items()

@@ -1,9 +1,14 @@
 """bench.observability_http: as shipped ÷ quiet over several process pairs, each pair's kept."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from bench import observability_http
+import pytest
+
+from bench import observability_http, servers, serving
 
 
 def run(server: str, pair: int, rps: float, cpu_ms: float, connections: int = 8) -> dict[str, Any]:
@@ -50,3 +55,41 @@ def test_a_pair_is_ours_with_its_quiet_twin_or_with_itself() -> None:
     first, twin = observability_http.pair(Path("models"), same=True)
     assert twin.name == first.name + observability_http.TWIN != first.name  # own log file
     assert twin.env == first.env
+
+
+def test_each_pair_loads_first_the_server_the_pair_before_loaded_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order: list[tuple[int, str]] = []
+
+    @contextmanager
+    def running(specs: list[servers.ServerSpec]) -> Iterator[list[Any]]:
+        yield [SimpleNamespace(spec=spec) for spec in specs]
+
+    def measure(server: Any, body: str, count: int, seconds: float, progress: Any) -> Any:
+        order.append((count, server.spec.name))
+        return {"server": server.spec.name}
+
+    monkeypatch.setattr(servers, "running", running)
+    monkeypatch.setattr(serving, "check", lambda server, body: None)
+    monkeypatch.setattr(serving, "measure", measure)
+    runs = observability_http.measure_pairs(
+        Path("models"),
+        pairs=2,
+        connections=[1],
+        bodies=["json"],
+        duration_s=2,
+        rounds_each=2,
+        warmup_s=0,
+    )
+    ours, quiet = "ours-onnx", "ours-onnx-quiet"
+    assert [name for _, name in order] == [ours, quiet, quiet, ours, quiet, ours, ours, quiet]
+    assert [run["pair"] for run in runs] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [run["round"] for run in runs] == [0, 0, 1, 1, 0, 0, 1, 1]
+
+
+def test_a_side_that_answered_nothing_reads_as_an_infinite_ratio_not_a_crash() -> None:
+    runs = [run("ours-onnx", 0, 1000, 0.5), {**run("ours-onnx-quiet", 0, 0, 0.0), "requests": 0}]
+    [row] = observability_http.summarise(runs, "ours-onnx", "ours-onnx-quiet")
+    assert row["ratio"] == row["pair_ratios"][0] == float("inf")
+    assert row["errors"] == [0, 0]
