@@ -9,19 +9,27 @@ variable is prometheus-client's own, read by it at import, so it is no setting o
 the process's own figures (CPU, memory, garbage collection) are reported only without it,
 since they cannot be summed. A worker that exits leaves its files: its counts stay in the
 sums, and its live gauges are dropped when the supervisor replaces it (``forget_worker``).
+
+A worker's file exists empty for a moment before prometheus-client sizes it, and stays empty
+if the worker is killed in that moment; prometheus-client's own collector then fails every
+scrape (prometheus/client_python#1199, open in 0.26), so ``WrittenFilesCollector`` leaves
+such files out: they hold no values yet.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 from service.observability import answered
 from service.observability.metrics import MULTIPROC_DIR, shared_by_processes
@@ -34,7 +42,7 @@ def metrics_router() -> APIRouter:
     registry = REGISTRY
     if shared_by_processes():
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # registers itself
+        registry.register(WrittenFilesCollector(os.environ[MULTIPROC_DIR]))
     router = APIRouter(tags=["metrics"])
 
     @router.get(
@@ -48,6 +56,28 @@ def metrics_router() -> APIRouter:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+class WrittenFilesCollector(Collector):
+    """prometheus-client's ``MultiProcessCollector`` over the files in ``path`` that have
+    been sized, so a worker starting (or killed while starting) fails no scrape."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Iterable[Metric]:
+        files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if written(f)]
+        metrics: Iterable[Metric] = MultiProcessCollector.merge(files)  # type: ignore[no-untyped-call]
+        return metrics
+
+
+def written(path: str) -> bool:
+    """Whether prometheus-client has sized the values file at ``path``: it creates it empty,
+    then sizes it. One gone since it was listed (a dead worker's live gauges) is not."""
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager

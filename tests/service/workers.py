@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from service.observability.exposition import written
 from tests.service.processes import free_port, service_env, start
 
 PREDICTED = {"route": "/v1/predict", "status": "200"}
@@ -53,9 +54,12 @@ class Workers:
     def values(self, kind: str, name: str, **labels: str) -> dict[int, float]:
         """Each worker's own sum of ``name``'s samples with ``labels``, by pid, from its file
         of metrics of ``kind`` (``counter``, ``gauge_livesum``...): prometheus-client writes
-        one for each process once it has a value of that kind to keep."""
+        one for each process once it has a value of that kind to keep (and sizes it just
+        after creating it: until then it holds nothing)."""
         values = {}
         for path in self.metrics_dir().glob(f"{kind}_*.db"):
+            if not written(str(path)):
+                continue
             metrics = MultiProcessCollector.merge([str(path)])
             values[int(path.stem.rsplit("_", 1)[1])] = sum(
                 sample.value
