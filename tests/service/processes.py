@@ -42,6 +42,13 @@ def service_env(port: int, **settings: str) -> dict[str, str]:
     }
 
 
+def held_batches(delay_ms: int) -> dict[str, str]:
+    """Settings under which each model call waits ``delay_ms`` for company, so a test can
+    find requests held: room in a call for many, since each drawn digit is read over its
+    views (nine rows), and a full call would run at once instead of waiting."""
+    return {"LENET_BATCH_MAX_DELAY_MS": str(delay_ms), "LENET_MAX_IMAGES_PER_CALL": "1024"}
+
+
 def start(
     env: dict[str, str], stderr: IO[bytes] | int = subprocess.PIPE
 ) -> subprocess.Popen[bytes]:

@@ -20,7 +20,7 @@ from tritonclient.utils import InferenceServerException
 
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
 from tests.service.drawing import draw_digit, encode
-from tests.service.processes import Served, free_port, served, service_env
+from tests.service.processes import Served, free_port, held_batches, served, service_env
 
 HTTP_IN_FLIGHT = 16
 GRPC_IN_FLIGHT = 4
@@ -39,10 +39,7 @@ def shutdown_env(grpc_port: int, timeout_s: int) -> dict[str, str]:
         free_port(),
         LENET_BACKENDS='["onnx"]',
         LENET_GRPC_PORT=str(grpc_port),
-        LENET_BATCH_MAX_DELAY_MS=str(int(HELD_S * 1000)),
-        # Each drawn seven is read over its views, nine rows: room for all, or a full call
-        # would run at once instead of waiting for company.
-        LENET_MAX_IMAGES_PER_CALL="1024",
+        **held_batches(int(HELD_S * 1000)),
         LENET_SHUTDOWN_TIMEOUT_SECONDS=str(timeout_s),
     )
 

@@ -14,7 +14,7 @@ import httpx
 from uvicorn.config import STARTUP_FAILURE
 
 from tests.service.drawing import draw_digit, encode
-from tests.service.processes import service_env, start
+from tests.service.processes import held_batches, service_env, start
 from tests.service.workers import workers
 
 CONNECTIONS = 16
@@ -67,11 +67,8 @@ def test_each_worker_listens_on_a_socket_of_its_own_and_connections_reach_both(t
 
 def test_sigterm_drains_the_requests_in_flight_on_every_worker_and_exits_0(tmp_path):
     settings = {
-        "LENET_BATCH_MAX_DELAY_MS": str(HELD_MS),
+        **held_batches(HELD_MS),
         "LENET_SHUTDOWN_TIMEOUT_SECONDS": "10",
-        # Each drawn seven is read over its views, nine rows: room for all, or a full call
-        # would run at once instead of waiting for company.
-        "LENET_MAX_IMAGES_PER_CALL": "1024",
     }
     with workers(tmp_path, **settings) as server, ThreadPoolExecutor(CONNECTIONS) as pool:
         clients = [httpx.Client(base_url=server.url) for _ in range(CONNECTIONS)]

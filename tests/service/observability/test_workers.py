@@ -14,6 +14,7 @@ import httpx
 from service.runtime import views
 from tests.service.drawing import draw_digit, encode
 from tests.service.observability.scraping import Samples, parse, value
+from tests.service.processes import held_batches
 from tests.service.workers import workers
 
 REQUESTS = 40
@@ -60,10 +61,7 @@ def test_two_workers_report_the_sum_of_their_counts(tmp_path):
 
 
 def test_a_dead_workers_counts_stay_in_the_sums_and_its_held_images_leave_them(tmp_path):
-    # LENET_MAX_IMAGES_PER_CALL: each drawn seven is nine rows (its views); room for all of
-    # them, or a full call would run at once instead of holding them.
-    held_batches = {"LENET_BATCH_MAX_DELAY_MS": str(HELD_MS), "LENET_MAX_IMAGES_PER_CALL": "1024"}
-    with workers(tmp_path, **held_batches) as server:
+    with workers(tmp_path, **held_batches(HELD_MS)) as server:
         with ThreadPoolExecutor(REQUESTS) as pool:
             answered = list(pool.map(predict, [server.url] * REQUESTS))
             killed = max(server.answered(REQUESTS).items(), key=lambda item: item[1])[0]
