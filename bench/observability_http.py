@@ -5,7 +5,8 @@ process each, for the whole run. Their ratio then carries, besides what their co
 differently, whatever differs between two processes of the same code (where each one's
 memory lies, what the caches and the scheduler make of it), and on a small shared machine
 that is several percent: more than the 3 % the cost may be. ``--same`` measures exactly that,
-the service as shipped against itself.
+the service as shipped against itself. ``--only metrics`` or ``--only log`` keeps one of the
+two on in the first server, to see what each costs alone beside the quiet twin.
 
 Here ``--pairs`` pairs are started one after another, and each is loaded cell by cell in
 rounds (``bench.serving.load_rounds``, every other one reversed), as ``make bench`` loads
@@ -35,12 +36,18 @@ from model.artifacts import ModelRootSettings
 BODIES = (JSON.name, *V2_BODIES)
 TWIN = "-twin"
 """``--same``: the second server of a pair, as shipped too."""
+TURNS_OFF = {"metrics": "LENET_ACCESS_LOG", "log": "LENET_METRICS"}
+"""``--only``: the part the first server keeps, and the setting that turns the other off."""
 
 
-def pair(model_root: Path, same: bool) -> list[servers.ServerSpec]:
-    """Our ONNX server as shipped and its quiet twin, or (``same``) a second as shipped."""
+def pair(model_root: Path, same: bool, only: str | None = None) -> list[servers.ServerSpec]:
+    """Our ONNX server as shipped and its quiet twin, or (``same``) a second as shipped;
+    with ``only``, the first keeps only that part (``TURNS_OFF``)."""
     shipped = servers.ours(serving.PROTOCOL_BACKEND, model_root)
     other = replace(shipped, name=shipped.name + TWIN) if same else servers.quiet(shipped)
+    if only is not None:
+        env = {**shipped.env, TURNS_OFF[only]: "false"}
+        shipped = replace(shipped, name=f"{shipped.name}-{only}-only", env=env)
     return [shipped, other]
 
 
@@ -54,13 +61,14 @@ def measure_pairs(
     rounds_each: int,
     warmup_s: float,
     same: bool = False,
+    only: str | None = None,
     progress: Any = print,
 ) -> list[dict[str, Any]]:
     """Every round's run of every pair: each cell (connections, body) loaded ``rounds_each``
     times on both servers of a pair, ``duration_s`` in all per server and pair."""
     runs: list[dict[str, Any]] = []
     for number in range(pairs):
-        specs = rounds.in_order(pair(model_root, same), number)  # who starts first alternates
+        specs = rounds.in_order(pair(model_root, same, only), number)  # who starts first alternates
         with servers.running(specs) as started:
             taking = dict.fromkeys(bodies, started)
             loaded = serving.load_rounds(
@@ -118,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server and body")
     parser.add_argument("--connections", default="1,8,64", help="comma-separated")
     parser.add_argument("--bodies", default=JSON.name, help="any of " + ",".join(BODIES))
-    parser.add_argument("--same", action="store_true", help="as shipped against itself")
+    compared = parser.add_mutually_exclusive_group()
+    compared.add_argument("--same", action="store_true", help="as shipped against itself")
+    compared.add_argument("--only", choices=TURNS_OFF, help="one part on against quiet")
     parser.add_argument("--model-root", type=Path, default=ModelRootSettings().model_root)
     parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
     args = parser.parse_args(argv)
@@ -143,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             rounds_each=args.rounds,
             warmup_s=args.warmup,
             same=args.same,
+            only=args.only,
             progress=progress,
         )
-    first, second = (spec.name for spec in pair(model.root, args.same))
+    first, second = (spec.name for spec in pair(model.root, args.same, args.only))
     summary = summarise(runs, first, second)
     if args.json:
         json.dump({"summary": summary, "runs": runs}, sys.stdout)

@@ -57,6 +57,28 @@ def test_a_pair_is_ours_with_its_quiet_twin_or_with_itself() -> None:
     assert twin.env == first.env
 
 
+@pytest.mark.parametrize(
+    ("only", "off", "on"),
+    [
+        ("metrics", "LENET_ACCESS_LOG", "LENET_METRICS"),
+        ("log", "LENET_METRICS", "LENET_ACCESS_LOG"),
+    ],
+)
+def test_only_keeps_one_part_on_in_the_first_server_beside_the_quiet_twin(
+    only: str, off: str, on: str
+) -> None:
+    first, quiet = observability_http.pair(Path("models"), same=False, only=only)
+    assert first.env[off] == "false"
+    assert on not in first.env  # on, as shipped
+    assert quiet.env["LENET_METRICS"] == quiet.env["LENET_ACCESS_LOG"] == "false"
+    assert len({first.name, quiet.name, "ours-onnx"}) == 3  # a log file of its own
+
+
+def test_only_and_same_are_not_asked_together() -> None:
+    with pytest.raises(SystemExit):
+        observability_http.main(["--same", "--only", "log"])
+
+
 def test_each_pair_loads_first_the_server_the_pair_before_loaded_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
