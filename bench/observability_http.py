@@ -11,9 +11,10 @@ two on in the first server, to see what each costs alone beside the quiet twin.
 Here ``--pairs`` pairs are started one after another, and each is loaded cell by cell in
 rounds (``bench.serving.load_rounds``, every other one reversed), as ``make bench`` loads
 its cells; each pair starts, and loads first, the server the pair before it loaded second. A
-cell's ratio is as shipped ÷ quiet: all its requests over all its seconds, every pair
-together; each pair's own ratio is kept beside it, so the report shows how far processes
-alone moved it, and the server CPU per request of both sides.
+cell's ratio is the first server's req/s ÷ the second's (as shipped ÷ quiet, unless asked
+otherwise): all its requests over all its seconds, every pair together; each pair's own
+ratio is kept beside it, so the report shows how far processes alone moved it, and the
+server CPU per request of both sides.
 
 ``python -m bench.observability_http`` prints a table, or one JSON document with ``--json``;
 it needs wrk, as ``make bench`` does.

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -67,8 +68,7 @@ class WrittenFilesCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         files = [f for f in glob.glob(os.path.join(self.path, "*.db")) if written(f)]
-        metrics: Iterable[Metric] = MultiProcessCollector.merge(files)  # type: ignore[no-untyped-call]
-        return metrics
+        return cast(Iterable[Metric], MultiProcessCollector.merge(files))  # type: ignore[no-untyped-call]
 
 
 def written(path: str) -> bool:

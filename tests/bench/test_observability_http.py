@@ -75,8 +75,9 @@ def test_only_keeps_one_part_on_in_the_first_server_beside_the_quiet_twin(
 
 
 def test_only_and_same_are_not_asked_together() -> None:
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as refused:
         observability_http.main(["--same", "--only", "log"])
+    assert refused.value.code == 2  # argparse's usage error, before any server starts
 
 
 def test_each_pair_loads_first_the_server_the_pair_before_loaded_second(

@@ -9,13 +9,16 @@ import struct
 import subprocess
 import sys
 
+import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from fastapi import FastAPI
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from service.observability.exposition import WrittenFilesCollector
+from service.observability.exposition import metrics_router, written
 from service.observability.metrics import MULTIPROC_DIR
 from tests.service.observability.scraping import parse, value
+
+pytestmark = pytest.mark.anyio
 
 COUNTS = "from prometheus_client import Counter; Counter('lenet_test_total', 'Test.').inc(3)"
 
@@ -31,11 +34,20 @@ def shared(tmp_path):
     return tmp_path
 
 
-def test_a_scrape_reads_the_sized_files_and_leaves_out_the_empty_ones(shared):
-    registry = CollectorRegistry()
-    registry.register(WrittenFilesCollector(str(shared)))
-    samples = parse(generate_latest(registry).decode())
-    assert value(samples, "lenet_test_total") == 3
+async def test_a_scrape_reads_the_sized_files_and_leaves_out_the_empty_ones(shared, monkeypatch):
+    monkeypatch.setenv(MULTIPROC_DIR, str(shared))  # as python -m service sets it for workers
+    app = FastAPI()
+    app.include_router(metrics_router())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    assert value(parse(response.text), "lenet_test_total") == 3
+
+
+def test_a_file_gone_since_it_was_listed_counts_as_unwritten(tmp_path):
+    assert not written(str(tmp_path / "gauge_livesum_999999.db"))
 
 
 def test_prometheus_client_alone_still_fails_on_an_empty_file(shared):
