@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvloop
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message
 
 from bench import modeldir
@@ -100,14 +101,27 @@ def log_like_the_service() -> None:
     handler.setStream(open(os.devnull, "w"))  # noqa: SIM115  # open for the process's life
 
 
-def settings(root: Path, on: bool) -> Settings:
-    """The app as ``make bench`` serves it: ONNX, no gRPC, no polling; ``on``: metrics and
-    the access log, as shipped, or neither (quiet)."""
+def settings(root: Path, metrics: bool, access_log: bool) -> Settings:
+    """The app as ``make bench`` serves it: ONNX, no gRPC, no polling; with metrics and the
+    access log as asked (both: as shipped; neither: quiet)."""
     from service.settings import Settings
 
     return Settings(
-        model_root=root, backends=["onnx"], poll_seconds=0, grpc_port=0, metrics=on, access_log=on
+        model_root=root,
+        backends=["onnx"],
+        poll_seconds=0,
+        grpc_port=0,
+        metrics=metrics,
+        access_log=access_log,
     )
+
+
+async def loaded(app: FastAPI) -> None:
+    """Once ``app``'s model repository has loaded its versions (after its lifespan began)."""
+    while not app.state.repository.ready:
+        if app.state.repository.error:
+            raise RuntimeError(app.state.repository.error)
+        await asyncio.sleep(0.05)
 
 
 async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -125,13 +139,13 @@ async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     }
     for build in range(args.builds):
         sides = ("on", "off") if build % 2 == 0 else ("off", "on")  # the order they are built
-        apps = {side: create_app(settings(root, side == "on")) for side in sides}
+        apps = {
+            side: create_app(settings(root, metrics=side == "on", access_log=side == "on"))
+            for side in sides
+        }
         async with LifespanManager(apps["on"]), LifespanManager(apps["off"]):
             for app in apps.values():
-                while not app.state.repository.ready:
-                    if app.state.repository.error:
-                        raise RuntimeError(app.state.repository.error)
-                    await asyncio.sleep(0.05)
+                await loaded(app)
             for body, concurrency in cells:
                 calls = {side: caller(app, BODIES[body]) for side, app in apps.items()}
                 for call in calls.values():
