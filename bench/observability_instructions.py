@@ -2,8 +2,9 @@
 do not move with the machine's load: the same run gives the same count to a fraction of a
 percent, where ``python -m bench.observability_http`` needs six process pairs to get a req/s
 ratio to a couple of percent. What instructions cannot show is what they cost in time: code
-run once per request, between model calls that push it out of the CPU's caches, takes longer
-per instruction than the request's average.
+run once per request, between model calls that push it out of the CPU's caches, likely takes
+longer per instruction than the request's average; nor the kernel's work, such as writing the
+access log to a file, since callgrind counts the process's own instructions only.
 
 Each variant (quiet, metrics only, access log only, both) runs in a process of its own under
 valgrind's callgrind: the app in-process, as ``python -m bench.observability_cost`` drives it
@@ -11,8 +12,9 @@ valgrind's callgrind: the app in-process, as ``python -m bench.observability_cos
 then counted over ``--requests`` requests only (``callgrind_control`` zeroes the count before
 them and dumps it after). Under valgrind a tenth of a second is a request or two, so the
 flush (``observability.answered``) is set to hand over every ``--per-flush`` requests
-instead, as it does at ~2,800 req/s; hash seeds are fixed and OpenBLAS kept to one thread, so
-that nothing but the variant differs between the runs.
+instead (280 by default: a tenth of a second at 2,800 req/s); hash seeds are fixed and
+OpenBLAS kept to one thread, so that little but the variant differs between the runs (the
+request ids and durations written do).
 
 ``python -m bench.observability_instructions`` prints a table, or one JSON document with
 ``--json``; it needs valgrind (``apt-get install -y valgrind``) and takes a few minutes.
@@ -43,8 +45,9 @@ VARIANTS = {
     "log": (False, True),
     "both": (True, True),
 }
-"""Each variant's (``LENET_METRICS``, ``LENET_ACCESS_LOG``)."""
+"""Each variant's (metrics, access log) settings."""
 WARMUP_FLUSHES = 2
+VARIANT_TIMEOUT_S = 1800
 CHILD_ENV = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -71,8 +74,9 @@ def summarise(per_request: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-def measure_variant(variant: str, args: argparse.Namespace, scratch: Path) -> float:
-    """Instructions per request of one variant, in a process of its own under callgrind."""
+def measure_variant(variant: str, args: argparse.Namespace, root: Path, scratch: Path) -> float:
+    """Instructions per request of one variant, in a process of its own under callgrind,
+    serving the model root ``root`` as it is."""
     out = scratch / f"{variant}.callgrind"
     argv = [
         "valgrind",
@@ -85,10 +89,15 @@ def measure_variant(variant: str, args: argparse.Namespace, scratch: Path) -> fl
         variant,
         f"--requests={args.requests}",
         f"--per-flush={args.per_flush}",
-        f"--model-root={args.model_root}",
+        f"--model-root={root}",
     ]
     done = subprocess.run(
-        argv, env={**os.environ, **CHILD_ENV}, capture_output=True, text=True, check=False
+        argv,
+        env={**os.environ, **CHILD_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=VARIANT_TIMEOUT_S,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{variant} under callgrind failed:\n{done.stderr[-3000:]}")
@@ -96,7 +105,8 @@ def measure_variant(variant: str, args: argparse.Namespace, scratch: Path) -> fl
 
 
 def run_counted(variant: str, requests: int, per_flush: int, model_root: Path) -> None:
-    """The child: the app as ``variant`` sets it, warmed up, then ``requests`` counted."""
+    """The child: the app as ``variant`` sets it on ``model_root`` (prepared by the parent,
+    so that every variant serves the same files), warmed up, then ``requests`` counted."""
     from asgi_lifespan import LifespanManager
 
     from bench import observability_cost
@@ -108,8 +118,8 @@ def run_counted(variant: str, requests: int, per_flush: int, model_root: Path) -
     observability_cost.log_like_the_service()
     metrics, access_log = VARIANTS[variant]
 
-    async def main(root: Path) -> None:
-        app = create_app(observability_cost.settings(root, metrics, access_log))
+    async def drive() -> None:
+        app = create_app(observability_cost.settings(model_root, metrics, access_log))
         async with LifespanManager(app):
             await observability_cost.loaded(app)
             call = observability_cost.caller(app, JSON)
@@ -120,8 +130,7 @@ def run_counted(variant: str, requests: int, per_flush: int, model_root: Path) -
                 await call()
             callgrind_control("--dump")
 
-    with tempfile.TemporaryDirectory() as scratch:
-        uvloop.run(main(modeldir.prepare(model_root, Path(scratch)).root))  # as the service
+    uvloop.run(drive())  # the service's event loop
 
 
 def callgrind_control(action: str) -> None:
@@ -139,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.per_flush < 1 or args.requests % args.per_flush:
+    if args.per_flush < 2:  # the first request that waits schedules a flush, none is made
+        parser.error("--per-flush must be at least 2")
+    if args.requests < 1 or args.requests % args.per_flush:
         parser.error("--requests must be a whole number of flushes (--per-flush)")
     if args.child:
         run_counted(args.child, args.requests, args.per_flush, args.model_root)
@@ -148,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print("needs valgrind: apt-get install -y valgrind", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(2) as pool:
-        counts = pool.map(lambda v: measure_variant(v, args, Path(scratch)), VARIANTS)
+        root = modeldir.prepare(args.model_root, Path(scratch)).root
+        counts = pool.map(lambda v: measure_variant(v, args, root, Path(scratch)), VARIANTS)
         rows = summarise(dict(zip(VARIANTS, counts, strict=True)))
     if args.json:
         json.dump(rows, sys.stdout)

@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import observability_instructions
+from bench import observability_cost, observability_instructions
+from service.observability import answered
+
+MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
 
 
 def test_the_count_is_a_dumps_summary_line(tmp_path: Path) -> None:
@@ -30,16 +33,36 @@ def test_each_variant_is_set_against_quiet() -> None:
     assert rows[3]["quiet_over_variant"] == 0.9756  # 1 / 1.025: req/s if instructions were time
 
 
-def test_the_variants_are_the_two_settings_each_way() -> None:
-    assert sorted(observability_instructions.VARIANTS.values()) == [
-        (False, False),
-        (False, True),
-        (True, False),
-        (True, True),
-    ]
+def test_the_count_covers_whole_flushes_of_the_counted_requests_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing waits for a flush when the count starts or ends, and the counted requests'
+    own flushes fall inside it: the child's patched flush takes effect."""
+    flushes = 0
+    waiting_at: list[tuple[str, int, int]] = []
+    flush = answered.flush
+
+    def counted_flush() -> None:
+        nonlocal flushes
+        flushes += 1
+        flush()
+
+    def control(action: str) -> None:
+        waiting_at.append((action, len(answered._waiting), flushes))
+
+    monkeypatch.setattr(answered, "FLUSH_SECONDS", answered.FLUSH_SECONDS)  # restored after
+    monkeypatch.setattr(answered, "MAX_WAITING", answered.MAX_WAITING)
+    monkeypatch.setattr(answered, "flush", counted_flush)
+    monkeypatch.setattr(observability_cost, "log_like_the_service", lambda: None)
+    monkeypatch.setattr(observability_instructions, "callgrind_control", control)
+    observability_instructions.run_counted("both", requests=6, per_flush=3, model_root=MODEL_ROOT)
+    warmup = observability_instructions.WARMUP_FLUSHES
+    assert waiting_at == [("--zero", 0, warmup), ("--dump", 0, warmup + 2)]
 
 
-@pytest.mark.parametrize("asked", [["--requests", "300"], ["--per-flush", "0"]])
+@pytest.mark.parametrize(
+    "asked", [["--requests", "300"], ["--requests", "0"], ["--per-flush", "1"]]
+)
 def test_counted_requests_must_be_whole_flushes(asked: list[str]) -> None:
     """A part-filled last flush would be written after the count ends: left out of it."""
     with pytest.raises(SystemExit) as refused:
