@@ -52,7 +52,8 @@ CHILD_ENV = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def counted(dump: Path) -> int:
-    """The instructions in a callgrind dump (its ``summary:`` line)."""
+    """The instructions in a callgrind dump: its ``summary:`` line, the count since it was
+    last zeroed over every thread (``totals:`` adds up only the cost lines written)."""
     for line in dump.read_text().splitlines():
         if line.startswith("summary:"):
             return int(line.split()[1])
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("needs valgrind: apt-get install -y valgrind", file=sys.stderr)
         return 2
+    # Two variants at a time: each valgrind runs its process on one core, the machine has two.
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(2) as pool:
         root = modeldir.prepare(args.model_root, Path(scratch)).root
         counts = pool.map(lambda v: measure_variant(v, args, root, Path(scratch)), VARIANTS)
