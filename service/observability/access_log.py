@@ -9,24 +9,25 @@ a 404, a body that could not be read). The request id is the client's ``X-Reques
 32 fresh random hex digits when it sent none, as the middleware (``observability.middleware``)
 takes or makes it and returns it in the answer's ``X-Request-ID``.
 
-The line itself travels in a context variable, from the middleware that starts it to the
-route that notes what it ran: work in another task or thread sees a copy of the context, but
-one that points at the same line.
+The line itself travels in the request's ASGI scope (``SCOPE_KEY``), from the middleware
+that starts it to the route that notes what it ran: Starlette's routing and FastAPI's
+``Request`` keep the dict the middleware was given, and a key in it costs a request less
+than a context variable set and reset around it.
 
-The middleware records each request (``observability.answered``), which hands the lines
-here a tenth of a second at a time, with their status and duration: they are completed,
-formatted and written as one log record together, since a record of its own per request
-(``logging``'s record, caller lookup, lock, write and flush) would be the costly part of a
-line.
+The middleware completes each line with the request's status and duration once it has been
+answered, and records it (``observability.answered``), which hands the lines here a tenth of
+a second at a time: they are formatted and written as one log record together, since a
+record of its own per request (``logging``'s record, caller lookup, lock, write and flush)
+would be the costly part of a line.
 """
 
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from typing import TypedDict
 
 import orjson
+from starlette.types import Scope
 
 logger = logging.getLogger("service.access")
 
@@ -34,7 +35,7 @@ logger = logging.getLogger("service.access")
 class AccessLine(TypedDict):
     """One request's line, its fields in the order written: a plain dict, which orjson
     writes several times faster than a dataclass with slots. The middleware starts it, the
-    route notes what it ran (``note``), and ``write`` adds the status and the duration."""
+    route notes what it ran (``note``), and the middleware adds the status and the duration."""
 
     method: str
     path: str
@@ -47,7 +48,7 @@ class AccessLine(TypedDict):
 
 
 def start(method: str, path: str, request_id: str) -> AccessLine:
-    """A request's line as the middleware starts it: a 500 until the flush writes the
+    """A request's line as the middleware starts it: a 500 until the middleware writes the
     status the request got, and nothing run until the route notes it."""
     return {
         "method": method,
@@ -61,14 +62,14 @@ def start(method: str, path: str, request_id: str) -> AccessLine:
     }
 
 
-current: ContextVar[AccessLine | None] = ContextVar("lenet_access_line", default=None)
-"""The line of the request being answered; None where nothing will log it."""
+SCOPE_KEY = "lenet.access_line"
+"""Scope key: the request's line, absent where nothing will log it."""
 
 
-def note(*, batch_size: int, backend: str, version: int | str) -> None:
-    """Record what the request runs — its images, on which backend and model version — for
-    its access log line; does nothing when the access log is off."""
-    line = current.get()
+def note(scope: Scope, *, batch_size: int, backend: str, version: int | str) -> None:
+    """Record what the request (its ASGI ``scope``) runs — its images, on which backend and
+    model version — for its access log line; does nothing when the access log is off."""
+    line: AccessLine | None = scope.get(SCOPE_KEY)
     if line is not None:
         line["batch_size"] = batch_size
         line["backend"] = backend
@@ -80,20 +81,15 @@ LINE_START = b'{"method":'
 two lines of a JSON array it is where one ends and the next begins."""
 
 
-def write(answered: list[tuple[AccessLine, int, float]]) -> None:
-    """Complete these lines with each request's status and duration (seconds), and write
-    them as one record if ``service.access`` is on at INFO (it follows ``LENET_LOG_LEVEL``)
-    as they are written: a level set since they were answered applies to them too.
+def write(lines: list[AccessLine]) -> None:
+    """Write these complete lines as one record if ``service.access`` is on at INFO (it
+    follows ``LENET_LOG_LEVEL``) as they are written: a level set since they were answered
+    applies to them too.
 
     One orjson call for all of them, as an array cut into lines: a call per line allocated
     a bytes object of its own outside Python's small-object allocator, and those came back
     as page faults on every flush."""
-    if not answered or not logger.isEnabledFor(logging.INFO):
+    if not lines or not logger.isEnabledFor(logging.INFO):
         return
-    lines = []
-    for line, status, seconds in answered:
-        line["status"] = status
-        line["duration_ms"] = round(seconds * 1e6) / 1000  # to the µs, as round(x, 3) would
-        lines.append(line)
     array = orjson.dumps(lines)
     logger.info(array[1:-1].replace(b"}," + LINE_START, b"}\n" + LINE_START).decode())

@@ -5,13 +5,16 @@ and passes every message through memory streams, a cost on each request. Here a 
 costs two clock reads, a wrapper around ``send`` that notes the status, and, after the
 answer, one tuple in ``observability.answered``, which counts (``LENET_METRICS``) and logs
 (``LENET_ACCESS_LOG``) many requests at a time. With the log on, it also takes the client's
-``X-Request-ID`` (or makes one), returns it in the answer's, and starts the request's access
-line, where the route notes what it ran (``access_log.note``).
+``X-Request-ID`` (or makes one), returns it in the answer's, starts the request's access
+line in its scope, where the route notes what it ran (``access_log.note``), and completes it
+with the status and the duration.
 
 What runs here on every request is kept to those few steps in one function, and all else
 is left to the flush: between two requests the model and the framework push this code and
 its data out of the CPU's caches, so each further call, module or object it touched cost a
-request far more than it does when timed alone (``python -m bench.observability_cost``).
+request far more than it does when timed alone (``python -m bench.observability_cost``),
+and each bytecode counts (``python -m bench.observability_instructions --python`` counts
+them by function).
 
 It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
@@ -36,7 +39,7 @@ from starlette.routing import Match, Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.observability import access_log, answered
-from service.observability.access_log import AccessLine, current
+from service.observability.access_log import SCOPE_KEY, AccessLine
 from service.observability.metrics import UNMATCHED
 
 CUT_SHORT_CYCLE = "lenet.cut_short_cycle"
@@ -65,16 +68,16 @@ class ObserveRequests:
         line: AccessLine | None = None
         if self._log:
             # The client's id, or 32 random hex digits: an id to find a request by, not a
-            # secret, so from random's generator (seeded from the OS in each process).
-            for name, value in scope["headers"]:  # ASGI: names in lower case
-                if name == REQUEST_ID_HEADER and 0 < len(value) <= MAX_REQUEST_ID:
-                    request_id, returned = value.decode("latin-1"), value
-                    break
+            # secret, so from random's generator (seeded from the OS in each process). The
+            # headers into a dict: in C, where a loop over them would be Python's.
+            returned = dict(scope["headers"]).get(REQUEST_ID_HEADER)  # ASGI: lower-case names
+            if returned and len(returned) <= MAX_REQUEST_ID:
+                request_id = returned.decode("latin-1")
             else:
-                request_id = getrandbits(128).to_bytes(16, "little").hex()
+                request_id = f"{getrandbits(128):032x}"
                 returned = request_id.encode()
-            line = access_log.start(scope["method"], scope["path"], request_id)
-            token = current.set(line)
+            header = (REQUEST_ID_HEADER, returned)
+            line = scope[SCOPE_KEY] = access_log.start(scope["method"], scope["path"], request_id)
 
         def observed_send(message: Message) -> Awaitable[None]:
             """``send`` that notes the status: not a coroutine itself, which would cost a
@@ -83,7 +86,6 @@ class ObserveRequests:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if line is not None:
-                    header = (REQUEST_ID_HEADER, returned)
                     message["headers"] = [*message.get("headers", ()), header]
             return send(message)
 
@@ -97,7 +99,10 @@ class ObserveRequests:
         finally:
             seconds = perf_counter() - started
             if line is not None:
-                current.reset(token)
+                # The line complete here, not in the flush: a loop there to do the same
+                # would cost more than these two stores.
+                line["status"] = status
+                line["duration_ms"] = round(seconds * 1e6) / 1000  # to the µs, as round(x, 3)
             template = None
             if self._count:
                 template = path = scope["path"]
@@ -105,8 +110,7 @@ class ObserveRequests:
                 # Most routes have no path parameters: their template is the path itself.
                 if route is None or not path.endswith(route.path):
                     template = self._route_of(scope)
-            if template is not None or line is not None:
-                answered.record((scope["path"], template, status, seconds, line))
+            answered.record((scope["path"], template, status, seconds, line))
 
     def _route_of(self, scope: Scope) -> str:
         """The template of the route that answered (``/v1/activations/{layer}.png``)."""

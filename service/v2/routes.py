@@ -139,6 +139,7 @@ async def model_infer(request: Request) -> Response:
         raise InvalidInput("parameters.backend names a backend: tensorflow, numpy or onnx")
     runner = model.runner(backend)
     note(
+        request.scope,
         batch_size=inputs[0].shape[0] if inputs and inputs[0].shape else 0,
         backend=runner.name,
         version=model.version,

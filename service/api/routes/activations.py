@@ -31,15 +31,15 @@ PNG: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def one_digit(job: Inference, item: RawInput) -> Digits:
-    note(batch_size=1, backend=job.runner.name, version=job.model.version)
+async def one_digit(request: Request, job: Inference, item: RawInput) -> Digits:
+    note(request.scope, batch_size=1, backend=job.runner.name, version=job.model.version)
     return await to_digits([item], job.preprocess, max_pixels=job.settings.max_image_pixels)
 
 
 async def uploaded_digit(request: Request, job: Inference) -> Digits:
     """The request's single image (or array); 422 for a batch."""
     return await one_digit(
-        job, await read_one(request, max_images=job.settings.max_images_per_request)
+        request, job, await read_one(request, max_images=job.settings.max_images_per_request)
     )
 
 
@@ -102,4 +102,4 @@ async def get_layer_picture(request: Request, layer: LayerPath) -> Response:
 async def get_example_layer_picture(request: Request, layer: LayerPath) -> Response:
     job = inference_for(request)
     job.model.check_layers([layer])
-    return await _layer_png(job, layer, await one_digit(job, EXAMPLE_PNG))
+    return await _layer_png(job, layer, await one_digit(request, job, EXAMPLE_PNG))

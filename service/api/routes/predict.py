@@ -26,7 +26,7 @@ async def predict_digits(request: Request) -> Response:
     """One prediction per image, in request order; images also say where their digit is."""
     job = inference_for(request)
     inputs = await read_inputs(request, max_images=job.settings.max_images_per_request)
-    note(batch_size=len(inputs), backend=job.runner.name, version=job.model.version)
+    note(request.scope, batch_size=len(inputs), backend=job.runner.name, version=job.model.version)
     digits = await to_digits(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
     probabilities = await job.runner.predict(digits.images, digits.viewed)
     return Response(

@@ -30,7 +30,12 @@ async def read_number(request: Request) -> Response:
     digits = await to_number(
         item, max_pixels=job.settings.max_image_pixels, predict=job.runner.backend.predict
     )
-    note(batch_size=len(digits.images), backend=job.runner.name, version=job.model.version)
+    note(
+        request.scope,
+        batch_size=len(digits.images),
+        backend=job.runner.name,
+        version=job.model.version,
+    )
     probabilities = await job.runner.predict(digits.images, digits.viewed)
     return Response(
         responses.number(job.model, job.runner.name, probabilities, digits.boxes),

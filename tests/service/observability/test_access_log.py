@@ -68,6 +68,7 @@ async def test_each_request_logs_one_line_with_what_its_route_ran(client, access
     assert (line["batch_size"], line["backend"], line["version"]) == (1, "numpy", "1")
     assert line["request_id"] == "order-42"
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] > 0
+    assert line["duration_ms"] == round(line["duration_ms"], 3)  # to the µs
 
 
 async def test_a_request_id_is_made_when_the_client_sends_none(client, access_lines):

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_l
 from service.observability import access_log, answered, metrics
 from service.observability.metrics import (
     FOLD_AT,
+    UNMATCHED,
     BatcherMetrics,
     LocalCounter,
     LocalFamily,
@@ -44,7 +45,7 @@ def histogram(name: str = "test_seconds") -> LocalFamily[LocalHistogram]:
 
 
 def test_a_local_histogram_renders_as_prometheus_clients_own_does():
-    amounts = [0.0005, 0.001, 0.002, 0.01, 0.05, 0.1, 0.5, 7.0]  # on the bounds too: le is ≤
+    amounts = [0.0005, 0.001, 0.002, 0.002, 0.01, 0.05, 0.1, 0.5, 7.0]  # on the bounds: le is ≤
     registry = CollectorRegistry()
     theirs = Histogram("test_seconds", "Test.", ["route"], buckets=BOUNDS, registry=registry)
     one_by_one, all_at_once = histogram(), histogram()
@@ -142,11 +143,16 @@ def test_a_flush_counts_and_logs_what_waits(caplog: pytest.LogCaptureFixture):
         access_log.start("POST", "/v2/models/lenet/infer", "flush-1"),
         access_log.start("GET", "/x", "flush-2"),
     )
+    infer.update(status=200, duration_ms=0.4)  # as the middleware completes a line
+    nowhere.update(status=404, duration_ms=0.1)
     before = parse(generate_latest().decode())
     answered.record(("/v2/models/lenet/infer", "/v2/x", 200, 0.0004, infer))
     answered.record(("/v1/y", "/v1/y", 404, 0.0001, None))  # counted, not logged
     answered.record(("/v2/nowhere/flush", "/v2/x", 200, 0.0002, None))  # one series by route
     answered.record(("/x", None, 404, 0.0001, nowhere))  # logged, not counted
+    answered.record(("/v2/flush/none", UNMATCHED, 404, 0.0001, None))  # each by its path
+    answered.record(("/v1/flush/none", UNMATCHED, 404, 0.0001, None))
+    answered.record(("/v2/flush/none", UNMATCHED, 404, 0.0001, None))
     answered.flush()
     after = parse(generate_latest().decode())
 
@@ -157,38 +163,20 @@ def test_a_flush_counts_and_logs_what_waits(caplog: pytest.LogCaptureFixture):
     assert moved("lenet_requests_total", **v2, status="200") == 2
     assert moved("lenet_request_duration_seconds_sum", **v2) == pytest.approx(0.0006)
     assert moved("lenet_requests_total", protocol="v1", route="/v1/y", status="404") == 1
+    unmatched = {"route": UNMATCHED, "status": "404"}
+    assert moved("lenet_requests_total", protocol="v2", **unmatched) == 2
+    assert moved("lenet_requests_total", protocol="v1", **unmatched) == 1
     texts = [
         text
         for record in caplog.records
         if record.name == "service.access"
         for text in record.getMessage().splitlines()
     ]
-    assert texts[0] == (  # the fields in this order, the duration to the µs
+    assert texts[0] == (  # the fields in this order
         '{"method":"POST","path":"/v2/models/lenet/infer","status":200,"duration_ms":0.4,'
         '"batch_size":null,"backend":null,"version":null,"request_id":"flush-1"}'
     )
-    assert [json.loads(text) for text in texts] == [
-        {
-            "method": "POST",
-            "path": "/v2/models/lenet/infer",
-            "status": 200,
-            "duration_ms": 0.4,
-            "batch_size": None,
-            "backend": None,
-            "version": None,
-            "request_id": "flush-1",
-        },
-        {
-            "method": "GET",
-            "path": "/x",
-            "status": 404,
-            "duration_ms": 0.1,
-            "batch_size": None,
-            "backend": None,
-            "version": None,
-            "request_id": "flush-2",
-        },
-    ]
+    assert [json.loads(text) for text in texts] == [infer, nowhere]
     assert not answered._waiting
 
 
