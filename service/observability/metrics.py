@@ -27,7 +27,6 @@ land in prometheus-client's files that the workers share, so they are its own ob
 
 from __future__ import annotations
 
-import collections
 import functools
 import math
 import os
@@ -153,11 +152,10 @@ class LocalLevel:
 class LocalHistogram:
     """A histogram's bucket counts (not cumulative; the last is +Inf) and sum in one process."""
 
-    __slots__ = ("_bounds", "_bucket_of", "_counts", "_created", "_le", "_lock", "_sum")
+    __slots__ = ("_bounds", "_counts", "_created", "_le", "_lock", "_sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self._bounds = bounds
-        self._bucket_of = functools.partial(bisect_left, bounds)
         self._le = [floatToGoString(b) for b in (*bounds, math.inf)]  # type: ignore[no-untyped-call]
         self._lock = Lock()
         self._counts = [0] * (len(bounds) + 1)
@@ -171,13 +169,12 @@ class LocalHistogram:
             self._sum += amount
 
     def observe_all(self, amounts: Sequence[float]) -> None:
-        """``observe`` each of ``amounts``, taking the lock once: each amount bisected and
-        tallied in C (``map``, ``Counter``), Python's work once per bucket, not per amount."""
-        buckets = collections.Counter(map(self._bucket_of, amounts))
+        """``observe`` each of ``amounts``, taking the lock once."""
+        buckets = [bisect_left(self._bounds, amount) for amount in amounts]
         total = sum(amounts)
         with self._lock:
-            for bucket, count in buckets.items():
-                self._counts[bucket] += count
+            for bucket in buckets:
+                self._counts[bucket] += 1
             self._sum += total
 
     def samples(self, metric: Metric, name: str, labels: dict[str, str]) -> None:

@@ -68,13 +68,15 @@ class ObserveRequests:
         line: AccessLine | None = None
         if self._log:
             # The client's id, or 32 random hex digits: an id to find a request by, not a
-            # secret, so from random's generator (seeded from the OS in each process). The
-            # headers into a dict: in C, where a loop over them would be Python's.
-            returned = dict(scope["headers"]).get(REQUEST_ID_HEADER)  # ASGI: lower-case names
-            if returned and len(returned) <= MAX_REQUEST_ID:
-                request_id = returned.decode("latin-1")
+            # secret, so from random's generator (seeded from the OS in each process). This
+            # loop takes less time than a dict of the headers, and to_bytes().hex() less
+            # than an f-string's "032x", for all their fewer bytecodes.
+            for name, returned in scope["headers"]:  # ASGI: names in lower case
+                if name == REQUEST_ID_HEADER and 0 < len(returned) <= MAX_REQUEST_ID:
+                    request_id = returned.decode("latin-1")
+                    break
             else:
-                request_id = f"{getrandbits(128):032x}"
+                request_id = getrandbits(128).to_bytes(16, "little").hex()
                 returned = request_id.encode()
             header = (REQUEST_ID_HEADER, returned)
             line = scope[SCOPE_KEY] = access_log.start(scope["method"], scope["path"], request_id)
