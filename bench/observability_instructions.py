@@ -16,8 +16,18 @@ instead (280 by default: a tenth of a second at 2,800 req/s); hash seeds are fix
 OpenBLAS kept to one thread, so that little but the variant differs between the runs (the
 request ids and durations written do).
 
+``--python`` counts Python's instructions instead, the bytecodes run on the event loop's
+thread (``sys.settrace``'s opcode events; a lone request runs all of its Python there), and
+names the functions that add the most: no valgrind, half a minute. Neither count is time.
+Most of a request's machine instructions are the model's and the parsers', vectorised C at
+several a cycle, while the code around them runs far fewer a cycle; bytecodes weigh what a
+C call does inside as nothing (a dict of four headers takes fewer bytecodes than a loop over
+them, and more time), and a bytecode in a warm loop as much as one run once per request
+between model calls. Where the two counts and a timing agree, a change is real.
+
 ``python -m bench.observability_instructions`` prints a table, or one JSON document with
-``--json``; it needs valgrind (``apt-get install -y valgrind``) and takes a few minutes.
+``--json``; without ``--python`` it needs valgrind (``apt-get install -y valgrind``) and
+takes a few minutes.
 """
 
 from __future__ import annotations
@@ -29,9 +39,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from types import CodeType, FrameType
+from typing import Any, Protocol
 
 import uvloop
 
@@ -49,6 +61,8 @@ VARIANTS = {
 WARMUP_FLUSHES = 2
 VARIANT_TIMEOUT_S = 1800
 CHILD_ENV = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"}
+TOP_FUNCTIONS = 12
+"""``--python``: the functions listed, those that add the most bytecodes with both on."""
 
 
 def counted(dump: Path) -> int:
@@ -75,14 +89,14 @@ def summarise(per_request: dict[str, float]) -> list[dict[str, Any]]:
     ]
 
 
-def measure_variant(variant: str, args: argparse.Namespace, root: Path, scratch: Path) -> float:
-    """Instructions per request of one variant, in a process of its own under callgrind,
-    serving the model root ``root`` as it is."""
-    out = scratch / f"{variant}.callgrind"
-    argv = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
+def measure_variant(
+    variant: str, args: argparse.Namespace, root: Path, scratch: Path
+) -> tuple[float, dict[str, float]]:
+    """Instructions per request of one variant, in a process of its own (under callgrind
+    unless ``args.python``), serving the model root ``root`` as it is; with ``args.python``,
+    bytecodes per request by function too."""
+    out = scratch / f"{variant}.{'bytecodes.json' if args.python else 'callgrind'}"
+    child = [
         sys.executable,
         "-m",
         "bench.observability_instructions",
@@ -92,6 +106,10 @@ def measure_variant(variant: str, args: argparse.Namespace, root: Path, scratch:
         f"--per-flush={args.per_flush}",
         f"--model-root={root}",
     ]
+    if args.python:
+        argv = [*child, "--python", f"--bytecodes-to={out}"]
+    else:
+        argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *child]
     done = subprocess.run(
         argv,
         env={**os.environ, **CHILD_ENV},
@@ -101,13 +119,79 @@ def measure_variant(variant: str, args: argparse.Namespace, root: Path, scratch:
         timeout=VARIANT_TIMEOUT_S,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{variant} under callgrind failed:\n{done.stderr[-3000:]}")
-    return counted(out.with_name(out.name + ".1")) / args.requests  # the dump after zeroing
+        raise RuntimeError(f"{variant} ({argv[0]}) failed:\n{done.stderr[-3000:]}")
+    if args.python:
+        by_function = json.loads(out.read_text())
+        per_function = {name: count / args.requests for name, count in by_function.items()}
+        return sum(per_function.values()), per_function
+    return counted(out.with_name(out.name + ".1")) / args.requests, {}  # the dump after zeroing
 
 
-def run_counted(variant: str, requests: int, per_flush: int, model_root: Path) -> None:
+class Window(Protocol):
+    """What the child counts over the counted requests."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Callgrind:
+    """Machine instructions: callgrind, running this process, zeroes its count at the start
+    and dumps it at the stop."""
+
+    def start(self) -> None:
+        callgrind_control("--zero")
+
+    def stop(self) -> None:
+        callgrind_control("--dump")
+
+
+class Bytecodes:
+    """Python's bytecodes run on this thread between start and stop, by function, written
+    to ``to`` as JSON at the stop."""
+
+    def __init__(self, to: Path) -> None:
+        self._to = to
+        self._by_code: Counter[CodeType] = Counter()
+
+    def start(self) -> None:
+        sys.settrace(self._called)
+
+    def stop(self) -> None:
+        sys.settrace(None)
+        by_function: Counter[str] = Counter()
+        for code, count in self._by_code.items():
+            by_function[function_name(code)] += count
+        self._to.write_text(json.dumps(by_function))
+
+    def _called(self, frame: FrameType, event: str, arg: object) -> Any:
+        """A frame begins (or a coroutine's resumes): count its bytecodes, not its lines."""
+        frame.f_trace_opcodes, frame.f_trace_lines = True, False
+        by_code, code = self._by_code, frame.f_code
+
+        def each(frame: FrameType, event: str, arg: object) -> Any:
+            if event == "opcode":
+                by_code[code] += 1
+            return each
+
+        return each
+
+
+def function_name(code: CodeType) -> str:
+    """``package/module.py:Class.function``, as short as its file's place allows."""
+    path = code.co_filename
+    for root in sorted({*sys.path, str(Path.cwd())}, key=len, reverse=True):
+        if root and path.startswith(root + os.sep):
+            path = path[len(root) + 1 :]
+            break
+    return f"{path}:{code.co_qualname}"
+
+
+def run_counted(
+    variant: str, requests: int, per_flush: int, model_root: Path, window: Window
+) -> None:
     """The child: the app as ``variant`` sets it on ``model_root`` (prepared by the parent,
-    so that every variant serves the same files), warmed up, then ``requests`` counted."""
+    so that every variant serves the same files), warmed up, then ``requests`` counted in
+    ``window``."""
     from asgi_lifespan import LifespanManager
 
     from bench import observability_cost
@@ -126,10 +210,10 @@ def run_counted(variant: str, requests: int, per_flush: int, model_root: Path) -
             call = observability_cost.caller(app, JSON)
             for _ in range(WARMUP_FLUSHES * per_flush):
                 await call()
-            callgrind_control("--zero")
+            window.start()
             for _ in range(requests):
                 await call()
-            callgrind_control("--dump")
+            window.stop()
 
     uvloop.run(drive())  # the service's event loop
 
@@ -147,34 +231,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-flush", type=int, default=280, help="requests a flush hands over")
     parser.add_argument("--model-root", type=Path, default=ModelRootSettings().model_root)
     parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
+    parser.add_argument(
+        "--python", action="store_true", help="Python's bytecodes, not machine instructions"
+    )
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--bytecodes-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.per_flush < 2:  # the first request that waits schedules a flush, none is made
         parser.error("--per-flush must be at least 2")
     if args.requests < 1 or args.requests % args.per_flush:
         parser.error("--requests must be a whole number of flushes (--per-flush)")
     if args.child:
-        run_counted(args.child, args.requests, args.per_flush, args.model_root)
+        window = Bytecodes(args.bytecodes_to) if args.python else Callgrind()
+        run_counted(args.child, args.requests, args.per_flush, args.model_root, window)
         return 0
+    if args.python:
+        return report(args, "Python bytecodes")
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("needs valgrind: apt-get install -y valgrind", file=sys.stderr)
         return 2
-    # Two variants at a time: each valgrind runs its process on one core, the machine has two.
+    return report(args, "instructions")
+
+
+def report(args: argparse.Namespace, unit: str) -> int:
+    """Count every variant, two at a time (one process each on the machine's two cores),
+    and print the table or the JSON document."""
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(2) as pool:
         root = modeldir.prepare(args.model_root, Path(scratch)).root
-        counts = pool.map(lambda v: measure_variant(v, args, root, Path(scratch)), VARIANTS)
-        rows = summarise(dict(zip(VARIANTS, counts, strict=True)))
+        measured = dict(
+            zip(
+                VARIANTS,
+                pool.map(lambda v: measure_variant(v, args, root, Path(scratch)), VARIANTS),
+                strict=True,
+            )
+        )
+    rows = summarise({variant: total for variant, (total, _) in measured.items()})
+    added = most_added(measured["both"][1], measured["quiet"][1]) if args.python else []
     if args.json:
-        json.dump(rows, sys.stdout)
+        json.dump({"unit": unit, "variants": rows, "both_adds_most": added}, sys.stdout)
         return 0
-    print(f"instructions per /v1 JSON request, in process, {args.requests} counted each")
+    print(f"{unit} per /v1 JSON request, in process, {args.requests} counted each")
     print(f"{'variant':8} {'per request':>12} {'added':>8} {'quiet ÷ it':>10}")
     for row in rows:
         print(
             f"{row['variant']:8} {row['instructions_per_request']:12,} {row['added']:8,}"
             f" {row['quiet_over_variant']:10.4f}"
         )
+    if added:
+        print(f"\nwhere both add the most, {unit} per request:")
+        for row in added:
+            print(f"{row['added']:8.1f}  {row['function']}")
     return 0
+
+
+def most_added(on: dict[str, float], quiet: dict[str, float]) -> list[dict[str, Any]]:
+    """The ``TOP_FUNCTIONS`` functions whose count per request ``on`` adds most to
+    ``quiet``'s."""
+    added = {name: count - quiet.get(name, 0.0) for name, count in on.items()}
+    top = sorted(added.items(), key=lambda item: item[1], reverse=True)[:TOP_FUNCTIONS]
+    return [{"function": name, "added": round(count, 1)} for name, count in top]
 
 
 if __name__ == "__main__":
