@@ -61,7 +61,7 @@ def flush() -> None:
         taken = _waiting[:]
         del _waiting[: len(taken)]
     # Picked out, sorted and grouped in C (compress, filter, sort, groupby): what Python does
-    # here is done once a series, not once a request.
+    # here itself is done once a series, not once a request.
     metrics.observe_requests(_latencies(list(compress(taken, map(_ROUTE, taken)))))
     access_log.write(list(filter(None, map(_LINE, taken))))
 

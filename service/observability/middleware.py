@@ -12,9 +12,9 @@ with the status and the duration.
 What runs here on every request is kept to those few steps in one function, and all else
 is left to the flush: between two requests the model and the framework push this code and
 its data out of the CPU's caches, so each further call, module or object it touched cost a
-request far more than it does when timed alone (``python -m bench.observability_cost``),
-and each bytecode counts (``python -m bench.observability_instructions --python`` counts
-them by function).
+request far more than it does when timed alone (``python -m bench.observability_cost``).
+``python -m bench.observability_instructions`` counts what it adds in machine instructions,
+and with ``--python`` in bytecodes, by function.
 
 It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
