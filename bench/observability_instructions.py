@@ -17,8 +17,9 @@ OpenBLAS kept to one thread, so that little but the variant differs between the 
 request ids and durations written do).
 
 ``--python`` counts Python's instructions instead, the bytecodes run on the event loop's
-thread (``sys.settrace``'s opcode events; a lone request runs all of its Python there), and
-names the functions that add the most: no valgrind, half a minute. Neither count is time.
+thread (``sys.settrace``'s opcode events: one request at a time runs all of its Python
+there, the batcher calling the model inline for a lone request), and names the functions
+that add the most: no valgrind, half a minute. Neither count is time.
 Most of a request's machine instructions are the model's and the parsers', vectorised C at
 several a cycle, while the code around them runs far fewer a cycle; bytecodes weigh what a
 C call does inside as nothing (a dict of four headers takes fewer bytecodes than a loop over
@@ -75,13 +76,14 @@ def counted(dump: Path) -> int:
 
 
 def summarise(per_request: dict[str, float]) -> list[dict[str, Any]]:
-    """Each variant's instructions per request, what it adds to quiet's, and quiet's count
-    over its own: the req/s ratio it would have if every instruction took as long."""
+    """Each variant's count per request (machine instructions or bytecodes), what it adds
+    to quiet's, and quiet's count over its own: the req/s ratio it would have if each of
+    them took as long."""
     quiet = per_request["quiet"]
     return [
         {
             "variant": variant,
-            "instructions_per_request": round(count),
+            "per_request": round(count),
             "added": round(count - quiet),
             "quiet_over_variant": round(quiet / count, 4),
         }
@@ -147,42 +149,57 @@ class Callgrind:
 
 class Bytecodes:
     """Python's bytecodes run on this thread between start and stop, by function, written
-    to ``to`` as JSON at the stop."""
+    to ``to`` as JSON at the stop; whatever traced this thread before is put back then."""
 
     def __init__(self, to: Path) -> None:
         self._to = to
-        self._by_code: Counter[CodeType] = Counter()
+        # By the code object's identity: code objects compare equal by their contents, so
+        # two functions alike in two files would share a count.
+        self._counts: dict[int, tuple[CodeType, list[int]]] = {}
+        self._before: Any = None
 
     def start(self) -> None:
+        self._before = sys.gettrace()
         sys.settrace(self._called)
 
     def stop(self) -> None:
-        sys.settrace(None)
+        sys.settrace(self._before)
+        roots = search_roots()
         by_function: Counter[str] = Counter()
-        for code, count in self._by_code.items():
-            by_function[function_name(code)] += count
+        for code, (count,) in self._counts.values():
+            by_function[function_name(code, roots)] += count
         self._to.write_text(json.dumps(by_function))
 
     def _called(self, frame: FrameType, event: str, arg: object) -> Any:
         """A frame begins (or a coroutine's resumes): count its bytecodes, not its lines."""
         frame.f_trace_opcodes, frame.f_trace_lines = True, False
-        by_code, code = self._by_code, frame.f_code
+        code = frame.f_code
+        counted = self._counts.get(id(code))
+        if counted is None:
+            counted = self._counts[id(code)] = (code, [0])  # holds the code: its id stays
+        count = counted[1]
 
         def each(frame: FrameType, event: str, arg: object) -> Any:
             if event == "opcode":
-                by_code[code] += 1
+                count[0] += 1
             return each
 
         return each
 
 
-def function_name(code: CodeType) -> str:
-    """``package/module.py:Class.function``, as short as its file's place allows."""
+def search_roots() -> list[str]:
+    """Where modules are found (``sys.path`` and the working directory), longest first."""
+    roots = {os.path.abspath(entry) for entry in (*sys.path, os.getcwd())}
+    return sorted(roots, key=len, reverse=True)
+
+
+def function_name(code: CodeType, roots: list[str]) -> str:
+    """``package/module.py:Class.function``: the file under the longest of ``roots`` that
+    holds it, as it would be imported."""
     path = code.co_filename
-    for root in sorted({*sys.path, str(Path.cwd())}, key=len, reverse=True):
-        if root and path.startswith(root + os.sep):
-            path = path[len(root) + 1 :]
-            break
+    for root in roots:
+        if path.startswith(root.rstrip(os.sep) + os.sep):
+            return f"{path[len(root.rstrip(os.sep)) + 1 :]}:{code.co_qualname}"
     return f"{path}:{code.co_qualname}"
 
 
@@ -211,9 +228,11 @@ def run_counted(
             for _ in range(WARMUP_FLUSHES * per_flush):
                 await call()
             window.start()
-            for _ in range(requests):
-                await call()
-            window.stop()
+            try:
+                for _ in range(requests):
+                    await call()
+            finally:
+                window.stop()
 
     uvloop.run(drive())  # the service's event loop
 
@@ -241,8 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--per-flush must be at least 2")
     if args.requests < 1 or args.requests % args.per_flush:
         parser.error("--requests must be a whole number of flushes (--per-flush)")
+    counts_bytecodes = args.child is not None and args.python  # the child of a --python run
+    if counts_bytecodes != (args.bytecodes_to is not None):
+        parser.error("--bytecodes-to goes with --child and --python, and they with it")
     if args.child:
-        window = Bytecodes(args.bytecodes_to) if args.python else Callgrind()
+        window = Bytecodes(args.bytecodes_to) if args.bytecodes_to else Callgrind()
         run_counted(args.child, args.requests, args.per_flush, args.model_root, window)
         return 0
     if args.python:
@@ -274,7 +296,7 @@ def report(args: argparse.Namespace, unit: str) -> int:
     print(f"{'variant':8} {'per request':>12} {'added':>8} {'quiet ÷ it':>10}")
     for row in rows:
         print(
-            f"{row['variant']:8} {row['instructions_per_request']:12,} {row['added']:8,}"
+            f"{row['variant']:8} {row['per_request']:12,} {row['added']:8,}"
             f" {row['quiet_over_variant']:10.4f}"
         )
     if added:

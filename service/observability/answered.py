@@ -36,6 +36,7 @@ Answered = tuple[str, str | None, int, float, AccessLine | None]
 """A request as it waits: its path; its route template, or None if it is not counted; its
 status; its duration in seconds; its access log line, complete, if it is logged."""
 
+# Fields of an Answered: its route, its seconds, its line, and its series (route, status).
 _ROUTE, _SECONDS, _LINE, _SERIES = itemgetter(1), itemgetter(3), itemgetter(4), itemgetter(1, 2)
 
 _waiting: list[Answered] = []
@@ -61,15 +62,17 @@ def flush() -> None:
         taken = _waiting[:]
         del _waiting[: len(taken)]
     # Picked out, sorted and grouped in C (compress, filter, sort, groupby): what Python does
-    # here itself is done once a series, not once a request.
+    # here itself is done once a series, not once a request, but for unmatched requests.
+    # compress and filter keep what is truthy: a template is never "", a line never {}.
     metrics.observe_requests(_latencies(list(compress(taken, map(_ROUTE, taken)))))
     access_log.write(list(filter(None, map(_LINE, taken))))
 
 
 def _latencies(counted: list[Answered]) -> dict[metrics.RequestKey, list[float]]:
     """The durations of ``counted`` requests by (protocol, route, status). A route's
-    template begins as the paths it answers do, so it tells their protocol; the unmatched
-    requests' paths tell theirs one by one."""
+    template begins with the prefix of the paths it answers (each router declares its own,
+    ``/v1`` or ``/v2``, and none begins with a path parameter), so it tells their protocol;
+    the unmatched requests' paths tell theirs one by one."""
     latencies: dict[metrics.RequestKey, list[float]] = {}
     counted.sort(key=_SERIES)
     for (route, status), same in groupby(counted, _SERIES):

@@ -1,13 +1,23 @@
 """bench.observability_instructions: callgrind's count per request, each variant beside quiet;
 with --python, Python's bytecodes by function."""
 
+import dis
 import json
+import sys
+import types
 from pathlib import Path
+from types import CodeType
 
 import pytest
 
 from bench import observability_cost, observability_instructions
-from bench.observability_instructions import Bytecodes, Callgrind, function_name, most_added
+from bench.observability_instructions import (
+    Bytecodes,
+    Callgrind,
+    function_name,
+    most_added,
+    search_roots,
+)
 from service.observability import answered
 
 MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
@@ -80,39 +90,81 @@ def twice(numbers: list[int]) -> list[int]:
 
 
 TWICE = "tests/bench/test_observability_instructions.py:twice"
+COMPREHENSION = f"{TWICE}.<locals>.<listcomp>"
 
 
 def bytecodes_of_twice(numbers: list[int], tmp_path: Path) -> dict[str, int]:
     out = tmp_path / f"{len(numbers)}.json"
     window = Bytecodes(out)
-    twice(numbers)  # before the start: not counted
+    tracing_before = sys.gettrace()  # pytest's or coverage's, if any: put back at the stop
     window.start()
     twice(numbers)
     window.stop()
-    twice(numbers)  # after the stop: not counted
+    assert sys.gettrace() is tracing_before
     counted: dict[str, int] = json.loads(out.read_text())
     return counted
 
 
+def loop_body(code: CodeType) -> int:
+    """The bytecodes one turn of a comprehension's loop runs: FOR_ITER to JUMP_BACKWARD."""
+    names = [instruction.opname for instruction in dis.get_instructions(code)]
+    return names.index("JUMP_BACKWARD") - names.index("FOR_ITER") + 1
+
+
 def test_bytecodes_are_counted_by_function_between_start_and_stop(tmp_path: Path) -> None:
     one, two, three = (bytecodes_of_twice(list(range(n)), tmp_path) for n in (1, 2, 3))
-    comprehension = f"{TWICE}.<locals>.<listcomp>"
     assert one[TWICE] == two[TWICE] == three[TWICE] > 0  # the same bytecodes each call
-    each = two[comprehension] - one[comprehension]  # the comprehension's loop, once more
-    assert each > 0 and three[comprehension] - two[comprehension] == each
+    [comprehension] = [c for c in twice.__code__.co_consts if isinstance(c, CodeType)]
+    each = loop_body(comprehension)  # 7 in Python 3.11
+    assert two[COMPREHENSION] - one[COMPREHENSION] == each
+    assert three[COMPREHENSION] - two[COMPREHENSION] == each
+
+
+def test_two_alike_functions_in_two_files_are_counted_apart(tmp_path: Path) -> None:
+    source = "def alike():\n    return 1\n"
+    first, second = (
+        types.FunctionType(compile(source, str(tmp_path / name), "exec").co_consts[0], {})
+        for name in ("one.py", "two.py")
+    )
+    assert first.__code__ == second.__code__  # equal by their contents
+    out = tmp_path / "counted.json"
+    window = Bytecodes(out)
+    window.start()
+    first()
+    second()
+    second()
+    window.stop()
+    counted = json.loads(out.read_text())
+    one, two = (function_name(f.__code__, search_roots()) for f in (first, second))
+    assert one != two and 2 * counted[one] == counted[two]
 
 
 def test_a_function_is_named_by_its_file_under_the_path_it_was_found_on() -> None:
-    assert function_name(twice.__code__) == TWICE
+    assert function_name(twice.__code__, search_roots()) == TWICE
+    assert function_name(twice.__code__, ["/elsewhere"]).endswith(TWICE)  # the whole path
 
 
 def test_the_functions_that_add_most_come_first_and_only_the_top_ones() -> None:
     quiet = {"a": 100.0, "b": 5.0}
     on = {"a": 103.0, "b": 5.0, "c": 40.0, **{f"f{n}": float(n) for n in range(20)}}
-    added = most_added(on, quiet)
-    assert added[0] == {"function": "c", "added": 40.0}
-    assert len(added) == observability_instructions.TOP_FUNCTIONS
-    assert {"function": "a", "added": 3.0} not in added  # 3 < the top twelve's last, 8
+    assert most_added(on, quiet) == [
+        {"function": "c", "added": 40.0},
+        *({"function": f"f{n}", "added": float(n)} for n in range(19, 8, -1)),
+    ]  # twelve: a's 3 is below the last, f9's 9
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        ["--child", "quiet", "--python"],
+        ["--bytecodes-to", "/tmp/x.json"],
+        ["--python", "--bytecodes-to", "/tmp/x.json"],
+    ],
+)
+def test_a_bytecode_count_goes_to_its_file_and_only_from_a_child(asked: list[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        observability_instructions.main(asked)
+    assert refused.value.code == 2
 
 
 @pytest.mark.parametrize(("variant", "observed"), [("both", True), ("quiet", False)])
