@@ -198,8 +198,9 @@ def function_name(code: CodeType, roots: list[str]) -> str:
     holds it, as it would be imported."""
     path = code.co_filename
     for root in roots:
-        if path.startswith(root.rstrip(os.sep) + os.sep):
-            return f"{path[len(root.rstrip(os.sep)) + 1 :]}:{code.co_qualname}"
+        folder = os.path.join(root, "")  # with one separator at its end, "/" included
+        if path.startswith(folder):
+            return f"{path[len(folder) :]}:{code.co_qualname}"
     return f"{path}:{code.co_qualname}"
 
 
