@@ -234,9 +234,12 @@ async def test_close_refuses_new_work():
 
 async def test_max_delay_gathers_requests_that_arrive_soon_after():
     model = RecordingModel()
-    batcher = make(model, max_delay=0.2)
+    batcher = make(model, max_delay=0.5)
     first = asyncio.create_task(batcher.predict(images(0)))
-    await asyncio.sleep(0.02)  # a later turn of the loop, well within the delay
+    while not batcher.waiting():  # turns of the loop, not time: a stall of a loaded
+        await asyncio.sleep(0)  # machine must not outlast the delay (CI saw one do so)
+    await asyncio.sleep(0)
+    assert not first.done()  # a batch of one, not full, waits out the delay
     second = asyncio.create_task(batcher.predict(images(1)))
     assert ids(await first) == [0] and ids(await second) == [1]
     assert model.batches == [2]
