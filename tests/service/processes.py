@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.conftest import MODEL_ROOT
 
@@ -71,6 +72,16 @@ class Served:
     def open_files(self) -> int:
         """The process's open file descriptors, its sockets among them."""
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+    def queued(self) -> float:
+        """Images waiting for a model call, on every backend (``lenet_queued_images``)."""
+        text = httpx.get(f"{self.url}/metrics").text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "lenet_queued_images"
+            for sample in family.samples
+        )
 
 
 @contextmanager
