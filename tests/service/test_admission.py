@@ -177,15 +177,18 @@ async def test_the_check_costs_microseconds_when_there_is_room(app: FastAPI) -> 
         "/v1/predict?backend=onnx&version=1": scope("/v1/predict", b"backend=onnx&version=1"),
         "/v2/models/lenet/infer": scope("/v2/models/lenet/infer", b""),
     }
-    calls = 20_000
+    calls, repeats = 4_000, 5
     costs = {}
     for name, case in cases.items():
-        best = []
-        for through in (answered, admission):
-            started_at = time.perf_counter()
-            for _ in range(calls):
-                await through(case, receive, send)
-            best.append((time.perf_counter() - started_at) / calls)
+        # The best of interleaved repeats, as timeit takes: a stall of a loaded machine
+        # lengthens some repeats, never shortens one.
+        best = [float("inf"), float("inf")]
+        for _ in range(repeats):
+            for side, through in enumerate((answered, admission)):
+                started_at = time.perf_counter()
+                for _ in range(calls):
+                    await through(case, receive, send)
+                best[side] = min(best[side], (time.perf_counter() - started_at) / calls)
         costs[name] = best[1] - best[0]
     print(
         "\nadmission check with room, per request: "
