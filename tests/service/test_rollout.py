@@ -22,8 +22,9 @@ from tests.service.processes import ROOT, free_port, served, service_env
 from training.blessing import FLOORS, judge, serving_baseline
 
 POLL_SECONDS = 1.0
-SWITCH_MARGIN = 2.0
-"""Beyond the poll interval: the command's end to the next request, on a loaded machine."""
+SWITCH_MARGIN = 5.0
+"""Beyond the poll interval: the command's end to the next request, on a loaded, shared
+machine that stalls at times."""
 SEVEN = {"instances": [EXAMPLE_ARRAY]}
 V2_SEVEN = {
     "inputs": [

@@ -234,7 +234,7 @@ async def test_close_refuses_new_work():
 
 async def test_max_delay_gathers_requests_that_arrive_soon_after():
     model = RecordingModel()
-    batcher = make(model, max_delay=0.5)
+    batcher = make(model, max_delay=1.0)
     first = asyncio.create_task(batcher.predict(images(0)))
     while not batcher.waiting():  # turns of the loop, not time: a stall of a loaded
         await asyncio.sleep(0)  # machine must not outlast the delay (CI saw one do so)
