@@ -46,8 +46,17 @@ def test_each_variant_is_set_against_quiet() -> None:
     assert rows[3]["quiet_over_variant"] == 0.9756  # 1 / 1.025: req/s if instructions were time
 
 
+@pytest.fixture
+def child_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``run_counted`` sets for its process (the flush's limits, the log's handler)
+    put back after the test, and the service's log left as pytest has it."""
+    monkeypatch.setattr(answered, "FLUSH_SECONDS", answered.FLUSH_SECONDS)
+    monkeypatch.setattr(answered, "MAX_WAITING", answered.MAX_WAITING)
+    monkeypatch.setattr(observability_cost, "log_like_the_service", lambda: None)
+
+
 def test_the_count_covers_whole_flushes_of_the_counted_requests_alone(
-    monkeypatch: pytest.MonkeyPatch,
+    child_settings: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing waits for a flush when the count starts or ends, and the counted requests'
     own flushes fall inside it: the child's patched flush takes effect."""
@@ -63,10 +72,7 @@ def test_the_count_covers_whole_flushes_of_the_counted_requests_alone(
     def control(action: str) -> None:
         waiting_at.append((action, len(answered._waiting), flushes))
 
-    monkeypatch.setattr(answered, "FLUSH_SECONDS", answered.FLUSH_SECONDS)  # restored after
-    monkeypatch.setattr(answered, "MAX_WAITING", answered.MAX_WAITING)
     monkeypatch.setattr(answered, "flush", counted_flush)
-    monkeypatch.setattr(observability_cost, "log_like_the_service", lambda: None)
     monkeypatch.setattr(observability_instructions, "callgrind_control", control)
     observability_instructions.run_counted(
         "both", requests=6, per_flush=3, model_root=MODEL_ROOT, window=Callgrind()
@@ -169,11 +175,8 @@ def test_a_bytecode_count_goes_to_its_file_and_only_from_a_child(asked: list[str
 
 @pytest.mark.parametrize(("variant", "observed"), [("both", True), ("quiet", False)])
 def test_the_child_counts_the_bytecodes_of_the_requests_it_serves(
-    variant: str, observed: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    variant: str, observed: bool, tmp_path: Path, child_settings: None
 ) -> None:
-    monkeypatch.setattr(answered, "FLUSH_SECONDS", answered.FLUSH_SECONDS)  # restored after
-    monkeypatch.setattr(answered, "MAX_WAITING", answered.MAX_WAITING)
-    monkeypatch.setattr(observability_cost, "log_like_the_service", lambda: None)
     out = tmp_path / "counted.json"
     observability_instructions.run_counted(
         variant, requests=4, per_flush=2, model_root=MODEL_ROOT, window=Bytecodes(out)
