@@ -111,12 +111,12 @@ class ObserveRequests:
                 route = scope.get("route")  # FastAPI's, as its router declares it
                 # Most routes have no path parameters: their template is the path itself.
                 if route is None or not path.endswith(route.path):
-                    template = self._route_of(scope)
+                    template = self._route_of(scope, route)
             answered.record((scope["path"], template, status, seconds, line))
 
-    def _route_of(self, scope: Scope) -> str:
-        """The template of the route that answered (``/v1/activations/{layer}.png``)."""
-        route = scope.get("route")  # FastAPI sets it for its own routes, as they are declared
+    def _route_of(self, scope: Scope, route: Any) -> str:
+        """The template of the route that answered (``/v1/activations/{layer}.png``):
+        ``route`` is FastAPI's (the scope's), for its own routes, as they are declared."""
         if route is not None:
             return _template(scope["path"], route)
         for candidate in self._router.routes:  # the docs' plain Starlette routes
@@ -131,10 +131,9 @@ class ObserveRequests:
 
 def _template(path: str, route: Any) -> str:
     """``route.path`` with the prefix the request reached it under: FastAPI reports a route
-    as its own router declares it, without the prefixes of ``include_router``."""
+    as its own router declares it, without the prefixes of ``include_router``. (A path that
+    ends with it has no parameters: ``__call__`` takes that as its own template first.)"""
     declared: str = route.path
-    if path.endswith(declared):  # no path parameters: the path is the template
-        return path
     for start, char in enumerate(path):
         if char == "/" and route.path_regex.match(path[start:]):
             return path[:start] + declared
