@@ -22,6 +22,7 @@ from service import web
 from service.api import openapi
 from service.errors import BadRequest, ServiceError, error_response
 from service.keys import KeyFile, bearer
+from service.paths import app_path
 from service.settings import Settings
 
 REALM = 'Bearer realm="lenet-serve"'
@@ -79,7 +80,7 @@ class RequireApiKey:
         self._is_open = is_open
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_open(scope["path"]):
+        if scope["type"] != "http" or self._is_open(app_path(scope)):
             await self.app(scope, receive, send)
             return
         authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
@@ -89,7 +90,7 @@ class RequireApiKey:
             return
         error = MISSING if token is None else INVALID
         response = error_response(
-            error.status_code, error.code, error.message, error.headers, path=scope["path"]
+            error.status_code, error.code, error.message, error.headers, scope=scope
         )
         await response(scope, receive, send)
 
@@ -104,13 +105,13 @@ class Cors(CORSMiddleware):
             if "origin" in headers and "access-control-request-method" in headers:
                 response = self.preflight_response(request_headers=headers)
                 if response.status_code != 200:
-                    response = _refused(response, scope["path"])
+                    response = _refused(response, scope)
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
 
 
-def _refused(response: Response, path: str) -> Response:
+def _refused(response: Response, scope: Scope) -> Response:
     """Starlette's refusal ("Disallowed CORS origin, headers") with its headers, as ours."""
     kept = {
         name: value
@@ -118,7 +119,7 @@ def _refused(response: Response, path: str) -> Response:
         if name not in ("content-length", "content-type")
     }
     message = bytes(response.body).decode()
-    return error_response(response.status_code, BadRequest.code, message, kept, path=path)
+    return error_response(response.status_code, BadRequest.code, message, kept, scope=scope)
 
 
 def install(app: FastAPI, settings: Settings) -> None:

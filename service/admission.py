@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import Overloaded, ServiceError, error_response
+from service.paths import app_path
 from service.runtime.batching import MicroBatcher
 from service.runtime.repository import ModelRepository
 
@@ -53,7 +54,7 @@ class Admission:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            batcher = self.batcher_for(scope["path"], scope["query_string"])
+            batcher = self.batcher_for(app_path(scope), scope["query_string"])
             if batcher is not None:
                 try:
                     batcher.admit()
@@ -63,7 +64,7 @@ class Admission:
                         refused.code,
                         refused.message,
                         refused.headers,
-                        path=scope["path"],
+                        scope=scope,
                     )
                     await response(scope, receive, send)
                     return

@@ -110,7 +110,7 @@ async def too_many_connections(scope: Scope, receive: Receive, send: Send) -> No
     count_connection_cap_refusal()
     message = "too many connections to this server; retry shortly"
     response = error_response(
-        Overloaded.status_code, Overloaded.code, message, RETRY_AND_CLOSE, path=scope["path"]
+        Overloaded.status_code, Overloaded.code, message, RETRY_AND_CLOSE, scope=scope
     )
     await response(scope, receive, send)
 
@@ -138,7 +138,7 @@ async def answer_if_cut_short(
             ShuttingDown.code,
             message,
             RETRY_AND_CLOSE,
-            path=scope["path"],
+            scope=scope,
         )
         await response(scope, receive, send)
     finally:

@@ -16,6 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import Scope
+
+from service.paths import app_path, is_v2
 
 logger = logging.getLogger(__name__)
 
@@ -90,26 +93,18 @@ class ShuttingDown(ServiceError):
     code = "shutting_down"
 
 
-V2_PREFIX = "/v2"
-
-
-def is_v2(path: str) -> bool:
-    """Whether ``path`` belongs to the Open Inference Protocol's REST API."""
-    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
-
-
 def error_response(
     status: int,
     code: str,
     message: str,
     headers: Mapping[str, str] | None = None,
     *,
-    path: str = "",
+    scope: Scope,
 ) -> JSONResponse:
-    """The error body for a request to ``path``: the protocol's own under ``/v2``."""
+    """The error body for the request of ``scope``: the protocol's own under ``/v2``."""
     body: dict[str, object] = (
         {"error": message}
-        if is_v2(path)
+        if is_v2(app_path(scope))
         else {"error": {"status": status, "code": code, "message": message}}
     )
     return JSONResponse(body, status_code=status, headers=headers)
@@ -117,9 +112,7 @@ def error_response(
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(
-        exc.status_code, exc.code, exc.message, exc.headers, path=request.url.path
-    )
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers, scope=request.scope)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -127,9 +120,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     details = "; ".join(
         f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
     )
-    return error_response(
-        422, InvalidInput.code, details or "invalid request", path=request.url.path
-    )
+    return error_response(422, InvalidInput.code, details or "invalid request", scope=request.scope)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -139,7 +130,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if allowed:  # none for a mount's path (the page's files), whose routes name no methods
         headers = {**(headers or {}), "Allow": allowed}
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers, path=request.url.path)
+    return error_response(exc.status_code, code, str(exc.detail), headers, scope=request.scope)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -155,7 +146,7 @@ def _allowed_methods(request: Request) -> str:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return error_response(500, ServiceError.code, "internal server error", path=request.url.path)
+    return error_response(500, ServiceError.code, "internal server error", scope=request.scope)
 
 
 def register_error_handlers(app: FastAPI) -> None:

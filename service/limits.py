@@ -32,9 +32,7 @@ class BodySizeLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > self.max_bytes:
             error = PayloadTooLarge(self._message(int(declared)))
-            response = error_response(
-                error.status_code, error.code, error.message, path=scope.get("path", "")
-            )
+            response = error_response(error.status_code, error.code, error.message, scope=scope)
             await response(scope, receive, send)
             return
         received = 0

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from service.api.contracts import B64Image, ErrorResponse, InferenceOptions, PredictRequest
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
-from service.errors import is_v2
+from service.paths import is_v2
 from service.v2.rest import InferenceErrorResponse
 
 _BINARY = {"type": "string", "format": "binary"}

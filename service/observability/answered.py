@@ -23,9 +23,9 @@ from itertools import compress, groupby
 from operator import itemgetter
 from threading import Lock
 
-from service.errors import is_v2
 from service.observability import access_log, metrics
 from service.observability.access_log import AccessLine
+from service.paths import is_v2
 
 FLUSH_SECONDS = 0.1
 """The longest an answered request waits to be counted and logged ..."""
@@ -33,8 +33,9 @@ MAX_WAITING = 512
 """... or the most that wait, whatever the time."""
 
 Answered = tuple[str, str | None, int, float, AccessLine | None]
-"""A request as it waits: its path; its route template, or None if it is not counted; its
-status; its duration in seconds; its access log line, complete, if it is logged."""
+"""A request as it waits: its path (``paths.app_path``); its route template, or None if it
+is not counted; its status; its duration in seconds; its access log line, complete, if it is
+logged."""
 
 # Fields of an Answered: its route, its seconds, its line, and its series (route, status).
 _ROUTE, _SECONDS, _LINE, _SERIES = itemgetter(1), itemgetter(3), itemgetter(4), itemgetter(1, 2)

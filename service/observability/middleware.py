@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.observability import access_log, answered
 from service.observability.access_log import SCOPE_KEY, AccessLine
 from service.observability.metrics import UNMATCHED
+from service.paths import app_path
 
 CUT_SHORT_CYCLE = "lenet.cut_short_cycle"
 """Scope key: uvicorn's request cycle, set where a cancelled request is answered 503 unless
@@ -106,25 +107,27 @@ class ObserveRequests:
                 line["status"] = status
                 line["duration_ms"] = round(seconds * 1e6) / 1000  # to the µs, as round(x, 3)
             template = None
+            path = app_path(scope)  # under a --root-path, without it
             if self._count:
-                template = path = scope["path"]
+                template = path
                 route = scope.get("route")  # FastAPI's, as its router declares it
                 # Most routes have no path parameters: their template is the path itself.
                 if route is None or not path.endswith(route.path):
-                    template = self._route_of(scope, route)
-            answered.record((scope["path"], template, status, seconds, line))
+                    template = self._route_of(scope, path, route)
+            answered.record((path, template, status, seconds, line))
 
-    def _route_of(self, scope: Scope, route: Any) -> str:
-        """The template of the route that answered (``/v1/activations/{layer}.png``):
-        ``route`` is FastAPI's (the scope's), for its own routes, as they are declared."""
+    def _route_of(self, scope: Scope, path: str, route: Any) -> str:
+        """The template of the route that answered ``path`` (the ``app_path``), such as
+        ``/v1/activations/{layer}.png``: ``route`` is FastAPI's (the scope's), for its own
+        routes, as they are declared."""
         if route is not None:
-            return _template(scope["path"], route)
+            return _template(path, route)
         for candidate in self._router.routes:  # the docs' plain Starlette routes
             if isinstance(candidate, Route) and candidate.matches(scope)[0] is not Match.NONE:
                 return candidate.path
             # The page's static files. Not by matches(): routing has moved the mount's
             # prefix from the scope's path into its root_path by now.
-            if isinstance(candidate, Mount) and scope["path"].startswith(f"{candidate.path}/"):
+            if isinstance(candidate, Mount) and path.startswith(f"{candidate.path}/"):
                 return f"{candidate.path}/{{path}}"
         return UNMATCHED
 

@@ -89,20 +89,25 @@ class Receives:
         await self.app(scope, counted, send)
 
 
-async def post(app: FastAPI, url: str, body: Any) -> tuple[httpx.Response, int]:
-    """The response, and how many times the app read the body."""
+async def post(
+    app: FastAPI, url: str, body: Any, root_path: str = ""
+) -> tuple[httpx.Response, int]:
+    """The response, and how many times the app read the body; ``root_path``: the prefix
+    the app is served under (``uvicorn --root-path``), which ``url`` goes without."""
     counting = Receives(app)
-    transport = httpx.ASGITransport(app=counting)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    transport = httpx.ASGITransport(app=counting, root_path=root_path)
+    base_url = f"http://test{root_path}"
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
         response = await client.post(url, json=body)
     return response, counting.count
 
 
+@pytest.mark.parametrize("root_path", ["", "/lenet"], ids=["at-root", "under-a-prefix"])
 @pytest.mark.parametrize("path", sorted(BATCHED_V1))
 async def test_a_full_queue_refuses_v1_before_the_body_is_read(
-    app: FastAPI, full: None, path: str
+    app: FastAPI, full: None, path: str, root_path: str
 ) -> None:
-    response, reads = await post(app, path, DIGIT)
+    response, reads = await post(app, path, DIGIT, root_path)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     error = response.json()["error"]
@@ -110,11 +115,12 @@ async def test_a_full_queue_refuses_v1_before_the_body_is_read(
     assert reads == 0
 
 
+@pytest.mark.parametrize("root_path", ["", "/lenet"], ids=["at-root", "under-a-prefix"])
 @pytest.mark.parametrize("path", ["/v2/models/lenet/infer", "/v2/models/lenet/versions/1/infer"])
 async def test_a_full_queue_refuses_v2_before_the_body_is_read_in_the_protocols_shape(
-    app: FastAPI, full: None, path: str
+    app: FastAPI, full: None, path: str, root_path: str
 ) -> None:
-    response, reads = await post(app, path, V2_DIGIT)
+    response, reads = await post(app, path, V2_DIGIT, root_path)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert "already waiting" in response.json()["error"]

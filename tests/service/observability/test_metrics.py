@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import APIRouter, FastAPI
 from PIL import Image
 
 from service.app import create_app
+from service.observability.exposition import metrics_router
+from service.observability.middleware import ObserveRequests
 from service.runtime import views
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT, client_for, started
@@ -59,6 +62,28 @@ async def test_the_page_and_its_files_are_counted_under_their_templates(client):
     for route in ("/", f"{files}/{{path}}"):
         labels = {"protocol": "v1", "route": route, "status": "200"}
         assert moved(before, after, "lenet_requests_total", **labels) == 1
+
+
+async def test_a_route_included_under_a_prefix_is_counted_under_its_whole_template():
+    """FastAPI reports a route as its own router declares it, without the prefix that
+    ``include_router`` adds (the app's own routers declare theirs instead): the middleware
+    puts that prefix back."""
+    things = APIRouter(prefix="/v1")
+
+    @things.get("/things/{name}")
+    async def get_thing(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    app = FastAPI()
+    app.include_router(things, prefix="/included")
+    app.include_router(metrics_router())
+    app.add_middleware(ObserveRequests, router=app.router, count=True, log=False)
+    async with client_for(app) as client:
+        before = await scrape(client)
+        assert (await client.get("/included/v1/things/a")).status_code == 200
+        after = await scrape(client)
+    labels = {"protocol": "v1", "route": "/included/v1/things/{name}", "status": "200"}
+    assert moved(before, after, "lenet_requests_total", **labels) == 1
 
 
 async def test_model_calls_are_observed_per_backend_and_version(client):
