@@ -9,6 +9,7 @@ Outputs (ask for any; ``probabilities`` when none is named): ``probabilities``, 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,9 @@ from service.v2 import tensors
 PIXELS = "image"
 ENCODED = "image_bytes"
 PROBABILITIES, DIGIT, BOX = "probabilities", "digit", "box"
+CLASSIFICATION = "classification"
+MAX_RANK = 4
+"""No input has more dimensions than ``image``'s ``[N, 28, 28, 1]``."""
 PLATFORMS = {"onnx": "onnxruntime_onnx", "tensorflow": "tensorflow_savedmodel", "numpy": "numpy"}
 """Each backend as Triton names the platform it runs (NumPy has no Triton name)."""
 
@@ -76,6 +80,18 @@ def output_specs(model: ModelVersion) -> dict[str, tuple[str, list[int]]]:
     }
 
 
+def check_output_parameters(name: str, parameters: Collection[str]) -> None:
+    """Refuse what an output's ``parameters`` ask that this server does not do: Triton's
+    classification extension (``classification``: the top k as ``"score:index"`` strings),
+    which ``tritonclient``'s ``class_count`` asks for. Answered without it, a client would
+    read probabilities where it expects labels; the server metadata does not list it."""
+    if CLASSIFICATION in parameters:
+        raise InvalidInput(
+            f"output {name}: the classification extension is not supported; ask for "
+            f"{PROBABILITIES} and take the top k of them"
+        )
+
+
 async def infer(
     settings: Settings, model: ModelVersion, runner: Runner, inputs: list[Input], wanted: list[str]
 ) -> list[Output]:
@@ -85,6 +101,9 @@ async def infer(
     unknown = [name for name in wanted if name not in specs]
     if unknown:
         raise InvalidInput(f"unknown output(s) {', '.join(unknown)}; outputs: {', '.join(specs)}")
+    if len(set(wanted)) != len(wanted):  # as Triton: each output is asked for once
+        twice = sorted({name for name in wanted if wanted.count(name) > 1})
+        raise InvalidInput(f"output(s) {', '.join(twice)} asked for more than once")
     wanted = wanted or [PROBABILITIES]
     digits = await _digits(settings, inputs)
     computed: dict[str, np.ndarray] = {}
@@ -101,16 +120,26 @@ async def infer(
     return [Output(name, specs[name][0], computed[name]) for name in wanted]
 
 
+def images_in(shape: list[int], most: int) -> int:
+    """How many images an input of ``shape`` holds (its first dimension), refused past
+    ``most`` or past the 4 dimensions of any input here: checked before its data is read,
+    whose size it bounds."""
+    if len(shape) > MAX_RANK:
+        raise InvalidInput(
+            f"shape {shape} has {len(shape)} dimensions; no input here has more than {MAX_RANK}"
+        )
+    count = shape[0] if shape else 0
+    if count > most:
+        raise PayloadTooLarge(f"{count} images in one request; the limit is {most}")
+    return count
+
+
 async def _digits(settings: Settings, inputs: list[Input]) -> Digits:
     if len(inputs) != 1 or inputs[0].name not in (PIXELS, ENCODED):
         names = ", ".join(i.name for i in inputs) or "none"
         raise InvalidInput(f"send one input, {PIXELS} or {ENCODED}; got {names}")
     (given,) = inputs
-    count = given.shape[0] if given.shape else 0
-    if count > settings.max_images_per_request:
-        raise PayloadTooLarge(
-            f"{count} images in one request; the limit is {settings.max_images_per_request}"
-        )
+    count = images_in(given.shape, settings.max_images_per_request)
     if given.name == ENCODED:
         if given.datatype != "BYTES" or not isinstance(given.values, list):
             raise InvalidInput(f"{ENCODED} is BYTES: encoded images, one per element")

@@ -11,37 +11,69 @@ from __future__ import annotations
 
 import base64
 import binascii
+import zlib
 from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from service.errors import BadRequest, InvalidInput
+from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from service.v2 import tensors
-from service.v2.inference import Input, Output
+from service.v2.inference import Input, Output, check_output_parameters, images_in
 
 HEADER_LENGTH = "inference-header-content-length"
+ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+"""The request Content-Encodings read (tritonclient's ``request_compression_algorithm``),
+as zlib's ``wbits``: gzip's wrapper, and zlib's, which is HTTP's deflate (RFC 9110)."""
+
+
+class InputParameters(BaseModel):
+    """An input's parameters: the protocol's own, typed; any other is kept and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    binary_data_size: StrictInt | None = Field(
+        default=None, ge=0, description="with binary data: how many of its bytes are this input's"
+    )
+
+
+class OutputParameters(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    binary_data: StrictBool | None = Field(
+        default=None, description="answer it as binary data; else as the request's default"
+    )
+
+
+class RequestParameters(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    binary_data_output: StrictBool = Field(
+        default=False, description="answer every output as binary data unless it says not"
+    )
+    backend: str | None = Field(
+        default=None, description="lenet-serve's own: tensorflow, numpy or onnx, as /v1's ?backend="
+    )
 
 
 class RequestInput(BaseModel):
     name: str
-    shape: list[int]
+    shape: list[StrictInt]
     datatype: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: InputParameters = Field(default_factory=InputParameters)
     data: Any = None
 
 
 class RequestOutput(BaseModel):
     name: str
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: OutputParameters = Field(default_factory=OutputParameters)
 
 
 class InferenceRequest(BaseModel):
-    """``POST /v2/models/{name}/infer``'s JSON (its header, with binary data)."""
+    """``POST /v2/models/{name}/infer``'s JSON (its header, with binary data). Typed where
+    the protocol says what a field holds: a shape of ``"1"`` or ``true``, or ``binary_data:
+    "false"``, is refused, not taken for what it might have meant."""
 
     id: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: RequestParameters = Field(default_factory=RequestParameters)
     inputs: list[RequestInput]
     outputs: list[RequestOutput] = Field(default_factory=list)
 
@@ -72,8 +104,11 @@ class InferenceErrorResponse(BaseModel):
     error: str
 
 
-def read_request(body: bytes, header_length: str | None) -> tuple[InferenceRequest, list[Input]]:
-    """A request body → the request and its inputs, decoded."""
+def read_request(
+    body: bytes, header_length: str | None, max_images: int
+) -> tuple[InferenceRequest, list[Input]]:
+    """A request body → the request and its inputs, decoded. An input of more than
+    ``max_images`` images is refused before any of its data is."""
     header, binary = _split(body, header_length)
     try:
         request = InferenceRequest.model_validate(orjson.loads(header))
@@ -84,28 +119,57 @@ def read_request(body: bytes, header_length: str | None) -> tuple[InferenceReque
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
         raise InvalidInput(f"not an inference request: {problems}") from exc
+    for output in request.outputs:
+        check_output_parameters(output.name, output.parameters.model_extra or {})
     offset, inputs = 0, []
     for given in request.inputs:
-        size = given.parameters.get("binary_data_size")
+        images_in(given.shape, max_images)
+        size = given.parameters.binary_data_size
         if size is not None:
-            if type(size) is not int or size < 0 or offset + size > len(binary):  # not a bool
+            if offset + size > len(binary):
                 raise InvalidInput(f"input {given.name}: binary_data_size past the body's end")
             inputs.append(_from_binary(given, binary[offset : offset + size]))
             offset += size
         else:
-            inputs.append(_from_json(given))
+            inputs.append(_from_json(given, max_images))
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} bytes of binary data belong to no input")
     return request, inputs
+
+
+def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
+    """The body as sent before its ``Content-Encoding``, refused (413) once it grows past
+    ``max_bytes``, the limit on what is sent plain: a few kilobytes of gzip can hold
+    gigabytes of zeros."""
+    coding = "identity" if encoding is None else encoding.strip().lower()
+    if coding == "identity":
+        return body
+    wbits = ENCODINGS.get(coding)
+    if wbits is None:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding!r} is not read here; send gzip, deflate or none",
+            headers={"Accept-Encoding": ", ".join(ENCODINGS)},
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        plain = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"the body is not {coding} data: {exc}") from exc
+    if len(plain) > max_bytes:
+        raise PayloadTooLarge(f"the {coding} body inflates past the limit of {max_bytes} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise BadRequest(f"the body is not one whole {coding} stream")
+    return plain
 
 
 def write_response(
     request: InferenceRequest, model: str, version: int, outputs: list[Output]
 ) -> tuple[bytes, int | None]:
     """The response body and, when it carries binary data, its JSON header's length."""
-    binary_default = bool(request.parameters.get("binary_data_output", False))
+    binary_default = request.parameters.binary_data_output
     binary_asked = {
-        o.name: bool(o.parameters.get("binary_data", binary_default)) for o in request.outputs
+        o.name: binary_default if o.parameters.binary_data is None else o.parameters.binary_data
+        for o in request.outputs
     }
     described, blobs = [], []
     for output in outputs:
@@ -150,11 +214,16 @@ def _from_binary(given: RequestInput, raw: bytes) -> Input:
     return Input(given.name, given.datatype, given.shape, np.frombuffer(raw, dtype))
 
 
-def _from_json(given: RequestInput) -> Input:
+def _from_json(given: RequestInput, max_images: int) -> Input:
     """``data`` flat or nested, as the protocol allows; ``BYTES`` elements in JSON are
     base64 (an encoded image is no text)."""
-    if given.datatype == "BYTES":
-        elements = _flat(given.data)
+    if given.data is None:
+        raise InvalidInput(
+            f"input {given.name}: no data; send data, or binary_data_size and its bytes "
+            "after the JSON"
+        )
+    if given.datatype == "BYTES":  # an element an image: no more of them than images
+        elements = _flat(given.data, given.shape, max_images)
         try:
             decoded = [base64.b64decode(e, validate=True) for e in elements]
         except (binascii.Error, TypeError, ValueError) as exc:
@@ -174,14 +243,22 @@ def _from_json(given: RequestInput) -> Input:
     return Input(given.name, given.datatype, given.shape, values.ravel())
 
 
-def _flat(data: Any) -> list[Any]:
-    """Nested lists → one flat list; anything but lists of scalars is refused."""
+def _flat(data: Any, shape: list[int], most: int) -> list[Any]:
+    """Nested lists → one flat list of at most ``most`` elements; anything but lists of
+    scalars is refused. The walk runs in Python on the event loop, a few million items a
+    second, so it stops once it has seen more than data of ``shape`` holds: its elements,
+    and at most as many lists a level (``images_in`` has bounded its dimensions)."""
     if not isinstance(data, list):
         raise InvalidInput("an input's data is a list (flat or nested)")
+    most = min(most, tensors.element_count(shape))
+    budget = (len(shape) + 1) * most
     flat: list[Any] = []
     stack = [iter(data)]
     while stack:
         for item in stack[-1]:
+            budget -= 1
+            if budget < 0 or len(flat) == most:
+                raise InvalidInput(f"an input's data holds more than its shape {shape} does")
             if isinstance(item, list):
                 stack.append(iter(item))
                 break

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from service.api.dependencies import repository_of, termination_of
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
 from service.api.openapi import json_schema
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.observability.access_log import note
 from service.runtime.version import ModelVersion
 from service.v2 import inference, rest
@@ -44,7 +44,7 @@ INFERRED: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **errors(400, 404, 413, 422, 503),
+    **errors(400, 404, 413, 415, 422, 503),
 }
 
 
@@ -92,7 +92,8 @@ def infer_operation(*path_parameters: str) -> dict[str, Any]:
         "description": (
             f"An inference request; with the binary tensor data extension, its JSON is the "
             f"first {_HEADER_LENGTH} bytes and binary tensors follow. Whether its inputs' "
-            "names, datatypes, shapes and data agree, no schema can say: 400 and 422 answer."
+            "names, datatypes, shapes and data agree, no schema can say: 400 and 422 answer. "
+            "It may come gzip or deflate compressed, as its Content-Encoding says."
         ),
         "content": {
             "application/json": {
@@ -131,13 +132,14 @@ async def model_infer(request: Request) -> Response:
     parameter at a time, costs more on every request than the lookup they are for."""
     path = request.path_params
     model = model_for(request, path["name"], path.get("version"))
-    body = await request.body()
-    query, inputs = rest.read_request(body, request.headers.get(rest.HEADER_LENGTH))
     settings = request.app.state.settings
-    backend = query.parameters.get("backend")  # lenet-serve's own, as /v1's ?backend=
-    if backend is not None and not isinstance(backend, str):
-        raise InvalidInput("parameters.backend names a backend: tensorflow, numpy or onnx")
-    runner = model.runner(backend)
+    body = rest.inflate(
+        await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes
+    )
+    query, inputs = rest.read_request(
+        body, request.headers.get(rest.HEADER_LENGTH), settings.max_images_per_request
+    )
+    runner = model.runner(query.parameters.backend)
     note(
         request.scope,
         batch_size=inputs[0].shape[0] if inputs and inputs[0].shape else 0,

@@ -114,6 +114,30 @@ def test_http_client_gets_the_protocols_errors(server: Server) -> None:
         client.infer("lenet", [wrong])
 
 
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_http_client_compresses_its_request(server: Server, v1_batch, algorithm: str) -> None:
+    client = httpclient.InferenceServerClient(server.http)
+    for binary in (True, False):
+        given = httpclient.InferInput("image", list(BATCH.shape), "FP32")
+        given.set_data_from_numpy(BATCH, binary_data=binary)
+        result = client.infer(
+            "lenet",
+            [given],
+            request_compression_algorithm=algorithm,
+            response_compression_algorithm=algorithm,  # answered plain, which it reads too
+        )
+        np.testing.assert_allclose(result.as_numpy("probabilities"), v1_batch, atol=1e-6)
+
+
+def test_http_client_asking_for_classification_is_told_it_is_not_there(server: Server) -> None:
+    client = httpclient.InferenceServerClient(server.http)
+    given = httpclient.InferInput("image", [1, *BATCH.shape[1:]], "FP32")
+    given.set_data_from_numpy(BATCH[:1])
+    wanted = [httpclient.InferRequestedOutput("probabilities", class_count=3)]
+    with pytest.raises(InferenceServerException, match="classification extension"):
+        client.infer("lenet", [given], outputs=wanted)
+
+
 def test_http_asyncio_client(server: Server, v1_batch) -> None:
     async def run() -> np.ndarray:
         client = httpclient_aio.InferenceServerClient(server.http)

@@ -4,13 +4,17 @@ input form the model metadata declares, and its errors, against what /v1 answers
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import struct
+import zlib
 
 import numpy as np
 import pytest
 
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT, EXAMPLE_PNG
+from service.errors import InvalidInput
+from service.v2 import rest
 from tests.service.drawing import draw_digit, encode
 
 pytestmark = pytest.mark.anyio
@@ -229,7 +233,7 @@ def binary_bytes(*elements: bytes) -> bytes:
             ).encode(),
             {},
             422,
-            "names a backend",
+            "parameters.backend: Input should be a valid string",
         ),
     ],
     ids=[
@@ -340,3 +344,124 @@ async def test_one_version_answers_on_its_own_infer_route(client):
         "/v2/models/lenet/versions/9/infer", content=content, headers=headers
     )
     assert missing.status_code == 404 and isinstance(missing.json()["error"], str)
+
+
+def request_with(
+    to_input: dict | None = None, to_output: dict | None = None, **changes: object
+) -> dict:
+    """A valid request for one digit, with changes made to its input, its one output (a
+    ``digit``) or itself."""
+    given = {**pixels(SEVEN[None]), **(to_input or {})}
+    wanted = {"name": "digit", **(to_output or {})}
+    return {"inputs": [given], "outputs": [wanted], **changes}
+
+
+@pytest.mark.parametrize(
+    ("request_body", "words"),
+    [
+        (request_with(to_output={"parameters": {"binary_data": "false"}}), "binary_data"),
+        (request_with(to_output={"parameters": {"binary_data": 1}}), "binary_data"),
+        (request_with(parameters={"binary_data_output": "yes"}), "binary_data_output"),
+        (request_with(to_input={"shape": ["1", 28, 28]}), "shape.0"),
+        (request_with(to_input={"shape": [1.0, 28, 28]}), "shape.0"),
+        (request_with(to_input={"shape": [True, 28, 28]}), "shape.0"),
+        (request_with(to_input={"shape": [1, 28, 28, 1, 1]}), "5 dimensions"),
+        (request_with(to_input={"data": None}), "no data"),
+        (request_with(to_input={"parameters": {"binary_data_size": "10"}}), "binary_data_size"),
+        (request_with(to_input={"parameters": {"binary_data_size": -1}}), "binary_data_size"),
+        (request_with(to_output={"parameters": {"classification": 3}}), "classification"),
+        ({**request_with(), "outputs": [{"name": "digit"}, {"name": "digit"}]}, "more than once"),
+    ],
+    ids=[
+        "binary-data-string",
+        "binary-data-number",
+        "binary-data-output-string",
+        "shape-string",
+        "shape-float",
+        "shape-bool",
+        "rank-5",
+        "no-data",
+        "binary-data-size-string",
+        "binary-data-size-negative",
+        "classification",
+        "output-twice",
+    ],
+)
+async def test_what_the_protocol_types_is_not_taken_for_what_it_might_mean(
+    client, request_body, words
+):
+    response = await client.post(INFER, json=request_body)
+    assert response.status_code == 422, response.text
+    assert words in response.json()["error"]
+
+
+async def test_a_request_without_its_changes_is_answered(client):
+    response = await client.post(INFER, json=request_with())
+    assert response.status_code == 200, response.text
+    assert output(response.json(), "digit").tolist() == [EXAMPLE_DIGIT]
+
+
+async def test_bytes_data_is_walked_no_further_than_its_shape(client):
+    images = {"name": "image_bytes", "shape": [1], "datatype": "BYTES"}
+    for data in (["", ""], [[], [], []], [[["x"]]]):  # an element, or a list a level, too many
+        response = await client.post(INFER, json={"inputs": [{**images, "data": data}]})
+        assert response.status_code == 422, (data, response.text)
+        assert "more than its shape [1]" in response.json()["error"]
+
+
+def test_the_walk_stops_past_what_the_shape_holds():
+    """A body of millions of empty elements cost seconds of event loop to walk."""
+
+    class Counted(list):
+        taken = 0
+
+        def __iter__(self):
+            for item in super().__iter__():
+                Counted.taken += 1
+                yield item
+
+    with pytest.raises(InvalidInput, match="more than its shape"):
+        rest._flat(Counted([[]] * 100_000), [2], most=256)
+    assert Counted.taken == 5  # what shape [2] may hold: 2 elements, 2 lists; the 5th ends it
+
+
+async def test_too_many_images_are_refused_before_their_data_is_read(strict_client):
+    """The strict app takes 3 images: the 4 named are refused for their number, not for
+    data that reading would refuse."""
+    images = {"name": "image_bytes", "shape": [4], "datatype": "BYTES", "data": ["%%"] * 4}
+    response = await strict_client.post(INFER, json={"inputs": [images]})
+    assert response.status_code == 413 and "limit is 3" in response.json()["error"]
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "GZip "])
+async def test_a_compressed_body_is_read_as_sent(client, coding):
+    content, headers = binary_pixels(SEVEN[None])
+    compress = gzip.compress if coding.strip().lower() == "gzip" else zlib.compress
+    response = await client.post(
+        INFER, content=compress(content), headers={**headers, "Content-Encoding": coding}
+    )
+    assert response.status_code == 200, response.text
+    assert output(response.json(), "probabilities").argmax() == EXAMPLE_DIGIT
+
+
+@pytest.mark.parametrize(
+    ("coding", "content", "status", "words"),
+    [
+        ("br", b"{}", 415, "Content-Encoding 'br' is not read here"),
+        ("gzip", b"{}", 400, "not gzip data"),
+        ("gzip", gzip.compress(b'{"inputs": []}')[:-5], 400, "not one whole gzip stream"),
+        ("deflate", zlib.compress(b"{}") + b"more", 400, "not one whole deflate stream"),
+        ("gzip", gzip.compress(b" " * (65 * 1024)), 413, "inflates past the limit of 65536"),
+    ],
+    ids=["unknown", "not-gzip", "truncated", "trailing", "bomb"],
+)
+async def test_a_body_that_does_not_inflate_within_the_limit_is_refused(
+    strict_client, coding, content, status, words
+):
+    response = await strict_client.post(
+        INFER, content=content, headers={"Content-Encoding": coding}
+    )
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]
+    if status == 415:
+        assert response.headers["accept-encoding"] == "gzip, deflate"
