@@ -54,6 +54,8 @@ def logging_config(level: str) -> dict[str, Any]:
 def describe(settings: Settings) -> str:
     """What is about to serve, and where; each worker then logs the versions it loads."""
     places = f"HTTP on {settings.host}:{settings.port}"
+    if settings.root_path:
+        places += f" (its proxy's {settings.root_path})"
     if settings.grpc_port:
         places += f", gRPC on {settings.host}:{settings.grpc_port}"
     backend, _ = settings.chosen_backend
@@ -91,6 +93,7 @@ if __name__ == "__main__":
         "service.app:app",  # an import string, so that several workers can each import it
         host=settings.host,
         port=settings.port,
+        root_path=settings.root_path,
         workers=settings.workers,
         log_level=settings.log_level,
         log_config=log_config,

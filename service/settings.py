@@ -18,6 +18,7 @@ BackendName = Literal["tensorflow", "numpy", "onnx"]
 FASTEST_FIRST: tuple[BackendName, ...] = ("onnx", "numpy", "tensorflow")
 """The backends by their predict req/s in ``make bench`` (docs/benchmarks.md), fastest first."""
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
+_PREFIX = re.compile(r"(/[^/\s?#]+)+")
 
 
 class Settings(ModelRootSettings):
@@ -80,6 +81,10 @@ class Settings(ModelRootSettings):
     port: int = Field(default=8000, gt=0, lt=65536)
     grpc_port: int = Field(default=8001, ge=0, lt=65536)
     """The Open Inference Protocol's gRPC service, in the same process; 0 turns it off."""
+    root_path: str = ""
+    """The path prefix a proxy serves the HTTP API under and strips before passing requests
+    on (``/lenet``): ``python -m service`` hands it to uvicorn (``--root-path``), and the
+    API, its docs and the page answer as at the root. Empty: served at the root."""
     metrics: bool = True
     """``GET /metrics`` in Prometheus' text format, and the counting behind it."""
     access_log: bool = True
@@ -123,6 +128,16 @@ class Settings(ModelRootSettings):
             except ValueError as exc:
                 raise ValueError(f"LENET_API_KEYS_FILE: {exc}") from None
         return path
+
+    @field_validator("root_path")
+    @classmethod
+    def _root_path_is_a_prefix(cls, root_path: str) -> str:
+        if root_path and not _PREFIX.fullmatch(root_path):
+            raise ValueError(
+                f"LENET_ROOT_PATH: {root_path!r} is not a path prefix such as /lenet: it "
+                "starts with /, does not end with one, and holds no spaces, ? or #"
+            )
+        return root_path
 
     @field_validator("cors_origins")
     @classmethod

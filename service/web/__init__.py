@@ -27,7 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 ASSETS = "__assets__"
-"""Where ``page.html`` names the static folder; replaced by ``/page/<digest>``."""
+"""Where ``page.html`` names the static folder; replaced by ``page/<digest>``, relative as
+every URL the page and its modules use: served under a prefix (``--root-path``), the
+browser finds them under it."""
 FILES = "/page"
 """Under which the page's files are served (``/page/<digest>/``): open without an API key."""
 
@@ -86,7 +88,7 @@ def install(app: FastAPI) -> None:
         if isinstance(route, Route) and route.path in docs:
             route.app = nosniff(route.app)
     prefix = f"{FILES}/{digest(STATIC)}"
-    page = (HERE / "page.html").read_text().replace(ASSETS, prefix).encode()
+    page = (HERE / "page.html").read_text().replace(ASSETS, prefix.removeprefix("/")).encode()
     etag = f'"{hashlib.sha256(page).hexdigest()[:16]}"'
     headers = {
         "cache-control": "no-cache",

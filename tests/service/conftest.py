@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,6 +55,13 @@ async def started(app: FastAPI, timeout: float = 60) -> None:
         assert repository.error is None, repository.error
         await asyncio.sleep(0.05)
     raise TimeoutError("the model did not load")
+
+
+def page_files(page: str) -> str:
+    """Where the page's HTML says its files are: ``/page/<digest>``, from its relative URL."""
+    match = re.search(r'src="(page/[0-9a-f]{12})/main\.js"', page)
+    assert match, page
+    return f"/{match.group(1)}"
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:

@@ -27,7 +27,7 @@ from service.app import create_app
 from service.keys import KeyFile, bearer, read_keys
 from service.observability import answered
 from service.settings import Settings
-from tests.service.conftest import MODEL_ROOT, client_for, started
+from tests.service.conftest import MODEL_ROOT, client_for, page_files, started
 from tests.service.drawing import draw_digit, encode
 from tests.service.observability.scraping import moved, parse, scrape
 from tests.service.processes import free_port, service_env, serving, start
@@ -258,8 +258,7 @@ async def test_the_page_docs_probes_and_metrics_need_no_key(client, path):
 
 
 async def test_the_pages_files_need_no_key(client):
-    page = (await client.get("/")).text
-    module = re.search(r'src="(/page/[0-9a-f]{12}/main\.js)"', page).group(1)
+    module = f"{page_files((await client.get('/')).text)}/main.js"
     assert (await client.get(module)).status_code == 200
 
 

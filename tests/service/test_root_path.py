@@ -6,18 +6,18 @@ admission in test_admission) decides as the router does, on the path without the
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from service.app import create_app
 from service.paths import app_path
 from service.settings import Settings
-from tests.service.conftest import MODEL_ROOT, started
+from tests.service.conftest import MODEL_ROOT, page_files, started
 from tests.service.observability.scraping import moved, scrape
 
 pytestmark = pytest.mark.anyio
@@ -89,8 +89,7 @@ async def test_v1_errors_keep_theirs(client):
 
 async def test_requests_are_counted_by_the_apps_templates_and_protocols(client):
     before = await scrape(client)
-    page = (await client.get("/")).text
-    files = re.search(r'src="[^"]*?(/page/[0-9a-f]{12})/main\.js"', page).group(1)
+    files = page_files((await client.get("/")).text)
     assert (await client.get(f"{files}/main.js")).status_code == 200
     assert (await client.get("/v1/activations/conv1.png")).status_code == 200
     assert (await client.post("/v2/models/lenet/infer", content=b"{}")).status_code == 422
@@ -135,3 +134,14 @@ async def test_the_api_stays_closed_and_answers_in_its_protocols_shape(keyed_app
     assert v1.json()["error"]["code"] == "unauthorized"
     assert "Authorization: Bearer <key>" in v2.json()["error"]
     assert keyed.status_code == 200
+
+
+def test_the_prefix_is_read_as_lenet_root_path(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LENET_ROOT_PATH", "/models/lenet")
+    assert Settings().root_path == "/models/lenet"
+
+
+@pytest.mark.parametrize("prefix", ["lenet", "/lenet/", "/", "/le net", "/lenet?x", "//lenet"])
+def test_a_prefix_that_is_not_one_fails_start_up(prefix: str):
+    with pytest.raises(ValidationError, match="LENET_ROOT_PATH: .* is not a path prefix"):
+        Settings(root_path=prefix)

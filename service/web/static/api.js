@@ -1,4 +1,5 @@
-// The public API, as any client calls it: GET /v1/model, POST /v1/activations and /v1/explain.
+// The public API, as any client calls it: GET /v1/model, POST /v1/activations and /v1/explain,
+// by URLs relative to the page's, so that they go where the page came from, prefix and all.
 // Where the server wants an API key (it answers 401), the key the user gave is sent as
 // `Authorization: Bearer <key>`; it is kept in sessionStorage: this tab only, gone with it.
 
@@ -61,11 +62,11 @@ function floats(b64) {
   return new Float32Array(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).buffer);
 }
 
-export const model = () => call("/v1/model");
+export const model = () => call("v1/model");
 
 /** Every layer's output (each with `values`), the 28 × 28 input and, for an image, `box`. */
 export async function activations(what, backend, signal) {
-  const body = await post("/v1/activations", what, { backend, encoding: "base64" }, signal);
+  const body = await post("v1/activations", what, { backend, encoding: "base64" }, signal);
   for (const layer of body.layers) layer.values = floats(layer.b64);
   return body;
 }
@@ -75,7 +76,7 @@ export async function activations(what, backend, signal) {
 export async function explain(what, backend, digit, signal) {
   const query = { backend, encoding: "base64", layers: "output" };
   if (digit !== undefined) query.digit = digit;
-  const body = await post("/v1/explain", what, query, signal);
+  const body = await post("v1/explain", what, query, signal);
   body.gradient.values = floats(body.gradient.b64);
   return body;
 }

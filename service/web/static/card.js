@@ -30,7 +30,7 @@ export function showCard(facts, curves, summary) {
     "toggle",
     async () => {
       try {
-        picture.src = await fetchPicture(`/v1/model/curves.png?version=${summary.version}`);
+        picture.src = await fetchPicture(`v1/model/curves.png?version=${summary.version}`);
       } catch (error) {
         picture.alt = `The training curves could not be loaded: ${error.message}`;
       }

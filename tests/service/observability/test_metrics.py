@@ -12,7 +12,7 @@ from service.observability.exposition import metrics_router
 from service.observability.middleware import ObserveRequests
 from service.runtime import views
 from service.settings import Settings
-from tests.service.conftest import MODEL_ROOT, client_for, started
+from tests.service.conftest import MODEL_ROOT, client_for, page_files, started
 from tests.service.drawing import draw_digit, encode
 from tests.service.observability.scraping import moved, scrape, value
 
@@ -56,7 +56,7 @@ async def test_requests_are_counted_by_route_template_and_status(client):
 async def test_the_page_and_its_files_are_counted_under_their_templates(client):
     before = await scrape(client)
     page = await client.get("/")
-    files = page.text.split('src="', 1)[1].split("/main.js", 1)[0]  # /page/<digest>
+    files = page_files(page.text)
     assert (await client.get(f"{files}/main.js")).status_code == 200
     after = await scrape(client)
     for route in ("/", f"{files}/{{path}}"):

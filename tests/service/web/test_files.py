@@ -8,14 +8,14 @@ import re
 import pytest
 
 from service.web import STATIC
+from tests.service.conftest import page_files
 
 pytestmark = pytest.mark.anyio
 
 
-async def page_files(client) -> tuple[str, list[str]]:
+async def files_named(client) -> tuple[str, list[str]]:
     """The prefix the page names and the URL of every file in ``service/web/static``."""
-    page = (await client.get("/")).text
-    prefix = re.search(r'src="(/page/[0-9a-f]{12})/main\.js"', page).group(1)
+    prefix = page_files((await client.get("/")).text)
     return prefix, [f"{prefix}/{path.name}" for path in sorted(STATIC.iterdir())]
 
 
@@ -30,7 +30,7 @@ async def test_the_page_is_served_at_the_root_and_revalidated_each_time(client):
 
 
 async def test_what_the_page_loads_is_cached_for_a_year_under_its_digest(client):
-    _, urls = await page_files(client)
+    _, urls = await files_named(client)
     assert any(url.endswith("/main.js") for url in urls)
     for url in urls:
         response = await client.get(url)
@@ -41,13 +41,13 @@ async def test_what_the_page_loads_is_cached_for_a_year_under_its_digest(client)
 
 
 async def test_the_page_needs_nothing_from_another_origin(client):
-    _, urls = await page_files(client)
+    _, urls = await files_named(client)
     for text in [(await client.get("/")).text] + [(await client.get(url)).text for url in urls]:
         assert not re.search(r"https?://|//[a-z]", text)
 
 
 async def test_files_of_another_digest_or_none_get_the_json_404(client):
-    prefix, _ = await page_files(client)
+    prefix, _ = await files_named(client)
     for url in (f"{prefix}/missing.js", "/page/000000000000/main.js"):
         response = await client.get(url)
         assert response.status_code == 404

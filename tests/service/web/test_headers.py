@@ -3,9 +3,9 @@ routes say nosniff; the API's own answers carry no extra header (no middleware).
 
 from __future__ import annotations
 
-import re
-
 import pytest
+
+from tests.service.conftest import page_files
 
 pytestmark = pytest.mark.anyio
 
@@ -15,7 +15,7 @@ async def test_the_page_and_its_files_forbid_sniffing(client):
     assert page.status_code == 200
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    module = re.search(r'src="(/page/[0-9a-f]{12}/main\.js)"', page.text).group(1)
+    module = f"{page_files(page.text)}/main.js"
     for response in (
         await client.get(module),
         await client.get("/", headers={"if-none-match": page.headers["etag"]}),

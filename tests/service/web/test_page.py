@@ -13,8 +13,9 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -71,6 +72,17 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+PREFIX = "/lenet"
+
+
+@pytest.fixture(scope="module")
+def prefixed_server() -> Iterator[str]:
+    """A server told that its proxy serves it under PREFIX (LENET_ROOT_PATH)."""
+    env = service_env(free_port(), LENET_BACKENDS='["onnx"]', LENET_ROOT_PATH=PREFIX)
+    with serving(env) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[sync_api.Browser]:
     with sync_api.sync_playwright() as playwright:
@@ -82,9 +94,14 @@ def browser() -> Iterator[sync_api.Browser]:
         chromium.close()
 
 
-def opened(browser, server: str, options: dict) -> Iterator[sync_api.Page]:
-    """The page, loaded and wired to the model; after the test, no console error in it."""
+def opened(
+    browser, server: str, options: dict, proxy: Callable[[sync_api.Route], None] | None = None
+) -> Iterator[sync_api.Page]:
+    """The page, loaded and wired to the model, every request through ``proxy`` if given;
+    after the test, no console error in it."""
     context = browser.new_context(**options)
+    if proxy is not None:
+        context.route("**/*", proxy)
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -281,3 +298,30 @@ def test_a_server_that_wants_a_key_asks_for_one_and_then_reads(browser, keyed_se
     context.close()
     refused = re.compile(r"status of 401 \(Unauthorized\)$")  # the browser's own, per 401
     assert len(errors) == 2 and all(refused.search(e) for e in errors), errors
+
+
+def test_under_a_proxys_prefix_the_page_and_its_calls_stay_under_it(browser, prefixed_server):
+    """The proxy is the browser's own routing: a request under PREFIX goes on to the server
+    without it, and one outside it fails, as it would past a proxy that serves only PREFIX
+    (a console error, which fails the test)."""
+    served = urlsplit(prefixed_server)
+    passed: list[str] = []
+
+    def proxy(route: sync_api.Route) -> None:
+        url = urlsplit(route.request.url)
+        if url.netloc != served.netloc or not url.path.startswith(f"{PREFIX}/"):
+            route.abort()
+            return
+        passed.append(url.path)
+        stripped = url._replace(path=url.path.removeprefix(PREFIX)).geturl()
+        route.fulfill(response=route.fetch(url=stripped))
+
+    for page in opened(browser, f"{prefixed_server}{PREFIX}/", DESKTOP, proxy):
+        draw(page, SEVEN)
+        read_as(page, 7)
+        page.locator("#curves summary").click()
+        expect(page.locator("#curves img")).to_have_attribute("src", re.compile("^data:image/png"))
+        docs = page.get_by_role("link", name="API docs").evaluate("a => a.href")
+        assert urlsplit(docs).path == f"{PREFIX}/docs"
+    called = {path.removeprefix(PREFIX).split("/")[1] for path in passed}
+    assert {"page", "v1"} <= called, passed
