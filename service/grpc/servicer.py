@@ -2,12 +2,13 @@
 them generated from its ``grpc_service.proto``): translated to and from ``service.v2``.
 
 Implemented: ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and
-ModelInfer (typed ``contents`` and ``raw_input_contents`` in; ``raw_output_contents`` out,
-as Triton answers). The rest answer UNIMPLEMENTED, the base class's default.
+ModelInfer (typed ``contents`` or ``raw_input_contents`` in; ``raw_output_contents`` out,
+as Triton answers). Every other method of the service answers UNIMPLEMENTED, saying so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 Call = Callable[[Any, Any, Any], Awaitable[Any]]
 
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+PUSHBACK = "grpc-retry-pushback-ms"
+"""gRPC's server pushback trailer: how long a client should wait before it retries."""
+
 CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,
@@ -41,7 +46,7 @@ CODES = {
     503: grpc.StatusCode.UNAVAILABLE,
 }
 """The service's HTTP statuses as gRPC status codes."""
-_CONTENTS = {  # datatype → the typed contents field that carries it
+_CONTENTS = {  # datatype → the typed contents field that carries it (FP16 has none)
     "BOOL": "bool_contents",
     "UINT8": "uint_contents",
     "UINT16": "uint_contents",
@@ -55,6 +60,7 @@ _CONTENTS = {  # datatype → the typed contents field that carries it
     "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
 }
+_FIELDS = sorted(set(_CONTENTS.values()))
 
 
 def observed(method: Call) -> Call:
@@ -65,17 +71,48 @@ def observed(method: Call) -> Call:
     @functools.wraps(method)
     async def call(self: InferenceServicer, request: Any, context: Any) -> Any:
         started = perf_counter()
+        status = "OK"  # unless a code is set (``context.abort`` sets one, then raises)
         try:
             return await method(self, request, context)
+        except asyncio.CancelledError:  # grpc cancels the handler; it sets no code
+            remaining = context.time_remaining()  # None without a deadline, 0 past it
+            status = "CANCELLED" if remaining is None or remaining > 0 else "DEADLINE_EXCEEDED"
+            raise
+        except BaseException:
+            status = "UNKNOWN"  # what grpc answers for an exception that escapes
+            raise
         finally:
             if self._settings.metrics:
-                code = context.code()  # None until the call aborts: it then answers OK
-                status = "OK" if code is None else code.name
-                observe_request("grpc", route, status, perf_counter() - started)
+                code = context.code()
+                observe_request(
+                    "grpc", route, status if code is None else code.name, perf_counter() - started
+                )
 
     return call
 
 
+def _unimplemented(name: str) -> Call:
+    """A method that refuses its call in words (the base class's default says "Unexpected
+    <class 'NotImplementedError'>") and is counted like the rest. Unary or stream-stream
+    alike: a coroutine handler never reads its request (iterator)."""
+
+    async def refuse(self: InferenceServicer, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"lenet-serve does not implement {name}")
+
+    refuse.__name__ = name
+    return observed(refuse)
+
+
+def _refusing_the_rest(cls: type[InferenceServicer]) -> type[InferenceServicer]:
+    """Give ``cls`` an ``_unimplemented`` method for each of ``SERVICE``'s that it lacks:
+    the methods Triton adds to the service later are refused as well."""
+    for method in SERVICE.methods:
+        if method.name not in vars(cls):
+            setattr(cls, method.name, _unimplemented(method.name))
+    return cls
+
+
+@_refusing_the_rest
 class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
     def __init__(
         self, repository: ModelRepository, settings: Settings, termination: Termination
@@ -125,6 +162,8 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
         try:
             model = self._model(request.model_name, request.model_version)
             runner = model.runner(_string(request.parameters, "backend"))
+            for output in request.outputs:
+                inference.check_output_parameters(output.name, output.parameters)
             outputs = await inference.infer(
                 self._settings,
                 model,
@@ -166,23 +205,51 @@ def _inputs(request: Any) -> list[inference.Input]:
         raise InvalidInput(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
     decoded = []
     for index, given in enumerate(request.inputs):
-        shape, datatype = list(given.shape), given.datatype
-        if datatype not in _CONTENTS:
-            raise InvalidInput(f"input {given.name}: unknown datatype {datatype}")
-        values: np.ndarray | list[bytes]
-        if raw and datatype == "BYTES":
-            values = tensors.split_bytes(raw[index])
-        elif raw:
-            dtype = tensors.DTYPES[datatype]
-            if len(raw[index]) % dtype.itemsize:
-                raise InvalidInput(f"input {given.name}: raw contents are no whole {datatype}s")
-            values = np.frombuffer(raw[index], dtype)
-        elif datatype == "BYTES":
-            values = list(given.contents.bytes_contents)
-        else:
-            values = np.asarray(getattr(given.contents, _CONTENTS[datatype]), np.float64)
-        decoded.append(inference.Input(given.name, datatype, shape, values))
+        if given.datatype != "BYTES" and given.datatype not in tensors.DTYPES:
+            raise InvalidInput(f"input {given.name}: unknown datatype {given.datatype}")
+        if raw and given.HasField("contents"):  # as Triton: which would be the data?
+            raise InvalidInput(
+                f"input {given.name}: contents and raw_input_contents both given; send one"
+            )
+        shape = list(given.shape)
+        values = _raw(given, raw[index]) if raw else _typed(given, shape)
+        decoded.append(inference.Input(given.name, given.datatype, shape, values))
     return decoded
+
+
+def _raw(given: Any, raw: bytes) -> np.ndarray | list[bytes]:
+    """An input's raw contents as its datatype's elements: a view, no copy."""
+    if given.datatype == "BYTES":
+        return tensors.split_bytes(raw)
+    dtype = tensors.DTYPES[given.datatype]
+    if len(raw) % dtype.itemsize:
+        raise InvalidInput(f"input {given.name}: raw contents are no whole {given.datatype}s")
+    return np.frombuffer(raw, dtype)
+
+
+def _typed(given: Any, shape: list[int]) -> np.ndarray | list[bytes]:
+    """An input's typed contents, counted against its shape before they are converted: a
+    request may carry millions of values, and converting them holds up the event loop."""
+    field = _CONTENTS.get(given.datatype)
+    if field is None:
+        raise InvalidInput(
+            f"input {given.name}: {given.datatype} has no typed contents field; "
+            "send raw_input_contents"
+        )
+    values = getattr(given.contents, field)
+    expected = tensors.element_count(shape)
+    if len(values) != expected:
+        other = next((name for name in _FIELDS if getattr(given.contents, name)), None)
+        if not values and other is not None:
+            raise InvalidInput(
+                f"input {given.name}: {given.datatype} values go in {field}, not {other}"
+            )
+        raise InvalidInput(
+            f"input {given.name}: shape {shape} holds {expected} values; {field} has {len(values)}"
+        )
+    if given.datatype == "BYTES":
+        return list(values)
+    return np.asarray(values, np.float64)
 
 
 def _string(parameters: Any, name: str) -> str | None:
@@ -195,4 +262,7 @@ def _string(parameters: Any, name: str) -> str | None:
 
 
 async def _abort(context: Any, error: ServiceError) -> None:
+    retry_after = (error.headers or {}).get("Retry-After")
+    if retry_after is not None:  # seconds, as the service's errors give it
+        context.set_trailing_metadata(((PUSHBACK, str(int(retry_after) * 1000)),))
     await context.abort(CODES.get(error.status_code, grpc.StatusCode.INTERNAL), error.message)

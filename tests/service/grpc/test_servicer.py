@@ -1,0 +1,248 @@
+"""The gRPC front end's own answers, from the real ``grpc.aio`` server the lifespan starts:
+what it refuses as Triton does, how the request metrics count each way a call ends, and the
+RPCs it does not serve. (tritonclient's view of the common path: tests/service/v2/test_clients.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc
+
+from service.app import create_app
+from service.errors import Overloaded
+from service.settings import Settings
+from service.v2 import inference
+from tests.service.conftest import MODEL_ROOT, client_for, started
+from tests.service.observability.scraping import Samples, moved, scrape
+from tests.service.processes import free_port
+
+pytestmark = pytest.mark.anyio
+
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+SERVED = {
+    "ServerLive",
+    "ServerReady",
+    "ModelReady",
+    "ServerMetadata",
+    "ModelMetadata",
+    "ModelInfer",
+}
+COUNTED = "lenet_requests_total"
+PUSHBACK = "grpc-retry-pushback-ms"
+WAIT_S = 30  # for what a stalled machine may delay; a passing run waits milliseconds
+
+
+@dataclass(frozen=True)
+class Served:
+    app: FastAPI
+    address: str
+
+
+@pytest.fixture(scope="module")
+async def served() -> AsyncIterator[Served]:
+    port = free_port()
+    settings = Settings(model_root=MODEL_ROOT, backends=["onnx"], host="127.0.0.1", grpc_port=port)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        await started(app)
+        yield Served(app, f"127.0.0.1:{port}")
+
+
+@pytest.fixture
+async def stub(served: Served) -> AsyncIterator[Any]:
+    async with grpc.aio.insecure_channel(served.address) as channel:
+        yield service_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+
+async def metrics(served: Served) -> Samples:
+    async with client_for(served.app) as http:
+        return await scrape(http)
+
+
+def route(method: str) -> str:
+    return f"/inference.GRPCInferenceService/{method}"
+
+
+def image(datatype: str = "FP32", *, raw: bool = True) -> Any:
+    """A request for one blank digit's ``image``; its values as raw contents where ``raw``."""
+    request = pb.ModelInferRequest(model_name="lenet")
+    request.inputs.add(name="image", datatype=datatype, shape=[1, 28, 28])
+    if raw:
+        request.raw_input_contents.append(np.zeros(784, np.float32).tobytes())
+    return request
+
+
+async def refused(call: Any) -> str:
+    """The details of ``call``, which must end INVALID_ARGUMENT."""
+    assert await call.code() == grpc.StatusCode.INVALID_ARGUMENT, await call.details()
+    details: str = await call.details()
+    return details
+
+
+async def test_contents_and_raw_input_contents_together_are_refused(stub: Any) -> None:
+    request = image()
+    request.inputs[0].contents.fp32_contents.extend([255.0] * 784)
+    details = await refused(stub.ModelInfer(request))
+    assert details == "input image: contents and raw_input_contents both given; send one"
+
+
+async def test_typed_contents_are_counted_before_they_are_read(stub: Any) -> None:
+    request = image(raw=False)
+    request.inputs[0].contents.fp32_contents.extend([0.0] * 1_000_000)
+    details = await refused(stub.ModelInfer(request))
+    assert details == "input image: shape [1, 28, 28] holds 784 values; fp32_contents has 1000000"
+
+
+async def test_typed_contents_in_another_datatypes_field_are_pointed_to_theirs(stub: Any) -> None:
+    request = image(raw=False)
+    request.inputs[0].contents.int_contents.extend([0] * 784)
+    details = await refused(stub.ModelInfer(request))
+    assert details == "input image: FP32 values go in fp32_contents, not int_contents"
+
+
+async def test_fp16_is_a_datatype_that_digits_do_not_come_in(stub: Any) -> None:
+    request = image("FP16", raw=False)
+    request.raw_input_contents.append(np.zeros(784, np.float16).tobytes())
+    details = await refused(stub.ModelInfer(request))
+    assert details.startswith("datatype FP16 is not accepted for digits")
+
+
+async def test_fp16_has_no_typed_contents(stub: Any) -> None:
+    request = image("FP16", raw=False)
+    request.inputs[0].contents.fp32_contents.extend([0.0] * 784)
+    details = await refused(stub.ModelInfer(request))
+    assert details == "input image: FP16 has no typed contents field; send raw_input_contents"
+
+
+async def test_classification_is_refused(stub: Any) -> None:
+    request = image()
+    # what tritonclient's InferRequestedOutput("probabilities", class_count=3) sends
+    request.outputs.add(name="probabilities").parameters["classification"].int64_param = 3
+    details = await refused(stub.ModelInfer(request))
+    assert details.startswith("output probabilities: the classification extension")
+
+
+async def test_an_output_asked_for_twice_is_refused(stub: Any) -> None:
+    request = image()
+    request.outputs.add(name="digit")
+    request.outputs.add(name="digit")
+    assert await refused(stub.ModelInfer(request)) == "output(s) digit asked for more than once"
+
+
+async def test_a_full_queue_asks_the_client_to_push_back(stub: Any, monkeypatch) -> None:
+    async def full(*args: object) -> None:
+        raise Overloaded("2048 images are already waiting", headers={"Retry-After": "1"})
+
+    monkeypatch.setattr(inference, "infer", full)
+    call = stub.ModelInfer(image())
+    assert await call.code() == grpc.StatusCode.UNAVAILABLE
+    assert (PUSHBACK, "1000") in tuple(await call.trailing_metadata())
+    unknown = stub.ModelInfer(pb.ModelInferRequest(model_name="resnet"))  # no Retry-After
+    assert await unknown.code() == grpc.StatusCode.NOT_FOUND
+    assert PUSHBACK not in dict(await unknown.trailing_metadata())
+
+
+async def test_every_rpc_not_served_answers_unimplemented(served: Served) -> None:
+    missing = [method for method in SERVICE.methods if method.name not in SERVED]
+    assert {"ModelStreamInfer", "ModelStatistics", "RepositoryIndex", "LogSettings"} <= {
+        method.name for method in missing
+    }
+    before = await metrics(served)
+    async with grpc.aio.insecure_channel(served.address) as channel:
+        for method in missing:  # unserialized: an empty message is any request type's bytes
+            if method.client_streaming:  # ModelStreamInfer
+                call = channel.stream_stream(route(method.name))(iter([b""]))
+            else:
+                call = channel.unary_unary(route(method.name))(b"")
+            assert await call.code() == grpc.StatusCode.UNIMPLEMENTED, method.name
+            assert await call.details() == f"lenet-serve does not implement {method.name}"
+    after = await metrics(served)
+    for method in missing:
+        counted = moved(
+            before,
+            after,
+            COUNTED,
+            protocol="grpc",
+            route=route(method.name),
+            status="UNIMPLEMENTED",
+        )
+        assert counted == 1, method.name
+
+
+class Stall:
+    """An ``inference.infer`` that never answers: it waits to be cancelled, and lets the
+    cancellation through ``linger`` seconds later."""
+
+    def __init__(self, linger: float = 0) -> None:
+        self.entered, self.ended = asyncio.Event(), asyncio.Event()
+        self._linger = linger
+
+    async def __call__(self, *args: object) -> None:
+        self.entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(self._linger)
+            raise
+        finally:
+            self.ended.set()  # the servicer has counted the call once this task step is over
+
+
+async def test_a_call_the_client_cancels_is_counted_cancelled(
+    served: Served, stub: Any, monkeypatch
+) -> None:
+    stall = Stall()
+    monkeypatch.setattr(inference, "infer", stall)
+    before = await metrics(served)
+    call = stub.ModelInfer(image())
+    await asyncio.wait_for(stall.entered.wait(), WAIT_S)
+    call.cancel()
+    await asyncio.wait_for(stall.ended.wait(), WAIT_S)
+    after = await metrics(served)
+    infer = route("ModelInfer")
+    assert moved(before, after, COUNTED, protocol="grpc", route=infer, status="CANCELLED") == 1
+    assert moved(before, after, COUNTED, protocol="grpc", route=infer, status="OK") == 0
+
+
+async def test_a_call_past_its_deadline_is_counted_deadline_exceeded(
+    served: Served, stub: Any, monkeypatch
+) -> None:
+    # The client's own deadline may cancel the call a few ms before the server's copy of it
+    # runs out (the server counts from when the call reached it): the handler lingers past it.
+    stall = Stall(linger=0.5)
+    monkeypatch.setattr(inference, "infer", stall)
+    before = await metrics(served)
+    call = stub.ModelInfer(image(), timeout=1.0)
+    assert await call.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await asyncio.wait_for(stall.ended.wait(), WAIT_S)
+    after = await metrics(served)
+    infer = route("ModelInfer")
+    assert (
+        moved(before, after, COUNTED, protocol="grpc", route=infer, status="DEADLINE_EXCEEDED") == 1
+    )
+    assert moved(before, after, COUNTED, protocol="grpc", route=infer, status="OK") == 0
+
+
+async def test_an_escaped_exception_is_counted_unknown(
+    served: Served, stub: Any, monkeypatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(inference, "metadata", broken)
+    before = await metrics(served)
+    call = stub.ModelMetadata(pb.ModelMetadataRequest(name="lenet"))
+    assert await call.code() == grpc.StatusCode.UNKNOWN  # grpc's answer to an escaped exception
+    after = await metrics(served)
+    metadata = route("ModelMetadata")
+    assert moved(before, after, COUNTED, protocol="grpc", route=metadata, status="UNKNOWN") == 1
