@@ -168,7 +168,7 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
                 self._settings,
                 model,
                 runner,
-                _inputs(request),
+                _inputs(request, self._settings.max_images_per_request),
                 [output.name for output in request.outputs],
             )
         except ServiceError as exc:
@@ -199,7 +199,9 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
         return served
 
 
-def _inputs(request: Any) -> list[inference.Input]:
+def _inputs(request: Any, max_images: int) -> list[inference.Input]:
+    """The request's inputs, decoded; one of more than ``max_images`` images is refused
+    before any of its data is."""
     raw = list(request.raw_input_contents)
     if raw and len(raw) != len(request.inputs):
         raise InvalidInput(f"{len(raw)} raw_input_contents for {len(request.inputs)} inputs")
@@ -212,15 +214,18 @@ def _inputs(request: Any) -> list[inference.Input]:
                 f"input {given.name}: contents and raw_input_contents both given; send one"
             )
         shape = list(given.shape)
-        values = _raw(given, raw[index]) if raw else _typed(given, shape)
+        inference.images_in(shape, max_images)
+        most = min(max_images, tensors.element_count(shape))  # BYTES: an element an image
+        values = _raw(given, raw[index], most) if raw else _typed(given, shape)
         decoded.append(inference.Input(given.name, given.datatype, shape, values))
     return decoded
 
 
-def _raw(given: Any, raw: bytes) -> np.ndarray | list[bytes]:
-    """An input's raw contents as its datatype's elements: a view, no copy."""
+def _raw(given: Any, raw: bytes, most: int) -> np.ndarray | list[bytes]:
+    """An input's raw contents as its datatype's elements: a view, no copy, or for BYTES
+    at most ``most`` elements."""
     if given.datatype == "BYTES":
-        return tensors.split_bytes(raw)
+        return tensors.split_bytes(raw, most)
     dtype = tensors.DTYPES[given.datatype]
     if len(raw) % dtype.itemsize:
         raise InvalidInput(f"input {given.name}: raw contents are no whole {given.datatype}s")

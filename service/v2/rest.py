@@ -128,7 +128,7 @@ def read_request(
         if size is not None:
             if offset + size > len(binary):
                 raise InvalidInput(f"input {given.name}: binary_data_size past the body's end")
-            inputs.append(_from_binary(given, binary[offset : offset + size]))
+            inputs.append(_from_binary(given, binary[offset : offset + size], max_images))
             offset += size
         else:
             inputs.append(_from_json(given, max_images))
@@ -203,9 +203,10 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[: int(header_length)], body[int(header_length) :]
 
 
-def _from_binary(given: RequestInput, raw: bytes) -> Input:
-    if given.datatype == "BYTES":
-        return Input(given.name, given.datatype, given.shape, tensors.split_bytes(raw))
+def _from_binary(given: RequestInput, raw: bytes, max_images: int) -> Input:
+    if given.datatype == "BYTES":  # an element an image, as in _from_json
+        most = min(max_images, tensors.element_count(given.shape))
+        return Input(given.name, given.datatype, given.shape, tensors.split_bytes(raw, most))
     dtype = tensors.DTYPES.get(given.datatype)
     if dtype is None:
         raise InvalidInput(f"input {given.name}: unknown datatype {given.datatype}")
@@ -223,7 +224,8 @@ def _from_json(given: RequestInput, max_images: int) -> Input:
             "after the JSON"
         )
     if given.datatype == "BYTES":  # an element an image: no more of them than images
-        elements = _flat(given.data, given.shape, max_images)
+        most = min(max_images, tensors.element_count(given.shape))
+        elements = _flat(given.data, given.shape, most)
         try:
             decoded = [base64.b64decode(e, validate=True) for e in elements]
         except (binascii.Error, TypeError, ValueError) as exc:
@@ -244,13 +246,12 @@ def _from_json(given: RequestInput, max_images: int) -> Input:
 
 
 def _flat(data: Any, shape: list[int], most: int) -> list[Any]:
-    """Nested lists → one flat list of at most ``most`` elements; anything but lists of
-    scalars is refused. The walk runs in Python on the event loop, a few million items a
-    second, so it stops once it has seen more than data of ``shape`` holds: its elements,
-    and at most as many lists a level (``images_in`` has bounded its dimensions)."""
+    """Nested lists → one flat list of at most ``most`` elements (what ``shape`` holds, or
+    fewer); anything but lists of scalars is refused. The walk runs in Python on the event
+    loop, a few million items a second, so it stops once it has seen more than that: the
+    elements, and at most as many lists a level (``images_in`` has bounded the levels)."""
     if not isinstance(data, list):
         raise InvalidInput("an input's data is a list (flat or nested)")
-    most = min(most, tensors.element_count(shape))
     budget = (len(shape) + 1) * most
     flat: list[Any] = []
     stack = [iter(data)]

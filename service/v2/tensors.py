@@ -62,10 +62,14 @@ def gray_levels(datatype: str, shape: list[int], values: np.ndarray) -> np.ndarr
     return images
 
 
-def split_bytes(raw: bytes) -> list[bytes]:
-    """The protocol's binary ``BYTES`` layout → its elements."""
-    elements, offset = [], 0
+def split_bytes(raw: bytes, most: int) -> list[bytes]:
+    """The protocol's binary ``BYTES`` layout → its elements, refused past ``most`` of them:
+    the loop runs in Python on the event loop, and 20 MB of empty elements are 5 million."""
+    elements: list[bytes] = []
+    offset = 0
     while offset < len(raw):
+        if len(elements) == most:
+            raise InvalidInput(f"BYTES data holds more than the {most} elements its shape does")
         if offset + 4 > len(raw):
             raise InvalidInput("BYTES data ends inside an element's 4-byte length")
         (length,) = struct.unpack_from("<I", raw, offset)

@@ -110,6 +110,23 @@ async def test_typed_contents_in_another_datatypes_field_are_pointed_to_theirs(s
     assert details == "input image: FP32 values go in fp32_contents, not int_contents"
 
 
+async def test_raw_bytes_are_split_no_further_than_their_shape(stub: Any) -> None:
+    request = pb.ModelInferRequest(model_name="lenet")
+    request.inputs.add(name="image_bytes", datatype="BYTES", shape=[1])
+    request.raw_input_contents.append(b"\0\0\0\0" * 2)  # two empty elements
+    details = await refused(stub.ModelInfer(request))
+    assert details == "BYTES data holds more than the 1 elements its shape does"
+
+
+async def test_too_many_images_are_refused_before_their_data_is_read(stub: Any) -> None:
+    request = pb.ModelInferRequest(model_name="lenet")
+    request.inputs.add(name="image_bytes", datatype="BYTES", shape=[257])  # the limit: 256
+    request.raw_input_contents.append(b"\xff" * 3)  # not BYTES' layout: reading it fails
+    call = stub.ModelInfer(request)
+    assert await call.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert await call.details() == "257 images in one request; the limit is 256"
+
+
 async def test_fp16_is_a_datatype_that_digits_do_not_come_in(stub: Any) -> None:
     request = image("FP16", raw=False)
     request.raw_input_contents.append(np.zeros(784, np.float16).tobytes())

@@ -421,8 +421,31 @@ def test_the_walk_stops_past_what_the_shape_holds():
                 yield item
 
     with pytest.raises(InvalidInput, match="more than its shape"):
-        rest._flat(Counted([[]] * 100_000), [2], most=256)
+        rest._flat(Counted([[]] * 100_000), [2], most=2)
     assert Counted.taken == 5  # what shape [2] may hold: 2 elements, 2 lists; the 5th ends it
+
+
+async def test_binary_bytes_are_split_no_further_than_their_shape(client):
+    raw = binary_bytes(b"", b"")  # two elements for a shape of one
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image_bytes",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    ).encode()
+    response = await client.post(
+        INFER,
+        content=header + raw,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status_code == 422
+    assert "more than the 1 elements its shape does" in response.json()["error"]
 
 
 async def test_too_many_images_are_refused_before_their_data_is_read(strict_client):
