@@ -4,10 +4,21 @@ long it may stall while it arrives."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, ServiceError, error_response
+from service.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+    error_response,
+)
+
+ENCODINGS = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
+"""The request Content-Encodings read (tritonclient's ``request_compression_algorithm``
+sends both), as zlib's ``wbits``: gzip's wrapper, and zlib's, which is HTTP's deflate."""
 
 
 class RequestTimeout(ServiceError):
@@ -19,7 +30,10 @@ class RequestTimeout(ServiceError):
 
 class BodySizeLimit:
     """Pure ASGI middleware: checks Content-Length up front and counts streamed bytes too
-    (chunked bodies carry no length)."""
+    (chunked bodies carry no length). A body sent compressed (``Content-Encoding: gzip`` or
+    ``deflate``) reaches the app inflated, within the same limit, which then holds for what
+    it inflates to as well: a few kilobytes of gzip can hold gigabytes of zeros. Here, since
+    the limit is on the body as the app reads it, and this already reads the headers."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -29,10 +43,22 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"0")
+        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        refused: ServiceError | None = None
         if declared.isdigit() and int(declared) > self.max_bytes:
-            error = PayloadTooLarge(self._message(int(declared)))
-            response = error_response(error.status_code, error.code, error.message, scope=scope)
+            refused = PayloadTooLarge(self._message(int(declared)))
+        elif coding != b"identity" and coding not in ENCODINGS:
+            refused = UnsupportedMediaType(
+                f"Content-Encoding {coding.decode('latin-1')!r} is not read here; send gzip, "
+                "deflate or none",
+                headers={"Accept-Encoding": ", ".join(c.decode() for c in ENCODINGS)},
+            )
+        if refused is not None:
+            response = error_response(
+                refused.status_code, refused.code, refused.message, refused.headers, scope=scope
+            )
             await response(scope, receive, send)
             return
         received = 0
@@ -46,10 +72,48 @@ class BodySizeLimit:
                     raise PayloadTooLarge(self._message(received))
             return message
 
-        await self.app(scope, limited, send)
+        if coding == b"identity":
+            await self.app(scope, limited, send)
+            return
+        # What the app reads is no longer what was sent: its coding and length go.
+        scope["headers"] = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name not in (b"content-encoding", b"content-length")
+        ]
+        await self.app(scope, Inflating(limited, ENCODINGS[coding], self.max_bytes), send)
 
     def _message(self, size: int) -> str:
         return f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"
+
+
+class Inflating:
+    """``receive`` with each part of the body inflated as it comes, refused (413) once the
+    whole grows past ``max_bytes``, and (400) when it is not one whole stream."""
+
+    def __init__(self, receive: Receive, wbits: int, max_bytes: int) -> None:
+        self._receive = receive
+        self._inflater = zlib.decompressobj(wbits)
+        self._room = max_bytes
+        self._max_bytes = max_bytes
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] != "http.request":
+            return message
+        try:
+            body = self._inflater.decompress(message.get("body", b""), self._room + 1)
+        except zlib.error as exc:
+            raise BadRequest(f"the body is not what its Content-Encoding says: {exc}") from exc
+        self._room -= len(body)
+        if self._room < 0:
+            raise PayloadTooLarge(
+                f"request body inflates past the limit of {self._max_bytes} bytes"
+            )
+        more = message.get("more_body", False)
+        if not more and (not self._inflater.eof or self._inflater.unused_data):
+            raise BadRequest("the body is not one whole stream of its Content-Encoding")
+        return {**message, "body": body}
 
 
 class BodyDeadline:

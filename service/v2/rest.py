@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 from typing import Any
 
 import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.errors import BadRequest, InvalidInput
 from service.v2 import tensors
 from service.v2.inference import Input, Output, check_output_parameters, images_in
 
 HEADER_LENGTH = "inference-header-content-length"
-ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-"""The request Content-Encodings read (tritonclient's ``request_compression_algorithm``),
-as zlib's ``wbits``: gzip's wrapper, and zlib's, which is HTTP's deflate (RFC 9110)."""
 
 
 class InputParameters(BaseModel):
@@ -135,31 +131,6 @@ def read_request(
     if offset != len(binary):
         raise InvalidInput(f"{len(binary) - offset} bytes of binary data belong to no input")
     return request, inputs
-
-
-def inflate(body: bytes, encoding: str | None, max_bytes: int) -> bytes:
-    """The body as sent before its ``Content-Encoding``, refused (413) once it grows past
-    ``max_bytes``, the limit on what is sent plain: a few kilobytes of gzip can hold
-    gigabytes of zeros."""
-    coding = "identity" if encoding is None else encoding.strip().lower()
-    if coding == "identity":
-        return body
-    wbits = ENCODINGS.get(coding)
-    if wbits is None:
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding!r} is not read here; send gzip, deflate or none",
-            headers={"Accept-Encoding": ", ".join(ENCODINGS)},
-        )
-    inflater = zlib.decompressobj(wbits)
-    try:
-        plain = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise BadRequest(f"the body is not {coding} data: {exc}") from exc
-    if len(plain) > max_bytes:
-        raise PayloadTooLarge(f"the {coding} body inflates past the limit of {max_bytes} bytes")
-    if not inflater.eof or inflater.unused_data:
-        raise BadRequest(f"the body is not one whole {coding} stream")
-    return plain
 
 
 def write_response(

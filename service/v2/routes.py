@@ -133,11 +133,10 @@ async def model_infer(request: Request) -> Response:
     path = request.path_params
     model = model_for(request, path["name"], path.get("version"))
     settings = request.app.state.settings
-    body = rest.inflate(
-        await request.body(), request.headers.get("content-encoding"), settings.max_body_bytes
-    )
     query, inputs = rest.read_request(
-        body, request.headers.get(rest.HEADER_LENGTH), settings.max_images_per_request
+        await request.body(),
+        request.headers.get(rest.HEADER_LENGTH),
+        settings.max_images_per_request,
     )
     runner = model.runner(query.parameters.backend)
     note(
