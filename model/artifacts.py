@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -74,11 +75,39 @@ class ModelRootSettings(BaseSettings):
     """The model repository: integer version folders as the training job writes them."""
 
 
+MAX_VERSION_DIGITS = 19
+"""Versions fit in a signed 64-bit integer, as Triton's do."""
+
+
+def version_of(name: str) -> int | None:
+    """The version a folder ``name`` is, or None: only a number written as ``str(int)``
+    writes it, so that the folder is ``root / str(version)`` (not ``003``, ``²`` or
+    ``١``, all of which ``str.isdigit`` takes and ``int`` reads or refuses)."""
+    if not (name.isascii() and name.isdigit() and len(name) <= MAX_VERSION_DIGITS):
+        return None
+    return int(name) if name == str(int(name)) else None
+
+
 def list_versions(root: Path) -> list[int]:
     """Complete versions under ``root``, ascending; temporary and foreign entries are skipped."""
     if not root.is_dir():
         return []
-    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+    found = (version_of(p.name) for p in root.iterdir() if p.is_dir())
+    return sorted(version for version in found if version is not None)
+
+
+def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under ``folder`` with its size and modification time: what changes when
+    any of them is written, replaced or removed."""
+    files = []
+    for path in folder.rglob("*"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # gone while looked at: the next look sees it gone
+            continue
+        if S_ISREG(stat.st_mode):
+            files.append((path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(files))
 
 
 def next_version(root: Path) -> int:
@@ -204,4 +233,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+    """The JSON in ``path``; one that is not JSON says which file it is."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from exc

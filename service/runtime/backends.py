@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from model import artifacts
-from model.spec import INPUT_SHAPE
+from model.spec import INPUT_SHAPE, NUM_CLASSES
 
 
 class Backend(Protocol):
@@ -173,9 +173,32 @@ def load_backend(
     name: str, version_dir: Path, layer_names: list[str], threads: int | None = None
 ) -> Backend:
     """Load and warm up: the first calls trace and allocate, so make them before serving.
-    ``threads``: for its operators; None means every CPU this process may use."""
+    ``threads``: for its operators; None means every CPU this process may use.
+
+    The warm-up's answers are checked too: a version whose files load but whose network
+    answers NaN (a NaN bias in an ONNX graph, which no weights check sees) would otherwise
+    be served, and answer 200 with null probabilities."""
     backend = BACKENDS[name](version_dir, layer_names, threads)
     for batch in (1, 8):
-        backend.predict(np.zeros((batch, *INPUT_SHAPE), np.float32))
-    backend.activations(np.zeros((1, *INPUT_SHAPE), np.float32))
+        probabilities = backend.predict(np.zeros((batch, *INPUT_SHAPE), np.float32))
+        if not _are_probabilities(probabilities, batch):
+            raise ValueError(
+                f"the {name} backend of {version_dir} answers a blank image with no "
+                f"probabilities: {np.asarray(probabilities)[:1]}"
+            )
+    layers = backend.activations(np.zeros((1, *INPUT_SHAPE), np.float32))
+    broken = [layer for layer, values in layers.items() if not np.isfinite(values).all()]
+    if broken:
+        raise ValueError(f"the {name} backend of {version_dir} gives non-finite {broken}")
     return backend
+
+
+def _are_probabilities(answer: np.ndarray, batch: int) -> bool:
+    """``batch`` rows of NUM_CLASSES finite non-negative numbers, each summing to 1."""
+    answer = np.asarray(answer)
+    return (
+        answer.shape == (batch, NUM_CLASSES)
+        and bool(np.isfinite(answer).all())
+        and bool((answer >= 0).all())
+        and bool(np.allclose(answer.sum(axis=1), 1, atol=1e-3))
+    )

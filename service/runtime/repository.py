@@ -31,14 +31,34 @@ UNLOAD_GRACE_SECONDS = 30.0
 """How long a replaced version keeps answering requests that already hold it."""
 
 
+class NothingToServe(Exception):
+    """No version can answer requests that name none: the repository holds none that may,
+    or none of those loads. A state of the disk to report, not a fault of the code."""
+
+
 @dataclass(frozen=True)
 class Plan:
-    """What to serve: the versions to load, the one answering requests that name none, and
-    every version's blessing on disk."""
+    """What to serve, as the disk has it: the versions there may be, those that may answer
+    requests that name none (the first choice first: the next stands in when it does not
+    load), and every version's blessing."""
 
-    versions: list[int]
-    default: int
+    available: list[int]
+    defaults: list[int]
     blessings: dict[int, artifacts.Blessing]
+
+    def served(self, default: int, keep: int) -> list[int]:
+        """``default`` and the newest others beside it, ``keep`` versions in all."""
+        others = [v for v in self.available if v != default]
+        return sorted([*others[max(0, len(others) - keep + 1) :], default])
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A version that did not load, and its files as they were then: it is tried again,
+    and reported again, only once they change."""
+
+    files: tuple[tuple[str, int, int], ...]
+    problem: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,7 @@ class ModelRepository:
         self._versions: dict[int, ModelVersion] = {}
         self._default: int | None = None
         self._blessings: dict[int, artifacts.Blessing] = {}
+        self._failed: dict[int, Failed] = {}
         self._lock = threading.Lock()
         self.error: str | None = None
 
@@ -72,53 +93,61 @@ class ModelRepository:
         return bool(self._versions)
 
     def plan(self) -> Plan:
-        """Read the repository: a pinned version alone, else the newest eligible version as the
-        default (blessed, unless ``require_blessing`` is off) and the newest others beside it."""
+        """Read the repository: a pinned version alone, else the eligible versions (blessed,
+        unless ``require_blessing`` is off), newest first, to answer by default."""
         root, pinned = self._settings.model_root, self._settings.model_version
+        if not root.is_dir():
+            raise NothingToServe(f"the model root {root} is not a folder")
         blessings = artifacts.blessings(root)
         available = list(blessings)
         if pinned is not None:
             if pinned not in available:
-                raise FileNotFoundError(f"version {pinned} not found under {root}: {available}")
-            return Plan([pinned], pinned, blessings)
+                raise NothingToServe(f"version {pinned} not found under {root}: {available}")
+            return Plan([pinned], [pinned], blessings)
         if not available:
-            raise FileNotFoundError(f"no model versions under {root}")
+            raise NothingToServe(f"no model versions under {root}")
         eligible = available
         if self._settings.require_blessing:
             eligible = [v for v in available if blessings[v].blessed]
         if not eligible:
-            raise FileNotFoundError(
+            raise NothingToServe(
                 f"no blessed version under {root} (versions: {available}); bless one with "
                 "python -m training.bless N, or set LENET_REQUIRE_BLESSING=false"
             )
-        default = eligible[-1]
-        others = [v for v in available if v != default]
-        beside = others[max(0, len(others) - self._settings.keep_versions + 1) :]
-        return Plan(sorted([*beside, default]), default, blessings)
+        return Plan(available, eligible[::-1], blessings)
 
     def refresh(self) -> bool:
         """Load new versions and warm them up before they answer (blocking: run it in a thread).
-        True when the set of served versions changed."""
+        True when the set of served versions changed.
+
+        The default is the first of the plan's that loads: a newer blessed version that does
+        not load leaves the one before it answering (at start-up too), and one that cannot be
+        loaded beside it is left out; either is logged once, and tried again once its files
+        change. Loading is all or nothing per version: no request sees one half loaded."""
         plan = self.plan()
-        root = self._settings.model_root
-        fresh = {
-            v: load_version(self._settings, root / str(v))
-            for v in plan.versions
-            if v not in self._versions
-        }
+        fresh: dict[int, ModelVersion] = {}
+        default = next((v for v in plan.defaults if self._loads(v, fresh)), None)
+        if default is None:
+            problems = "; ".join(self._failed[v].problem for v in plan.defaults)
+            raise NothingToServe(f"no version that may answer by default loads: {problems}")
+        served = [
+            v for v in plan.served(default, self._settings.keep_versions) if self._loads(v, fresh)
+        ]
+        self._failed = {v: failed for v, failed in self._failed.items() if v in plan.available}
         with self._lock:
-            dropped = [loaded for v, loaded in self._versions.items() if v not in plan.versions]
-            self._versions = {v: fresh.get(v) or self._versions[v] for v in plan.versions}
-            previous, self._default = self._default, plan.default
+            dropped = [loaded for v, loaded in self._versions.items() if v not in served]
+            self._versions = {v: fresh.get(v) or self._versions[v] for v in served}
+            previous, self._default = self._default, default
             seen, self._blessings = self._blessings, plan.blessings
+        root = self._settings.model_root
         for version in fresh:
             logger.info("serving %s version %d from %s", self._settings.model_name, version, root)
             self._count(version, served=True)
-        self._log_blessings(plan, seen)
+        self._log_blessings(plan, served, seen)
         if previous is None:
-            logger.info("default version: %d", plan.default)
-        elif plan.default != previous:
-            logger.info("default version: %d (was %d)", plan.default, previous)
+            logger.info("default version: %d", default)
+        elif default != previous:
+            logger.info("default version: %d (was %d)", default, previous)
         for old in dropped:
             logger.info("unloading %s version %d", old.name, old.version)
             self._count(old.version, served=False)
@@ -127,7 +156,30 @@ class ModelRepository:
             closing.start()
         return bool(fresh or dropped)
 
-    def _log_blessings(self, plan: Plan, seen: dict[int, artifacts.Blessing]) -> None:
+    def _loads(self, version: int, fresh: dict[int, ModelVersion]) -> bool:
+        """Whether ``version`` is loaded, or now loads into ``fresh``. One that failed is
+        not tried again until its files change: loading warms every backend up, and a
+        failure logged on every poll would bury the log."""
+        if version in self._versions or version in fresh:
+            return True
+        path = self._settings.model_root / str(version)
+        files = artifacts.fingerprint(path)
+        failed = self._failed.get(version)
+        if failed is not None and failed.files == files:
+            return False
+        try:
+            fresh[version] = load_version(self._settings, path)
+        except Exception as exc:
+            problem = f"version {version} does not load: {type(exc).__name__}: {exc}"
+            self._failed[version] = Failed(files, problem)
+            logger.error("%s; skipped until its files change", problem, exc_info=exc)
+            return False
+        self._failed.pop(version, None)
+        return True
+
+    def _log_blessings(
+        self, plan: Plan, served: list[int], seen: dict[int, artifacts.Blessing]
+    ) -> None:
         """Log each version whose blessing is new or changed since the last look: why a version
         is skipped as the default is in the log, once."""
         for version, blessing in plan.blessings.items():
@@ -138,7 +190,7 @@ class ModelRepository:
                 continue
             reachable = (
                 f"loaded for ?version={version}"
-                if version in plan.versions
+                if version in served
                 else "not loaded (LENET_KEEP_VERSIONS)"
             )
             logger.warning(
@@ -172,8 +224,11 @@ class ModelRepository:
                     asyncio.get_running_loop().call_later(UNLOAD_GRACE_SECONDS + 1, settle_heap)
                 self.error = None
             except Exception as exc:
-                logger.exception("loading the model repository failed")
-                self.error = f"the model failed to load: {exc}"
+                error = f"the model failed to load: {exc}"
+                if error != self.error:  # once, not on every poll until the disk changes
+                    unexpected = not isinstance(exc, NothingToServe)
+                    logger.error("%s", error, exc_info=exc if unexpected else None)
+                self.error = error
             if not poll_seconds:
                 return
             await asyncio.sleep(poll_seconds)
