@@ -16,9 +16,12 @@ from service.errors import (
     error_response,
 )
 
-ENCODINGS = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
+GZIP, DEFLATE = 16 + zlib.MAX_WBITS, zlib.MAX_WBITS
+ENCODINGS = {b"gzip": GZIP, b"x-gzip": GZIP, b"deflate": DEFLATE}
 """The request Content-Encodings read (tritonclient's ``request_compression_algorithm``
-sends both), as zlib's ``wbits``: gzip's wrapper, and zlib's, which is HTTP's deflate."""
+sends gzip or deflate; RFC 9110 has x-gzip read as gzip), as zlib's ``wbits``: gzip's
+wrapper, and zlib's, which is HTTP's deflate."""
+ACCEPTED = {"Accept-Encoding": "gzip, deflate"}
 
 
 class RequestTimeout(ServiceError):
@@ -45,15 +48,17 @@ class BodySizeLimit:
             return
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"0")
-        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        codings: list[bytes] = []
+        if b"content-encoding" in headers and (declared != b"0" or b"transfer-encoding" in headers):
+            codings = _codings(scope["headers"])  # a request without a body has none to read
         refused: ServiceError | None = None
         if declared.isdigit() and int(declared) > self.max_bytes:
             refused = PayloadTooLarge(self._message(int(declared)))
-        elif coding != b"identity" and coding not in ENCODINGS:
+        elif codings and (len(codings) > 1 or codings[0] not in ENCODINGS):
+            named = b", ".join(codings).decode("latin-1")
             refused = UnsupportedMediaType(
-                f"Content-Encoding {coding.decode('latin-1')!r} is not read here; send gzip, "
-                "deflate or none",
-                headers={"Accept-Encoding": ", ".join(c.decode() for c in ENCODINGS)},
+                f"Content-Encoding {named!r} is not read here; send gzip, deflate or none",
+                headers=ACCEPTED,
             )
         if refused is not None:
             response = error_response(
@@ -72,7 +77,7 @@ class BodySizeLimit:
                     raise PayloadTooLarge(self._message(received))
             return message
 
-        if coding == b"identity":
+        if not codings:
             await self.app(scope, limited, send)
             return
         # What the app reads is no longer what was sent: its coding and length go.
@@ -81,18 +86,32 @@ class BodySizeLimit:
             for name, value in scope["headers"]
             if name not in (b"content-encoding", b"content-length")
         ]
-        await self.app(scope, Inflating(limited, ENCODINGS[coding], self.max_bytes), send)
+        await self.app(scope, Inflating(limited, ENCODINGS[codings[0]], self.max_bytes), send)
 
     def _message(self, size: int) -> str:
         return f"request body of {size} bytes is over the limit of {self.max_bytes} bytes"
 
 
+def _codings(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Every coding the Content-Encoding headers name, in order, but ``identity`` (none):
+    more than one is a body coded twice, which is not read, rather than one read once."""
+    return [
+        coding
+        for name, value in headers
+        if name == b"content-encoding"
+        for coding in (part.strip().lower() for part in value.split(b","))
+        if coding and coding != b"identity"
+    ]
+
+
 class Inflating:
     """``receive`` with each part of the body inflated as it comes, refused (413) once the
-    whole grows past ``max_bytes``, and (400) when it is not one whole stream."""
+    whole grows past ``max_bytes``, and (400) when it is not what its coding says or ends
+    inside it. A gzip body may hold several members (RFC 1952), read one after another."""
 
     def __init__(self, receive: Receive, wbits: int, max_bytes: int) -> None:
         self._receive = receive
+        self._wbits = wbits
         self._inflater = zlib.decompressobj(wbits)
         self._room = max_bytes
         self._max_bytes = max_bytes
@@ -101,19 +120,31 @@ class Inflating:
         message = await self._receive()
         if message["type"] != "http.request":
             return message
-        try:
-            body = self._inflater.decompress(message.get("body", b""), self._room + 1)
-        except zlib.error as exc:
-            raise BadRequest(f"the body is not what its Content-Encoding says: {exc}") from exc
-        self._room -= len(body)
-        if self._room < 0:
-            raise PayloadTooLarge(
-                f"request body inflates past the limit of {self._max_bytes} bytes"
-            )
-        more = message.get("more_body", False)
-        if not more and (not self._inflater.eof or self._inflater.unused_data):
-            raise BadRequest("the body is not one whole stream of its Content-Encoding")
+        body = self._inflate(message.get("body", b""))
+        if not message.get("more_body", False) and not self._inflater.eof:
+            raise BadRequest("the body ends inside the stream its Content-Encoding says it is")
         return {**message, "body": body}
+
+    def _inflate(self, data: bytes) -> bytes:
+        parts = []
+        while data:
+            if self._inflater.eof:  # more after a whole stream
+                if self._wbits != GZIP:
+                    raise BadRequest("the body goes on past the end of its deflate stream")
+                self._inflater = zlib.decompressobj(self._wbits)
+            try:  # no more than one byte past the room: enough to know it is over
+                part = self._inflater.decompress(data, self._room + 1)
+            except zlib.error as exc:
+                raise BadRequest(f"the body is not what its Content-Encoding says: {exc}") from exc
+            self._room -= len(part)
+            if self._room < 0:
+                raise PayloadTooLarge(
+                    f"request body inflates past the limit of {self._max_bytes} bytes"
+                )
+            parts.append(part)
+            # within the room all of ``data`` was read: all but what follows a stream's end
+            data = self._inflater.unused_data if self._inflater.eof else b""
+        return b"".join(parts)
 
 
 class BodyDeadline:

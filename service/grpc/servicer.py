@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 Call = Callable[[Any, Any, Any], Awaitable[Any]]
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+DEADLINE_SLACK_S = 0.1
+"""A call cancelled this close to its deadline ran out of time: the client's copy of the
+deadline ends it a network delay before the server's, which counts from the call's arrival."""
 PUSHBACK = "grpc-retry-pushback-ms"
 """gRPC's server pushback trailer: how long a client should wait before it retries."""
 
@@ -75,8 +78,9 @@ def observed(method: Call) -> Call:
         try:
             return await method(self, request, context)
         except asyncio.CancelledError:  # grpc cancels the handler; it sets no code
-            remaining = context.time_remaining()  # None without a deadline, 0 past it
-            status = "CANCELLED" if remaining is None or remaining > 0 else "DEADLINE_EXCEEDED"
+            remaining = context.time_remaining()  # None without a deadline
+            late = remaining is not None and remaining < DEADLINE_SLACK_S
+            status = "DEADLINE_EXCEEDED" if late else "CANCELLED"
             raise
         except BaseException:
             status = "UNKNOWN"  # what grpc answers for an exception that escapes
@@ -162,8 +166,10 @@ class InferenceServicer(service_pb2_grpc.GRPCInferenceServiceServicer):  # type:
         try:
             model = self._model(request.model_name, request.model_version)
             runner = model.runner(_string(request.parameters, "backend"))
+            for given in request.inputs:
+                inference.check_parameters(f"input {given.name}", given.parameters)
             for output in request.outputs:
-                inference.check_output_parameters(output.name, output.parameters)
+                inference.check_parameters(f"output {output.name}", output.parameters)
             outputs = await inference.infer(
                 self._settings,
                 model,

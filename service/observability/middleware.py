@@ -106,10 +106,9 @@ class ObserveRequests:
                 # would cost more than these two stores.
                 line["status"] = status
                 line["duration_ms"] = round(seconds * 1e6) / 1000  # to the µs, as round(x, 3)
-            template = None
-            path = app_path(scope)  # under a --root-path, without it
+            template, path = None, ""  # the path is only for what is counted
             if self._count:
-                template = path
+                template = path = app_path(scope)  # under a --root-path, without it
                 route = scope.get("route")  # FastAPI's, as its router declares it
                 # Most routes have no path parameters: their template is the path itself.
                 if route is None or not path.endswith(route.path):

@@ -9,6 +9,7 @@ Outputs (ask for any; ``probabilities`` when none is named): ``probabilities``, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ PIXELS = "image"
 ENCODED = "image_bytes"
 PROBABILITIES, DIGIT, BOX = "probabilities", "digit", "box"
 CLASSIFICATION = "classification"
+SHARED_MEMORY = "shared_memory_region"
 MAX_RANK = 4
 """No input has more dimensions than ``image``'s ``[N, 28, 28, 1]``."""
 PLATFORMS = {"onnx": "onnxruntime_onnx", "tensorflow": "tensorflow_savedmodel", "numpy": "numpy"}
@@ -80,15 +82,22 @@ def output_specs(model: ModelVersion) -> dict[str, tuple[str, list[int]]]:
     }
 
 
-def check_output_parameters(name: str, parameters: Collection[str]) -> None:
-    """Refuse what an output's ``parameters`` ask that this server does not do: Triton's
-    classification extension (``classification``: the top k as ``"score:index"`` strings),
-    which ``tritonclient``'s ``class_count`` asks for. Answered without it, a client would
-    read probabilities where it expects labels; the server metadata does not list it."""
+def check_parameters(tensor: str, parameters: Collection[str]) -> None:
+    """Refuse what an input's or output's ``parameters`` ask of an extension this server
+    does not have (its metadata lists none of them): Triton's classification (the top k as
+    ``"score:index"`` strings; tritonclient's ``class_count``), and its shared memory, where
+    the data would be in a region the client registered (``set_shared_memory``). Answered
+    without them, a client would read probabilities where it expects labels, or find its
+    region untouched and the answer inline."""
     if CLASSIFICATION in parameters:
         raise InvalidInput(
-            f"output {name}: the classification extension is not supported; ask for "
+            f"{tensor}: the classification extension is not supported; ask for "
             f"{PROBABILITIES} and take the top k of them"
+        )
+    if SHARED_MEMORY in parameters:
+        raise InvalidInput(
+            f"{tensor}: the shared memory extensions are not supported; send the data in the "
+            "request and read it in the answer"
         )
 
 
@@ -98,11 +107,13 @@ async def infer(
     """Run the request: its digits through ``runner`` (batched with whatever else is
     waiting), then each wanted output in the order asked."""
     specs = output_specs(model)
-    unknown = [name for name in wanted if name not in specs]
+    asked = Counter(wanted)
+    unknown = [name for name in asked if name not in specs]
     if unknown:
-        raise InvalidInput(f"unknown output(s) {', '.join(unknown)}; outputs: {', '.join(specs)}")
-    if len(set(wanted)) != len(wanted):  # as Triton: each output is asked for once
-        twice = sorted({name for name in wanted if wanted.count(name) > 1})
+        named = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if unknown[5:] else "")
+        raise InvalidInput(f"unknown output(s) {named}; outputs: {', '.join(specs)}")
+    twice = [name for name, times in asked.items() if times > 1]
+    if twice:  # as Triton: each output is asked for once
         raise InvalidInput(f"output(s) {', '.join(twice)} asked for more than once")
     wanted = wanted or [PROBABILITIES]
     digits = await _digits(settings, inputs)

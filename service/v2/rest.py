@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from service.errors import BadRequest, InvalidInput
 from service.v2 import tensors
-from service.v2.inference import Input, Output, check_output_parameters, images_in
+from service.v2.inference import Input, Output, check_parameters, images_in
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -42,8 +42,8 @@ class OutputParameters(BaseModel):
 
 class RequestParameters(BaseModel):
     model_config = ConfigDict(extra="allow")
-    binary_data_output: StrictBool = Field(
-        default=False, description="answer every output as binary data unless it says not"
+    binary_data_output: StrictBool | None = Field(
+        default=None, description="answer every output as binary data unless it says not"
     )
     backend: str | None = Field(
         default=None, description="lenet-serve's own: tensorflow, numpy or onnx, as /v1's ?backend="
@@ -116,9 +116,10 @@ def read_request(
         )
         raise InvalidInput(f"not an inference request: {problems}") from exc
     for output in request.outputs:
-        check_output_parameters(output.name, output.parameters.model_extra or {})
+        check_parameters(f"output {output.name}", output.parameters.model_extra or {})
     offset, inputs = 0, []
     for given in request.inputs:
+        check_parameters(f"input {given.name}", given.parameters.model_extra or {})
         images_in(given.shape, max_images)
         size = given.parameters.binary_data_size
         if size is not None:
@@ -137,7 +138,7 @@ def write_response(
     request: InferenceRequest, model: str, version: int, outputs: list[Output]
 ) -> tuple[bytes, int | None]:
     """The response body and, when it carries binary data, its JSON header's length."""
-    binary_default = request.parameters.binary_data_output
+    binary_default = bool(request.parameters.binary_data_output)  # None: not asked
     binary_asked = {
         o.name: binary_default if o.parameters.binary_data is None else o.parameters.binary_data
         for o in request.outputs
@@ -230,7 +231,10 @@ def _flat(data: Any, shape: list[int], most: int) -> list[Any]:
         for item in stack[-1]:
             budget -= 1
             if budget < 0 or len(flat) == most:
-                raise InvalidInput(f"an input's data holds more than its shape {shape} does")
+                raise InvalidInput(
+                    f"an input's data holds more than its shape {shape} and the limit on "
+                    f"images allow: {most} elements"
+                )
             if isinstance(item, list):
                 stack.append(iter(item))
                 break

@@ -69,7 +69,10 @@ def split_bytes(raw: bytes, most: int) -> list[bytes]:
     offset = 0
     while offset < len(raw):
         if len(elements) == most:
-            raise InvalidInput(f"BYTES data holds more than the {most} elements its shape does")
+            raise InvalidInput(
+                f"BYTES data holds more than its shape and the limit on images allow: {most} "
+                "elements"
+            )
         if offset + 4 > len(raw):
             raise InvalidInput("BYTES data ends inside an element's 4-byte length")
         (length,) = struct.unpack_from("<I", raw, offset)
