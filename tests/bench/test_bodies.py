@@ -18,7 +18,7 @@ def test_v2_binary_body_is_a_json_header_then_the_raw_image() -> None:
 
 def test_service_reads_both_v2_bodies_as_the_example_image() -> None:
     for body in V2_BODIES.values():
-        request, inputs = rest.read_request(body.data, body.headers.get(HEADER_LENGTH))
+        request, inputs = rest.read_request(body.data, body.headers.get(HEADER_LENGTH), 1)
         assert [o.name for o in request.outputs] == ["probabilities", "digit"]
         np.testing.assert_array_equal(
             np.asarray(inputs[0].values, np.float32), example_image().ravel()
