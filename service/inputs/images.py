@@ -76,7 +76,9 @@ def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -
         turned = image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS
         if at_least:
             long_side = max(width, height)
-            image.draft(None, (width * at_least // long_side, height * at_least // long_side))
+            # At least a pixel a side: Pillow's JPEG draft divides by each (a 1000x1 JPEG).
+            wanted = (max(1, width * at_least // long_side), max(1, height * at_least // long_side))
+            image.draft(None, wanted)
         image.load()  # a truncated or corrupt stream fails here, not later
         ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways
     except Image.DecompressionBombError as exc:  # a GIF frame larger than its canvas

@@ -142,6 +142,14 @@ def test_decode_reads_a_jpeg_in_full_unless_at_least_allows_less(at_least: int |
     assert picture.gray.shape == (600, 800) and picture.size == (800, 600)
 
 
+@pytest.mark.parametrize("size", [(1000, 1), (1, 1000), (3000, 5)])
+def test_decode_reads_a_jpeg_far_longer_than_wide_at_least_a_pixel_a_side(size) -> None:
+    """Scaled to ``at_least`` on its long side, its short side rounds down to no pixel."""
+    data = encode(Image.new("L", size, 0), "JPEG")
+    picture = decode_image(data, max_pixels=MAX_PIXELS, at_least=448)
+    assert picture.size == size and min(picture.gray.shape) >= 1
+
+
 def test_decode_reads_other_formats_in_full_whatever_at_least_says() -> None:
     data = encode(draw_digit(5, (800, 600)), "PNG")
     picture = decode_image(data, max_pixels=MAX_PIXELS, at_least=100)
