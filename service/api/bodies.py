@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from contextlib import aclosing
 from typing import Any
 
 import orjson
 from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.contracts import B64Image, PredictRequest
 from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -63,11 +64,32 @@ async def read_one(request: Request, *, max_images: int) -> RawInput:
     return inputs[0]
 
 
+class WholeMultipart(MultiPartParser):
+    """Starlette's parser (what ``request.form()`` runs), refusing a body that ends before
+    its closing boundary: python-multipart then drops the part still open without a word,
+    and a batch would be answered short of an image."""
+
+    ended = False
+
+    def on_end(self) -> None:
+        self.ended = True
+
+    async def parse(self) -> FormData:
+        form = await super().parse()
+        if not self.ended:
+            await form.close()
+            raise MultiPartException("it ends before its closing boundary: a part is cut short")
+        return form
+
+
 async def _read_multipart(request: Request) -> list[RawInput]:
     try:  # max_files is a parser guard only: the batch limit is checked after, with a 413
-        form = await request.form(max_files=100_000, max_fields=1_000)
-    except HTTPException as exc:  # Starlette's 400: no boundary, a part without a name, ...
-        raise BadRequest(f"the multipart body is malformed: {exc.detail}") from exc
+        async with aclosing(request.stream()) as stream:
+            form = await WholeMultipart(
+                request.headers, stream, max_files=100_000, max_fields=1_000
+            ).parse()
+    except MultiPartException as exc:  # no boundary, a part without a name, cut short, ...
+        raise BadRequest(f"the multipart body is malformed: {exc.message}") from exc
     try:
         uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         if not uploads:

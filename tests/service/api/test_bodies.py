@@ -63,8 +63,7 @@ CONTENT_TYPES = st.sampled_from(
 
 
 def request_with(body: bytes, content_type: str) -> Request:
-    """An ASGI request as the app sees it (``app`` in the scope: Starlette then raises its
-    HTTPException for a malformed form, as it does serving)."""
+    """An ASGI request as the app sees it."""
 
     async def receive() -> dict[str, object]:
         return {"type": "http.request", "body": body, "more_body": False}
@@ -76,7 +75,6 @@ def request_with(body: bytes, content_type: str) -> Request:
         "path": "/v1/predict",
         "headers": headers,
         "query_string": b"",
-        "app": object(),
     }
     return Request(scope, receive)
 

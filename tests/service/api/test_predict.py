@@ -61,6 +61,26 @@ async def test_predict_answers_a_multipart_batch_in_request_order(client):
     assert digits_of(await client.post("/v1/predict", files=files)) == digits
 
 
+@pytest.mark.parametrize("closed", [True, False], ids=["closed", "cut-short"])
+async def test_a_multipart_batch_is_read_whole_or_refused(client, closed):
+    """A body that ends before its closing boundary would lose the part still open."""
+    parts = [
+        f'--X\r\nContent-Disposition: form-data; name="f"; filename="{d}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + encode(draw_digit(d), "PNG")
+        + b"\r\n"
+        for d in (1, 7)
+    ]
+    body = b"".join(parts) + (b"--X--\r\n" if closed else b"")
+    headers = {"content-type": "multipart/form-data; boundary=X"}
+    response = await client.post("/v1/predict", content=body, headers=headers)
+    if closed:
+        assert digits_of(response) == [1, 7]
+    else:
+        assert response.status_code == 400
+        assert "ends before its closing boundary" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_predict_reads_a_raw_image_body(client, fmt):
     image = draw_digit(7, (200, 160), offset=(30, -10)).convert("RGB")
