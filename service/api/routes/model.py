@@ -3,8 +3,7 @@ version's blessing and which answers by default, and its training curves as a pi
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Response
 
 from model.artifacts import CURVES_FILE, Blessing
 from service.api.contracts import BlessingSummary, ModelSummary, VersionSummary
@@ -55,14 +54,17 @@ def summarize(blessing: Blessing) -> BlessingSummary:
 @router.get(
     "/model/curves.png",
     summary="Training curves: loss and accuracy per epoch, training vs validation",
-    response_class=FileResponse,
+    response_class=Response,
     responses={
         200: {"content": {"image/png": {}}, "description": "the training job's curves.png"},
         **errors(404, 503),
     },
 )
-async def get_training_curves(model: ModelDep) -> FileResponse:
-    path = model.path / CURVES_FILE
-    if not path.is_file():  # a version published by hand may lack it
-        raise NotFound(f"version {model.version} has no {CURVES_FILE}")
-    return FileResponse(path, media_type="image/png")
+async def get_training_curves(model: ModelDep) -> Response:
+    """Its bytes, not a ``FileResponse``: that one answers a Range it cannot serve in plain
+    text, outside the service's error shape, for a picture of some tens of kilobytes."""
+    try:
+        picture = (model.path / CURVES_FILE).read_bytes()
+    except (FileNotFoundError, IsADirectoryError):  # a version published by hand may lack it
+        raise NotFound(f"version {model.version} has no {CURVES_FILE}") from None
+    return Response(picture, media_type="image/png")

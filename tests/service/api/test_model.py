@@ -61,6 +61,15 @@ async def test_the_training_curves_are_served_as_png(client):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("byte_range", ["bytes=x", "items=0-1", "bytes=999999999-", "bytes=0-9"])
+async def test_the_curves_are_served_whole_whatever_range_is_asked(client, byte_range):
+    """A picture of tens of kilobytes: a Range is ignored (RFC 9110 allows it), rather
+    than refused in plain text outside the error shape."""
+    response = await client.get("/v1/model/curves.png", headers={"Range": byte_range})
+    assert response.status_code == 200
+    assert response.content == (MODEL_ROOT / "1" / "curves.png").read_bytes()
+
+
 async def test_health_probes(client):
     assert (await client.get("/healthz")).json() == {"status": "alive"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
