@@ -31,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.server import ServerState
 
 from service.errors import Overloaded, ShuttingDown, error_response
+from service.observability.access_log import echo_request_id
 from service.observability.metrics import count_connection_cap_refusal
 from service.observability.middleware import CUT_SHORT_CYCLE
 
@@ -140,6 +141,7 @@ async def answer_if_cut_short(
             RETRY_AND_CLOSE,
             scope=scope,
         )
+        echo_request_id(scope, response)
         await response(scope, receive, send)
     finally:
         del scope[CUT_SHORT_CYCLE]

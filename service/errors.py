@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from service.observability import access_log
 from service.paths import app_path, is_v2
 
 logger = logging.getLogger(__name__)
@@ -145,8 +146,11 @@ def _allowed_methods(request: Request) -> str:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", exc_info=exc)
-    return error_response(500, ServiceError.code, "internal server error", scope=request.scope)
+    scope = request.scope
+    logger.exception("unhandled error in %s %s", scope["method"], scope["path"], exc_info=exc)
+    response = error_response(500, ServiceError.code, "internal server error", scope=scope)
+    access_log.echo_request_id(scope, response)
+    return response
 
 
 def register_error_handlers(app: FastAPI) -> None:

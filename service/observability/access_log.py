@@ -24,9 +24,12 @@ would be the costly part of a line.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from select import PIPE_BUF
 from typing import TypedDict
 
 import orjson
+from starlette.responses import Response
 from starlette.types import Scope
 
 logger = logging.getLogger("service.access")
@@ -47,9 +50,17 @@ class AccessLine(TypedDict):
     request_id: str
 
 
+MAX_PATH = 512
+"""Characters of a path kept in its line; a longer one ends in "…". With the request id's
+128 bytes, a line then stays under ``PIPE_BUF`` even were every character of both escaped
+(\\u0001: six bytes): see ``write``."""
+
+
 def start(method: str, path: str, request_id: str) -> AccessLine:
     """A request's line as the middleware starts it: a 500 until the middleware writes the
     status the request got, and nothing run until the route notes it."""
+    if len(path) > MAX_PATH:  # a client chooses it
+        path = path[: MAX_PATH - 1] + "…"
     return {
         "method": method,
         "path": path,
@@ -82,14 +93,45 @@ two lines of a JSON array it is where one ends and the next begins."""
 
 
 def write(lines: list[AccessLine]) -> None:
-    """Write these complete lines as one record if ``service.access`` is on at INFO (it
-    follows ``LENET_LOG_LEVEL``) as they are written: a level set since they were answered
-    applies to them too.
+    """Write these complete lines, as few records as can each be written whole, if
+    ``service.access`` is on at INFO (it follows ``LENET_LOG_LEVEL``) as they are written: a
+    level set since they were answered applies to them too.
 
     One orjson call for all of them, as an array cut into lines: a call per line allocated
     a bytes object of its own outside Python's small-object allocator, and those came back
-    as page faults on every flush."""
+    as page faults on every flush. A record of at most ``PIPE_BUF`` bytes with its newline
+    (the handler flushes each; stderr is line-buffered) is one write, which a pipe takes
+    whole: several worker processes share the pipe to a container's log, and a larger
+    record's writes were cut into by another's, mid-line."""
     if not lines or not logger.isEnabledFor(logging.INFO):
         return
     array = orjson.dumps(lines)
-    logger.info(array[1:-1].replace(b"}," + LINE_START, b"}\n" + LINE_START).decode())
+    text = array[1:-1].replace(b"}," + LINE_START, b"}\n" + LINE_START)
+    for record in _whole_lines(text, PIPE_BUF - 1):
+        logger.info(record.decode())
+
+
+def _whole_lines(text: bytes, most: int) -> Iterator[bytes]:
+    """``text``'s lines, joined into runs of at most ``most`` bytes (without their last
+    newline); a line longer than that alone."""
+    start = 0
+    while len(text) - start > most:
+        cut = text.rfind(b"\n", start, start + most + 1)
+        if cut < 0:  # one line longer than ``most``
+            cut = text.find(b"\n", start)
+            if cut < 0:
+                break
+        yield text[start:cut]
+        start = cut + 1
+    yield text[start:]
+
+
+def echo_request_id(scope: Scope, response: Response) -> None:
+    """Give ``response`` the request's X-Request-ID where it has one, for the answers made
+    outside the middleware that gives it to the rest: the 500 of an exception that escaped
+    the app (which Starlette's outermost middleware sends), the 503 of a request cut short
+    by the shutdown limit. Its line holds the id as the middleware decoded it (latin-1:
+    the header's own bytes again)."""
+    line: AccessLine | None = scope.get(SCOPE_KEY)
+    if line is not None:
+        response.raw_headers.append((b"x-request-id", line["request_id"].encode("latin-1")))

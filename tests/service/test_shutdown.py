@@ -30,7 +30,7 @@ before the signal are then still in flight when it comes, even on a loaded machi
 SEVEN = encode(draw_digit(7), "PNG")
 HEAD = (
     b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
-    b"Content-Length: %d\r\n\r\n" % len(SEVEN)
+    b"X-Request-ID: upload-1\r\nContent-Length: %d\r\n\r\n" % len(SEVEN)
 )
 
 
@@ -172,6 +172,7 @@ def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exit
     head, body = cut.split(b"\r\n\r\n", 1)
     assert status_line(cut) == "HTTP/1.1 503 Service Unavailable"
     assert b"\r\nretry-after: 1\r\n" in head.lower()
+    assert b"x-request-id: upload-1" in head.lower().split(b"\r\n")  # answered outside the app
     assert json.loads(body)["error"]["code"] == "shutting_down"
     assert "cut short by the shutdown limit" in log
     # Counted and logged as the 503 it was answered, not as the 500 of a crash.

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import re
+from select import PIPE_BUF
 from types import SimpleNamespace
 
 import httpx
@@ -13,7 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from service import observability
-from service.observability import answered
+from service.errors import register_error_handlers
+from service.observability import access_log, answered
 from service.observability.middleware import CUT_SHORT_CYCLE
 from service.settings import Settings
 from tests.service.conftest import MODEL_ROOT
@@ -94,6 +96,22 @@ async def test_lines_stay_apart_whatever_the_client_puts_in_them(client, access_
     ]
 
 
+def test_lines_are_written_in_records_a_pipe_takes_whole(caplog: pytest.LogCaptureFixture):
+    """Several worker processes share the pipe to a container's log: a write of more than
+    PIPE_BUF bytes to it may be cut into by another's, mid-line. The longest line there can
+    be (a path of control characters, each written as six bytes) fits in one."""
+    caplog.set_level(logging.INFO, logger="service.access")
+    paths = [f"/v1/{i}" for i in range(40)] + ["/v1/" + "\x01" * 5000] * 3
+    access_log.write([access_log.start("GET", path, "\x7f" * 128) for path in paths])
+    records = [r.getMessage() for r in caplog.records if r.name == "service.access"]
+    assert len(records) < len(paths)  # many lines a record...
+    assert all(len(record.encode()) + 1 <= PIPE_BUF for record in records)  # ...a write each
+    written = [json.loads(line)["path"] for record in records for line in record.splitlines()]
+    assert written[:40] == paths[:40]
+    assert [len(path) for path in written[40:]] == [access_log.MAX_PATH] * 3
+    assert all(path.endswith("…") for path in written[40:])
+
+
 async def test_an_overlong_request_id_is_replaced(client):
     response = await client.get("/healthz", headers={"X-Request-ID": "x" * 1000})
     assert re.fullmatch("[0-9a-f]{32}", response.headers["x-request-id"])
@@ -138,12 +156,15 @@ async def test_an_unhandled_exception_is_logged_and_counted_as_500(client, acces
     async def boom() -> None:
         raise RuntimeError("boom")
 
+    register_error_handlers(app)
     observability.install(app, Settings(model_root=MODEL_ROOT))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     before = await scrape(client)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        assert (await http.get("/v1/boom")).status_code == 500
+        response = await http.get("/v1/boom", headers={"X-Request-ID": "boom-1"})
     after = await scrape(client)
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "boom-1"  # sent outside the middleware
     assert [line["status"] for line in access_lines() if line["path"] == "/v1/boom"] == [500]
     labels = {"protocol": "v1", "route": "/v1/boom", "status": "500"}
     assert moved(before, after, "lenet_requests_total", **labels) == 1
