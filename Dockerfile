@@ -1,6 +1,7 @@
 # lenet-serve images. Two targets, both built with the classic builder (no BuildKit features):
-#   docker build -t lenet-serve .                     full: TensorFlow + NumPy backends, training job
-#   docker build --target slim -t lenet-serve:slim .  NumPy backend only, no TensorFlow
+#   docker build -t lenet-serve .                     full: TensorFlow, ONNX Runtime and NumPy
+#                                                     backends, and the training job
+#   docker build --target slim -t lenet-serve:slim .  ONNX Runtime and NumPy, no TensorFlow
 # Both serve the bundled model artifacts/lenet/1 as a non-root user: HTTP (/v1 and the Open
 # Inference Protocol's /v2) on port 8000, the protocol's gRPC service on 8001.
 ARG PYTHON_IMAGE=python:3.11-slim
