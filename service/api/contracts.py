@@ -12,8 +12,8 @@ from service.inputs.prepare import Preprocess
 from service.settings import BackendName
 
 
-class InferenceOptions(BaseModel):
-    """The query parameters of the inference routes."""
+class ModelOptions(BaseModel):
+    """The query parameters of every inference route: which model runs it."""
 
     backend: BackendName | None = Field(
         default=None, description="inference backend; default: the server's (see /v1/model)"
@@ -21,6 +21,12 @@ class InferenceOptions(BaseModel):
     version: str | None = Field(
         default=None, description="model version to use; default: the newest blessed (/v1/model)"
     )
+
+
+class InferenceOptions(ModelOptions):
+    """The query parameters of the routes that read digits: also how an image is prepared.
+    (``/v1/read`` finds the digits of a number in a photo by steps of its own.)"""
+
     preprocess: Preprocess | None = Field(
         default=None, description="default: mnist for images, none for JSON arrays"
     )

@@ -14,7 +14,7 @@ from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from service.api.contracts import InferenceOptions
+from service.api.contracts import InferenceOptions, ModelOptions
 from service.inputs.prepare import Preprocess
 from service.runtime.repository import ModelRepository
 from service.runtime.version import ModelVersion, Runner
@@ -33,8 +33,10 @@ class Inference:
     preprocess: Preprocess | None
 
 
-def inference_for(request: Request) -> Inference:
-    """Validate ``InferenceOptions`` from the query string and look up what they name.
+def inference_for(
+    request: Request, options_type: type[ModelOptions] = InferenceOptions
+) -> Inference:
+    """Validate ``options_type`` from the query string and look up what they name.
 
     Called by the route itself, not through ``Depends``: FastAPI solves dependencies and
     query parameters one by one, a large part of what ``bench/stages.py`` calls "the rest"
@@ -42,15 +44,14 @@ def inference_for(request: Request) -> Inference:
     values give the same 422 that FastAPI's own validation does.
     """
     try:
-        options = InferenceOptions.model_validate(dict(request.query_params))
+        options = options_type.model_validate(dict(request.query_params))
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
         ) from exc
     model = repository_of(request).get(options.version)
-    return Inference(
-        request.app.state.settings, model, model.runner(options.backend), options.preprocess
-    )
+    preprocess = options.preprocess if isinstance(options, InferenceOptions) else None
+    return Inference(request.app.state.settings, model, model.runner(options.backend), preprocess)
 
 
 def repository_of(request: Request) -> ModelRepository:

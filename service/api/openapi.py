@@ -11,7 +11,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from service.api.contracts import B64Image, ErrorResponse, InferenceOptions, PredictRequest
+from service.api.contracts import (
+    B64Image,
+    ErrorResponse,
+    InferenceOptions,
+    ModelOptions,
+    PredictRequest,
+)
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_PNG_B64
 from service.paths import is_v2
 from service.v2.rest import InferenceErrorResponse
@@ -121,6 +127,8 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
 
 INFERENCE_QUERY = query_parameters(InferenceOptions)
 """The inference routes' options, which they validate themselves (``inference_for``)."""
+MODEL_QUERY = query_parameters(ModelOptions)
+"""``/v1/read``'s: no ``preprocess``, which its own steps leave no choice of."""
 
 
 def install(app: FastAPI, backends: Sequence[str]) -> None:

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request, Response
 
 from service.api import responses
 from service.api.bodies import read_one
-from service.api.contracts import ReadResponse
+from service.api.contracts import ModelOptions, ReadResponse
 from service.api.dependencies import inference_for
-from service.api.openapi import INFERENCE_QUERY, errors, image_body
+from service.api.openapi import MODEL_QUERY, errors, image_body
 from service.inputs.prepare import to_number
 from service.observability.access_log import note
 
@@ -19,13 +19,13 @@ router = APIRouter(prefix="/v1", tags=["inference"])
     "/read",
     summary="Read a number: its digits left to right, each with its box",
     response_model=ReadResponse,
-    openapi_extra={**image_body(batch=False, arrays=False), "parameters": INFERENCE_QUERY},
+    openapi_extra={**image_body(batch=False, arrays=False), "parameters": MODEL_QUERY},
     responses=errors(400, 404, 413, 415, 422, 503),
 )
 async def read_number(request: Request) -> Response:
     """A photo of a number written in a row (a house number, a year, up to a dozen digits):
     each digit is found, read as ``/v1/predict`` reads one, and returned left to right."""
-    job = inference_for(request)
+    job = inference_for(request, ModelOptions)
     item = await read_one(request, max_images=job.settings.max_images_per_request)
     digits = await to_number(
         item, max_pixels=job.settings.max_image_pixels, predict=job.runner.backend.predict

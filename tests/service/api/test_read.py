@@ -79,3 +79,12 @@ async def test_read_refuses_a_batch(client):
     photo, _ = photo_of("407")
     files = [("files", (f"{i}.jpg", photo, "image/jpeg")) for i in range(2)]
     assert_error(await client.post("/v1/read", files=files), "invalid_input", "exactly one")
+
+
+async def test_read_documents_no_preprocess_choice_it_would_not_use(client):
+    """A number is found in a photo by steps of its own: ``preprocess`` changed nothing."""
+    document = (await client.get("/openapi.json")).json()
+    parameters = document["paths"]["/v1/read"]["post"]["parameters"]
+    assert [parameter["name"] for parameter in parameters] == ["backend", "version"]
+    predict = document["paths"]["/v1/predict"]["post"]["parameters"]
+    assert "preprocess" in [parameter["name"] for parameter in predict]
