@@ -12,6 +12,9 @@ finish (for at most ``LENET_SHUTDOWN_TIMEOUT_SECONDS``) and runs the lifespan's 
 the gRPC server drains at the same time. The process then exits with status 0. With several
 workers the parent passes the signal on to each, which does the same, and exits with status
 0 once all have.
+
+Start-up stops with status 2 when a setting is wrong (a line for each, naming its
+variable), and with uvicorn's 3 when a port is taken or the app cannot start.
 """
 
 import copy
@@ -19,16 +22,25 @@ import logging
 import logging.config
 import os
 import signal
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from socket import socket
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from uvicorn.config import LOGGING_CONFIG
+from uvicorn.logging import TRACE_LOG_LEVEL
 
 from service.connections import http_protocol
 from service.observability.exposition import forget_worker, shared_by_workers
-from service.settings import Settings
-from service.workers import serve
+from service.settings import Settings, problems
+from service.workers import hold, serve
+
+USAGE = 2
+"""The exit status for settings that cannot be served, a usage error's (as click's)."""
 
 logger = logging.getLogger("service")
 
@@ -72,6 +84,26 @@ def describe(settings: Settings) -> str:
     return "lenet-serve: " + "; ".join(parts)
 
 
+def read_settings() -> Settings:
+    """The settings, or an exit with ``USAGE`` and a line on stderr for each problem."""
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        for problem in problems(exc):
+            print(f"lenet-serve: {problem}", file=sys.stderr)
+        raise SystemExit(USAGE) from None
+
+
+def grpc_port_held(settings: Settings) -> AbstractContextManager[socket | None]:
+    """The gRPC port held for this service's processes, which each bind it with
+    ``SO_REUSEPORT`` (``service.grpc.server``), as the HTTP port is (``service.workers``): a
+    port another process holds stops start-up now, not after the models load or, with
+    ``SO_REUSEPORT`` on both sides, never. Nothing when gRPC is off."""
+    if not settings.grpc_port:
+        return nullcontext()
+    return hold(settings.host, settings.grpc_port, "gRPC (LENET_GRPC_PORT)")
+
+
 def exit_cleanly(signum: int, frame: FrameType | None) -> None:
     """SIGTERM's handler outside uvicorn's: end with status 0. uvicorn, having drained, raises
     the signal again under the handler it found, and the default one would report the
@@ -81,12 +113,13 @@ def exit_cleanly(signum: int, frame: FrameType | None) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, exit_cleanly)
-    settings = Settings()
-    if settings.log_level.lower() not in ("debug", "trace"):
+    settings = read_settings()
+    if settings.log_level not in ("debug", "trace"):
         # TensorFlow's C++ INFO and WARNING lines, read when a worker imports it. The few it
         # writes before absl's logging starts (oneDNN's notice) ignore it: abseil-cpp#1957.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     log_config = logging_config(settings.log_level.upper())
+    logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")  # uvicorn names it only in its Config
     logging.config.dictConfig(log_config)
     logger.info(describe(settings))
     config = uvicorn.Config(
@@ -102,5 +135,5 @@ if __name__ == "__main__":
         limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    with shared_by_workers(settings):
+    with grpc_port_held(settings), shared_by_workers(settings):
         serve(config, on_worker_exit=forget_worker)

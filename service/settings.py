@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import SettingsConfigDict, SettingsError
 
 from model.artifacts import ModelRootSettings
 from service.keys import read_keys
 
 BackendName = Literal["tensorflow", "numpy", "onnx"]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+"""uvicorn's levels (``uvicorn.config.LOG_LEVELS``)."""
 
 FASTEST_FIRST: tuple[BackendName, ...] = ("onnx", "numpy", "tensorflow")
 """The backends by their predict req/s in ``make bench`` (docs/benchmarks.md), fastest first."""
@@ -25,7 +29,11 @@ class Settings(ModelRootSettings):
     """Read from the environment (prefix ``LENET_``), e.g. ``LENET_DEFAULT_BACKEND=numpy``;
     ``LENET_MODEL_ROOT`` is shared with the training job (``ModelRootSettings``)."""
 
-    model_config = SettingsConfigDict(env_prefix="LENET_", protected_namespaces=())
+    model_config = SettingsConfigDict(
+        env_prefix="LENET_",
+        protected_namespaces=(),
+        allow_inf_nan=False,  # an infinite delay or timeout never ends: a drain, a batch wait
+    )
 
     model_name: str = "lenet"
     """The name the API reports; one model per repository root."""
@@ -94,7 +102,9 @@ class Settings(ModelRootSettings):
     backend_threads: int | None = Field(default=None, gt=0)
     """Operator threads of each backend, per process; unset: the CPUs this process may use
     divided among ``workers`` (set it when another process manager runs several copies)."""
-    log_level: str = "info"
+    log_level: LogLevel = "info"
+    """Of uvicorn's and the ``service`` loggers, any case; ``trace`` adds uvicorn's lines
+    for each connection and ASGI message."""
 
     api_keys_file: Path | None = None
     """A file of API keys, one a line, or ``sha256:<hex>`` of one (``#`` starts a comment):
@@ -118,6 +128,12 @@ class Settings(ModelRootSettings):
             return self.default_backend, "named by LENET_DEFAULT_BACKEND"
         fastest = next(name for name in FASTEST_FIRST if name in self.backends)
         return fastest, "the fastest backend loaded (onnx, then numpy, then tensorflow)"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, level: Any) -> Any:
+        """``INFO`` too, as uvicorn takes it and this setting always has."""
+        return level.lower() if isinstance(level, str) else level
 
     @field_validator("api_keys_file")
     @classmethod
@@ -163,3 +179,55 @@ class Settings(ModelRootSettings):
         if self.metrics_require_key and self.api_keys_file is None:
             raise ValueError("LENET_METRICS_REQUIRE_KEY needs keys: set LENET_API_KEYS_FILE")
         return self
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> Settings:
+        # Else gRPC takes the port first (in the lifespan) and HTTP fails after the models
+        # load, or, with several workers, both listen on it and share its connections. (The
+        # HTTP port is never 0, gRPC's "off".)
+        if self.grpc_port == self.port:
+            raise ValueError(
+                f"LENET_GRPC_PORT={self.grpc_port} is LENET_PORT too: give each its own"
+            )
+        return self
+
+
+def variable(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return f"{Settings.model_config['env_prefix']}{field.upper()}"
+
+
+def problems(error: ValidationError | SettingsError) -> list[str]:
+    """What is wrong with the settings, a line for each problem naming its variable: for
+    ``python -m service`` to print instead of pydantic's report, which names fields over
+    several lines each, or pydantic-settings', which names the field it could not parse
+    but not why."""
+    if isinstance(error, SettingsError):
+        return [_not_json(error)]
+    return [_problem(details) for details in error.errors()]
+
+
+def _problem(details: ErrorDetails) -> str:
+    value_error = details["type"] == "value_error"  # a validator's, without pydantic's prefix
+    message = str(details["ctx"]["error"]) if value_error else details["msg"]
+    if not details["loc"]:  # a model validator's, which names its variables
+        return message
+    field, *inside = details["loc"]
+    name = variable(str(field))
+    if message.startswith(name):  # a field validator's
+        return message
+    given = details["input"]
+    if inside:  # a list's item
+        return f"{name}: {json.dumps(given)}: {message}"
+    return f"{name}={given}: {message}"
+
+
+def _not_json(error: SettingsError) -> str:
+    """pydantic-settings reads a list from JSON, and names only the field when it is not:
+    in its message, and the value in its cause, ``json.loads``' error."""
+    field = re.search(r'field "(\w+)"', str(error))
+    cause = error.__cause__
+    if field is None or not isinstance(cause, json.JSONDecodeError):
+        return str(error)
+    example = json.dumps([item.strip() for item in cause.doc.split(",")])
+    return f"{variable(field[1])}={cause.doc}: must be a JSON list, such as {example}"

@@ -17,6 +17,7 @@ supervisor hands every worker it spawns, pickled for each start: ours is a socke
 pickles as its address, so each worker, a replacement too, unpickles a socket of its own.
 The parent keeps its socket bound but never listening: the port stays held between worker
 starts, a port another program holds fails at once, and port 0 becomes one port for all.
+``python -m service`` holds the gRPC port the same way, one worker or several.
 
 Costs: a worker that dies takes the connections still waiting in its own accept queue with it
 (they are reset; one shared queue would outlive any worker). Elsewhere than Linux
@@ -103,20 +104,27 @@ class SharedAddress(socket.socket):
 
 
 def reserve(config: Config) -> SharedAddress:
-    """Hold ``config``'s host and port for the workers, logged as uvicorn logs its socket.
+    """Hold ``config``'s host and port for the workers, logged as uvicorn logs its socket."""
+    sock = hold(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    where = f"[{host}]" if sock.family == socket.AF_INET6 else host
+    logger.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, port)
+    return sock
+
+
+def hold(host: str, port: int, server: str = "") -> SharedAddress:
+    """Hold ``host`` and ``port`` for this service's processes, which bind it with
+    ``SO_REUSEPORT``; exit with uvicorn's startup-failure status, naming ``server`` (the
+    gRPC one) where given, when it is taken.
 
     A plain bind first, without ``SO_REUSEPORT``: it fails while anything listens there, this
     service started a second time too, which would otherwise join the first one's listeners
     (any process of the same user may) and take a share of its connections. (Two started at
     the same moment, before either listens, can still both get through.)"""
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    with _bind(socket.socket(family), (config.host, config.port), reuse_port=False) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with _bind(socket.socket(family), (host, port), reuse_port=False, server=server) as probe:
         address = probe.getsockname()  # the port picked, when asked for port 0
-    sock = _bind(SharedAddress(family), address)
-    host, port = address[:2]
-    where = f"[{host}]" if family == socket.AF_INET6 else host
-    logger.info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, port)
-    return sock
+    return _bind(SharedAddress(family), address, server=server)
 
 
 def own_socket(family: socket.AddressFamily, address: Address) -> socket.socket:
@@ -125,7 +133,7 @@ def own_socket(family: socket.AddressFamily, address: Address) -> socket.socket:
     return _bind(socket.socket(family), address)
 
 
-def _bind(sock: S, address: Address, reuse_port: bool = True) -> S:
+def _bind(sock: S, address: Address, reuse_port: bool = True, server: str = "") -> S:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: over TIME_WAIT
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -133,6 +141,6 @@ def _bind(sock: S, address: Address, reuse_port: bool = True) -> S:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        logger.error("cannot listen on %s: %s", address, exc)
+        logger.error("cannot listen on %s%s: %s", address, f" for {server}" if server else "", exc)
         sys.exit(STARTUP_FAILURE)
     return sock

@@ -42,7 +42,9 @@ async def serving(
     its ``Stop``; it is stopped on the way out whatever else stopped it.
 
     Each uvicorn worker process binds the same port (SO_REUSEPORT, grpcio's default on
-    Linux), as uvicorn's workers share the HTTP port, and the kernel spreads connections.
+    Linux), as uvicorn's workers share the HTTP port, and the kernel spreads connections;
+    ``python -m service`` holds it first (``service.workers.hold``), so a port that another
+    process listens on stops start-up instead of being shared with it.
     """
     if not settings.grpc_port:
         yield None

@@ -1,4 +1,5 @@
-"""Settings: what is derived (operator threads, the default backend) and what is read."""
+"""Settings: what is derived (operator threads, the default backend), what is read, what is
+refused and how the refusal reads."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from model.artifacts import ModelRootSettings
-from service.settings import Settings
+from service.settings import Settings, problems, variable
 
 CPUS = len(os.sched_getaffinity(0))
 
@@ -75,3 +78,97 @@ def test_the_connection_and_shutdown_limits_are_read_under_their_names(
         settings.max_connections,
         settings.shutdown_timeout_seconds,
     ) == (2.5, 7.0, 50, 3)
+
+
+FLOATS = [name for name, field in Settings.model_fields.items() if field.annotation is float]
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+@pytest.mark.parametrize("name", FLOATS)
+def test_a_duration_must_be_finite(name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An infinite shutdown delay never drains, an infinite batch delay never answers."""
+    monkeypatch.setenv(variable(name), value)
+    with pytest.raises(ValidationError, match="finite number"):
+        Settings()
+
+
+def test_the_grpc_port_must_not_be_the_http_port() -> None:
+    with pytest.raises(ValueError, match="LENET_GRPC_PORT=9000 is LENET_PORT too"):
+        Settings(port=9000, grpc_port=9000)
+    assert Settings(port=9000, grpc_port=0).grpc_port == 0  # gRPC off
+
+
+def test_the_log_level_is_one_of_uvicorns_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LENET_LOG_LEVEL", "TRACE")
+    assert Settings().log_level == "trace"
+    with pytest.raises(ValidationError, match="log_level"):
+        Settings(log_level="verbose")
+
+
+def problems_with(monkeypatch: pytest.MonkeyPatch, **variables: str) -> list[str]:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises((ValidationError, SettingsError)) as refused:
+        Settings()
+    return problems(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"LENET_WORKERS": "0"}, ["LENET_WORKERS=0: Input should be greater than 0"]),
+        (
+            {"LENET_LOG_LEVEL": "loud"},
+            [
+                "LENET_LOG_LEVEL=loud: Input should be 'critical', 'error', 'warning', "
+                "'info', 'debug' or 'trace'"
+            ],
+        ),
+        (
+            {"LENET_BACKENDS": '["onnx", "onxx"]'},
+            ["LENET_BACKENDS: \"onxx\": Input should be 'tensorflow', 'numpy' or 'onnx'"],
+        ),
+        (
+            {"LENET_BACKENDS": "onnx"},
+            ['LENET_BACKENDS=onnx: must be a JSON list, such as ["onnx"]'],
+        ),
+        (
+            {"LENET_BACKENDS": "onnx, numpy"},
+            ['LENET_BACKENDS=onnx, numpy: must be a JSON list, such as ["onnx", "numpy"]'],
+        ),
+        (
+            {"LENET_CORS_ORIGINS": "https://x.org"},
+            ['LENET_CORS_ORIGINS=https://x.org: must be a JSON list, such as ["https://x.org"]'],
+        ),
+        (
+            {"LENET_CORS_ORIGINS": '["https://x.org/"]'},
+            [
+                "LENET_CORS_ORIGINS: 'https://x.org/' is not an origin, scheme://host[:port] "
+                "with no path (not even a trailing /), or *"
+            ],
+        ),
+        (
+            {"LENET_ROOT_PATH": "lenet"},
+            [
+                "LENET_ROOT_PATH: 'lenet' is not a path prefix such as /lenet: it starts with "
+                "/, does not end with one, and holds no spaces, ? or #"
+            ],
+        ),
+        (
+            {"LENET_PORT": "8000", "LENET_GRPC_PORT": "8000"},
+            ["LENET_GRPC_PORT=8000 is LENET_PORT too: give each its own"],
+        ),
+        (
+            {"LENET_WORKERS": "two", "LENET_SHUTDOWN_DELAY_SECONDS": "inf"},
+            [
+                "LENET_SHUTDOWN_DELAY_SECONDS=inf: Input should be a finite number",
+                "LENET_WORKERS=two: Input should be a valid integer, unable to parse string "
+                "as an integer",
+            ],
+        ),
+    ],
+)
+def test_each_problem_is_one_line_naming_its_variable(
+    variables: dict[str, str], expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert problems_with(monkeypatch, **variables) == expected
