@@ -76,7 +76,7 @@ class ModelRootSettings(BaseSettings):
 
 
 MAX_VERSION_DIGITS = 19
-"""Versions fit in a signed 64-bit integer, as Triton's do."""
+"""Versions have at most 19 digits, as the service takes a version named in a request."""
 
 
 def version_of(name: str) -> int | None:
@@ -96,17 +96,23 @@ def list_versions(root: Path) -> list[int]:
     return sorted(version for version in found if version is not None)
 
 
-def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Every file under ``folder`` with its size and modification time: what changes when
-    any of them is written, replaced or removed."""
+Fingerprint = tuple[tuple[str, int, int, int, int], ...]
+
+
+def fingerprint(folder: Path) -> Fingerprint:
+    """Every file under ``folder`` with its inode, size, and times of change: what changes
+    when any of them is written, replaced or removed, a copy that keeps the old times too
+    (``cp -a``: its inode and change time are new). A file that cannot be looked at is
+    left out: loading will say why."""
     files = []
     for path in folder.rglob("*"):
         try:
             stat = path.stat()
-        except FileNotFoundError:  # gone while looked at: the next look sees it gone
+        except OSError:  # gone while looked at, or unreadable
             continue
         if S_ISREG(stat.st_mode):
-            files.append((path.relative_to(folder).as_posix(), stat.st_size, stat.st_mtime_ns))
+            name = path.relative_to(folder).as_posix()
+            files.append((name, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     return tuple(sorted(files))
 
 

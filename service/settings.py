@@ -209,7 +209,9 @@ def problems(error: ValidationError | SettingsError) -> list[str]:
 
 def _problem(details: ErrorDetails) -> str:
     value_error = details["type"] == "value_error"  # a validator's, without pydantic's prefix
-    message = str(details["ctx"]["error"]) if value_error else details["msg"]
+    message = (
+        str(details.get("ctx", {}).get("error", details["msg"])) if value_error else details["msg"]
+    )
     if not details["loc"]:  # a model validator's, which names its variables
         return message
     field, *inside = details["loc"]

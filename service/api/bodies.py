@@ -78,7 +78,9 @@ class WholeMultipart(MultiPartParser):
         form = await super().parse()
         if not self.ended:
             await form.close()
-            raise MultiPartException("it ends before its closing boundary: a part is cut short")
+            raise MultiPartException(
+                "it ends before its closing boundary (a part cut short, or none at all)"
+            )
         return form
 
 

@@ -63,7 +63,8 @@ async def serving(
     service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(repository, settings, termination), server
     )
-    address = f"{settings.host}:{settings.grpc_port}"
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host  # IPv6
+    address = f"{host}:{settings.grpc_port}"
     server.add_insecure_port(address)
     await server.start()
     logger.info("gRPC (Open Inference Protocol) on %s", address)

@@ -50,10 +50,12 @@ class AccessLine(TypedDict):
     request_id: str
 
 
-MAX_PATH = 512
-"""Characters of a path kept in its line; a longer one ends in "…". With the request id's
-128 bytes, a line then stays under ``PIPE_BUF`` even were every character of both escaped
-(\\u0001: six bytes): see ``write``."""
+MAX_PATH = 500
+"""Characters of a path kept in its line; a longer one ends in "…". With ``MAX_METHOD`` and
+the request id's 128 bytes, a line then stays under ``PIPE_BUF`` even were every character
+of all three escaped (\\u0001: six bytes): see ``write``."""
+MAX_METHOD = 20
+"""Characters of a method kept in its line."""
 
 
 def start(method: str, path: str, request_id: str) -> AccessLine:
@@ -62,7 +64,7 @@ def start(method: str, path: str, request_id: str) -> AccessLine:
     if len(path) > MAX_PATH:  # a client chooses it
         path = path[: MAX_PATH - 1] + "…"
     return {
-        "method": method,
+        "method": method[:MAX_METHOD],  # any token, served by uvicorn's h11 (httptools: known)
         "path": path,
         "status": 500,
         "duration_ms": 0.0,

@@ -16,6 +16,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from time import monotonic
+from typing import NoReturn
 
 from starlette.concurrency import run_in_threadpool
 
@@ -52,13 +54,22 @@ class Plan:
         return sorted([*others[max(0, len(others) - keep + 1) :], default])
 
 
+RETRY_FIRST_SECONDS = 60.0
+"""A version that did not load is tried again this long after, though its files are the
+same (what failed may have been memory or file handles, not the files), ..."""
+RETRY_MOST_SECONDS = 3600.0
+"""... then after twice as long each time it fails again, up to this."""
+
+
 @dataclass(frozen=True)
 class Failed:
-    """A version that did not load, and its files as they were then: it is tried again,
-    and reported again, only once they change."""
+    """A version that did not load: its files as they were then, why, and when to try it
+    again unless they change first."""
 
-    files: tuple[tuple[str, int, int], ...]
+    files: artifacts.Fingerprint
     problem: str
+    retry_at: float
+    wait: float
 
 
 @dataclass(frozen=True)
@@ -126,13 +137,19 @@ class ModelRepository:
         change. Loading is all or nothing per version: no request sees one half loaded."""
         plan = self.plan()
         fresh: dict[int, ModelVersion] = {}
-        default = next((v for v in plan.defaults if self._loads(v, fresh)), None)
-        if default is None:
-            problems = "; ".join(self._failed[v].problem for v in plan.defaults)
-            raise NothingToServe(f"no version that may answer by default loads: {problems}")
-        served = [
-            v for v in plan.served(default, self._settings.keep_versions) if self._loads(v, fresh)
-        ]
+        try:
+            default = next((v for v in plan.defaults if self._loads(v, fresh)), None)
+            if default is None:
+                self._keep_serving(plan)
+            served = [
+                v
+                for v in plan.served(default, self._settings.keep_versions)
+                if self._loads(v, fresh)
+            ]
+        except BaseException:
+            for unused in fresh.values():  # loaded, never served: its batchers would linger
+                unused.close()
+            raise
         self._failed = {v: failed for v, failed in self._failed.items() if v in plan.available}
         with self._lock:
             dropped = [loaded for v, loaded in self._versions.items() if v not in served]
@@ -156,23 +173,42 @@ class ModelRepository:
             closing.start()
         return bool(fresh or dropped)
 
+    def _keep_serving(self, plan: Plan) -> NoReturn:
+        """No version that may answer by default loads: what is loaded answers on, the
+        default too, though its blessing may have been taken back (an answer from it rather
+        than none); the blessings read are shown as they are, and the problem raised."""
+        with self._lock:
+            self._blessings = plan.blessings
+        problems = "; ".join(self._failed[v].problem for v in plan.defaults)
+        raise NothingToServe(f"no version that may answer by default loads: {problems}")
+
     def _loads(self, version: int, fresh: dict[int, ModelVersion]) -> bool:
         """Whether ``version`` is loaded, or now loads into ``fresh``. One that failed is
-        not tried again until its files change: loading warms every backend up, and a
-        failure logged on every poll would bury the log."""
+        tried again once its files change, or after a wait that doubles each time: loading
+        warms every backend up, and a failure logged on every poll would bury the log (a
+        failure repeated is logged once, then at DEBUG)."""
         if version in self._versions or version in fresh:
             return True
         path = self._settings.model_root / str(version)
         files = artifacts.fingerprint(path)
         failed = self._failed.get(version)
-        if failed is not None and failed.files == files:
+        if failed is not None and failed.files == files and monotonic() < failed.retry_at:
             return False
         try:
             fresh[version] = load_version(self._settings, path)
         except Exception as exc:
             problem = f"version {version} does not load: {type(exc).__name__}: {exc}"
-            self._failed[version] = Failed(files, problem)
-            logger.error("%s; skipped until its files change", problem, exc_info=exc)
+            wait, again = RETRY_FIRST_SECONDS, False
+            if failed is not None and (failed.files, failed.problem) == (files, problem):
+                wait, again = min(2 * failed.wait, RETRY_MOST_SECONDS), True
+            self._failed[version] = Failed(files, problem, monotonic() + wait, wait)
+            logger.log(
+                logging.DEBUG if again else logging.ERROR,
+                "%s; tried again in %.0f s or when its files change",
+                problem,
+                wait,
+                exc_info=None if again else exc,
+            )
             return False
         self._failed.pop(version, None)
         return True

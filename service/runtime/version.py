@@ -93,12 +93,19 @@ class ModelVersion:
 
 
 def load_version(settings: Settings, path: Path) -> ModelVersion:
-    """Load and warm up every configured backend on the version folder at ``path``."""
+    """Load and warm up every configured backend on the version folder at ``path``, and
+    read the rest, before giving each backend its batcher: a version that fails to load
+    leaves no batcher (nor its metrics' series) behind."""
     architecture = artifacts.read_json(path / artifacts.ARCHITECTURE_FILE)
     layer_names = [layer["name"] for layer in architecture["layers"]]
+    backends = {
+        name: load_backend(name, path, layer_names, settings.threads_per_backend)
+        for name in settings.backends
+    }
+    explainer = Explainer(path / artifacts.WEIGHTS_FILE)
+    card = artifacts.read_json(path / artifacts.METRICS_FILE)
     runners: dict[str, Runner] = {}
-    for name in settings.backends:
-        backend = load_backend(name, path, layer_names, settings.threads_per_backend)
+    for name, backend in backends.items():
         batcher = MicroBatcher(
             backend.predict,
             max_images=settings.max_images_per_call,
@@ -117,7 +124,7 @@ def load_version(settings: Settings, path: Path) -> ModelVersion:
         runners=runners,
         default_backend=default_backend,
         default_backend_reason=reason,
-        explainer=Explainer(path / artifacts.WEIGHTS_FILE),
+        explainer=explainer,
         architecture=architecture,
-        card=artifacts.read_json(path / artifacts.METRICS_FILE),
+        card=card,
     )

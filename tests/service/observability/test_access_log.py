@@ -99,10 +99,17 @@ async def test_lines_stay_apart_whatever_the_client_puts_in_them(client, access_
 def test_lines_are_written_in_records_a_pipe_takes_whole(caplog: pytest.LogCaptureFixture):
     """Several worker processes share the pipe to a container's log: a write of more than
     PIPE_BUF bytes to it may be cut into by another's, mid-line. The longest line there can
-    be (a path of control characters, each written as six bytes) fits in one."""
+    be (its method, path and id of control characters, each written as six bytes, and the
+    longest values of the rest) fits in one."""
     caplog.set_level(logging.INFO, logger="service.access")
     paths = [f"/v1/{i}" for i in range(40)] + ["/v1/" + "\x01" * 5000] * 3
-    access_log.write([access_log.start("GET", path, "\x7f" * 128) for path in paths])
+    lines = [access_log.start("GET", path, "abc") for path in paths[:40]]
+    for path in paths[40:]:
+        line = access_log.start("\x01" * 100, path, "\x01" * 128)
+        line.update(status=503, duration_ms=123456.789, batch_size=256)
+        line.update(backend="tensorflow", version="9" * 19)
+        lines.append(line)
+    access_log.write(lines)
     records = [r.getMessage() for r in caplog.records if r.name == "service.access"]
     assert len(records) < len(paths)  # many lines a record...
     assert all(len(record.encode()) + 1 <= PIPE_BUF for record in records)  # ...a write each

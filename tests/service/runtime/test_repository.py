@@ -134,6 +134,50 @@ def test_a_newest_blessed_version_that_does_not_load_leaves_the_one_before_answe
         served.close()
 
 
+def test_a_version_that_failed_is_tried_again_in_a_while_though_its_files_are_the_same(
+    tmp_path: Path, loads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What failed may have been memory or file handles, not the files: a server that
+    never tried again would answer 503 until someone touched them."""
+    break_weights(publish(tmp_path, 1))
+    served = repository_of(tmp_path)
+    now = 1000.0
+    monkeypatch.setattr(repository, "monotonic", lambda: now)
+    try:
+        for wait in (repository.RETRY_FIRST_SECONDS, 2 * repository.RETRY_FIRST_SECONDS):
+            with pytest.raises(NothingToServe):
+                served.refresh()
+            tried = len(loads)
+            now += wait - 1
+            with pytest.raises(NothingToServe):
+                served.refresh()
+            assert len(loads) == tried  # not yet
+            now += 1
+        shutil.copy(MODEL_ROOT / "1" / artifacts.WEIGHTS_FILE, tmp_path / "1")
+        assert served.refresh() and served.get().version == 1  # mended: at once
+    finally:
+        served.close()
+
+
+def test_when_no_blessed_version_loads_the_one_answering_answers_on_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """v2 revoked, and v1, the blessed one before it, does not load: an answer from v2
+    rather than none, its blessing shown as it now is."""
+    break_weights(publish(tmp_path, 1))
+    publish(tmp_path, 2)
+    served = repository_of(tmp_path)
+    try:
+        served.refresh()
+        artifacts.record_blessing(tmp_path / "2", artifacts.Blessing("revoked", "rolled back"))
+        with pytest.raises(NothingToServe, match="version 1 does not load"):
+            served.refresh()
+        assert served.get().version == 2
+        assert served.blessing(2).status == "revoked"
+    finally:
+        served.close()
+
+
 def test_a_candidate_that_does_not_load_holds_up_neither_the_default_nor_a_rollback(
     tmp_path: Path,
 ) -> None:
