@@ -112,9 +112,9 @@ passed
 
 step "slim image: the page and what it loads, and an explanation (the NumPy backward pass)"
 page=$(curl -sS --fail-with-body --max-time 30 "http://127.0.0.1:$SLIM_PORT/")
-module=$(grep -o '/page/[0-9a-f]*/main\.js' <<<"$page" | head -n 1)
-[[ -n $module ]] || fail "the page names no /page/<digest>/main.js"
-curl -sS --fail --max-time 30 -o /dev/null "http://127.0.0.1:$SLIM_PORT$module" ||
+module=$(grep -o 'src="page/[0-9a-f]*/main\.js"' <<<"$page" | head -n 1 | cut -d'"' -f2)
+[[ -n $module ]] || fail "the page names no page/<digest>/main.js (relative to it)"
+curl -sS --fail --max-time 30 -o /dev/null "http://127.0.0.1:$SLIM_PORT/$module" ||
   fail "the page's $module is not served"
 passed
 explained=$(curl -sS --fail-with-body --max-time 30 -F "file=@$DIGIT_PNG" \
