@@ -134,7 +134,8 @@ class ModelRepository:
         The default is the first of the plan's that loads: a newer blessed version that does
         not load leaves the one before it answering (at start-up too), and one that cannot be
         loaded beside it is left out; either is logged once, and tried again once its files
-        change. Loading is all or nothing per version: no request sees one half loaded."""
+        change or after a wait (``_loads``). Loading is all or nothing per version: no request
+        sees one half loaded."""
         plan = self.plan()
         fresh: dict[int, ModelVersion] = {}
         try:
