@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import web
 from service.api import openapi
-from service.errors import BadRequest, ServiceError, error_response
+from service.errors import BadRequest, ServiceError, error_response, response_to
 from service.keys import KeyFile, bearer
 from service.paths import app_path
 from service.settings import Settings
@@ -88,11 +88,7 @@ class RequireApiKey:
         if token is not None and self._keys.allows(token):
             await self.app(scope, receive, send)
             return
-        error = MISSING if token is None else INVALID
-        response = error_response(
-            error.status_code, error.code, error.message, error.headers, scope=scope
-        )
-        await response(scope, receive, send)
+        await response_to(MISSING if token is None else INVALID, scope)(scope, receive, send)
 
 
 class Cors(CORSMiddleware):

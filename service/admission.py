@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import Overloaded, ServiceError, error_response
+from service.errors import Overloaded, ServiceError, response_to
 from service.paths import app_path
 from service.runtime.batching import MicroBatcher
 from service.runtime.repository import ModelRepository
@@ -59,14 +59,7 @@ class Admission:
                 try:
                     batcher.admit()
                 except Overloaded as refused:
-                    response = error_response(
-                        refused.status_code,
-                        refused.code,
-                        refused.message,
-                        refused.headers,
-                        scope=scope,
-                    )
-                    await response(scope, receive, send)
+                    await response_to(refused, scope)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
 

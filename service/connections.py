@@ -30,7 +30,7 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from service.errors import Overloaded, ShuttingDown, error_response
+from service.errors import Overloaded, ShuttingDown, response_to
 from service.observability.access_log import echo_request_id
 from service.observability.metrics import count_connection_cap_refusal
 from service.observability.middleware import CUT_SHORT_CYCLE
@@ -109,11 +109,10 @@ async def too_many_connections(scope: Scope, receive: Receive, send: Send) -> No
     """The answer beyond the connection cap; counted apart, since the app (and with it the
     request metrics' middleware) never sees the request."""
     count_connection_cap_refusal()
-    message = "too many connections to this server; retry shortly"
-    response = error_response(
-        Overloaded.status_code, Overloaded.code, message, RETRY_AND_CLOSE, scope=scope
+    refused = Overloaded(
+        "too many connections to this server; retry shortly", headers=RETRY_AND_CLOSE
     )
-    await response(scope, receive, send)
+    await response_to(refused, scope)(scope, receive, send)
 
 
 async def answer_if_cut_short(
@@ -133,14 +132,8 @@ async def answer_if_cut_short(
         if cycle.response_started:
             raise
         logger.warning("%s %s cut short by the shutdown limit", scope["method"], scope["path"])
-        message = "the server is shutting down; retry"
-        response = error_response(
-            ShuttingDown.status_code,
-            ShuttingDown.code,
-            message,
-            RETRY_AND_CLOSE,
-            scope=scope,
-        )
+        cut = ShuttingDown("the server is shutting down; retry", headers=RETRY_AND_CLOSE)
+        response = response_to(cut, scope)
         echo_request_id(scope, response)
         await response(scope, receive, send)
     finally:

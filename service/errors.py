@@ -111,9 +111,15 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def response_to(error: ServiceError, scope: Scope) -> JSONResponse:
+    """``error`` as the answer to the request of ``scope``: for the middleware that refuse a
+    request before any route, which no handler table answers for."""
+    return error_response(error.status_code, error.code, error.message, error.headers, scope=scope)
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.headers, scope=request.scope)
+    return response_to(exc, request.scope)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

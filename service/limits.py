@@ -13,7 +13,7 @@ from service.errors import (
     PayloadTooLarge,
     ServiceError,
     UnsupportedMediaType,
-    error_response,
+    response_to,
 )
 
 GZIP, DEFLATE = 16 + zlib.MAX_WBITS, zlib.MAX_WBITS
@@ -61,10 +61,7 @@ class BodySizeLimit:
                 headers=ACCEPTED,
             )
         if refused is not None:
-            response = error_response(
-                refused.status_code, refused.code, refused.message, refused.headers, scope=scope
-            )
-            await response(scope, receive, send)
+            await response_to(refused, scope)(scope, receive, send)
             return
         received = 0
 
