@@ -221,7 +221,7 @@ def _inputs(request: Any, max_images: int) -> list[inference.Input]:
             )
         shape = list(given.shape)
         inference.images_in(shape, max_images)
-        most = min(max_images, tensors.element_count(shape))  # BYTES: an element an image
+        most = inference.encoded_at_most(shape, max_images)
         values = _raw(given, raw[index], most) if raw else _typed(given, shape)
         decoded.append(inference.Input(given.name, given.datatype, shape, values))
     return decoded

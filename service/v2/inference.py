@@ -145,6 +145,13 @@ def images_in(shape: list[int], most: int) -> int:
     return count
 
 
+def encoded_at_most(shape: list[int], max_images: int) -> int:
+    """How many ``BYTES`` elements an input of ``shape`` is read for, at most: what its
+    shape holds, an element an image, and no more than a request's images (the bound for
+    splitting them, before the shape itself is judged)."""
+    return min(max_images, tensors.element_count(shape))
+
+
 async def _digits(settings: Settings, inputs: list[Input]) -> Digits:
     if len(inputs) != 1 or inputs[0].name not in (PIXELS, ENCODED):
         names = ", ".join(i.name for i in inputs) or "none"

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from service.errors import BadRequest, InvalidInput
 from service.v2 import tensors
-from service.v2.inference import Input, Output, check_parameters, images_in
+from service.v2.inference import Input, Output, check_parameters, encoded_at_most, images_in
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -176,8 +176,8 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
 
 
 def _from_binary(given: RequestInput, raw: bytes, max_images: int) -> Input:
-    if given.datatype == "BYTES":  # an element an image, as in _from_json
-        most = min(max_images, tensors.element_count(given.shape))
+    if given.datatype == "BYTES":
+        most = encoded_at_most(given.shape, max_images)
         return Input(given.name, given.datatype, given.shape, tensors.split_bytes(raw, most))
     dtype = tensors.DTYPES.get(given.datatype)
     if dtype is None:
@@ -195,9 +195,8 @@ def _from_json(given: RequestInput, max_images: int) -> Input:
             f"input {given.name}: no data; send data, or binary_data_size and its bytes "
             "after the JSON"
         )
-    if given.datatype == "BYTES":  # an element an image: no more of them than images
-        most = min(max_images, tensors.element_count(given.shape))
-        elements = _flat(given.data, given.shape, most)
+    if given.datatype == "BYTES":
+        elements = _flat(given.data, given.shape, encoded_at_most(given.shape, max_images))
         try:
             decoded = [base64.b64decode(e, validate=True) for e in elements]
         except (binascii.Error, TypeError, ValueError) as exc:
