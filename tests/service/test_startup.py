@@ -13,7 +13,7 @@ import tritonclient.grpc as grpcclient
 from uvicorn.config import STARTUP_FAILURE
 
 from tests.service.processes import ROOT, free_port, served, service_env, start
-from tests.service.workers import LISTEN, workers
+from tests.service.workers import listening_sockets, workers
 
 
 @pytest.mark.parametrize(
@@ -54,18 +54,6 @@ def test_the_trace_log_level_serves_and_logs_at_trace(tmp_path: Path) -> None:
     assert "TRACE:" in log.read_text()  # uvicorn's lines for each connection
 
 
-def listeners(port: int) -> int:
-    """TCP sockets in LISTEN state on ``port``, any process's, over IPv4 or IPv6 (grpcio
-    listens on 127.0.0.1 through an IPv6 socket, mapping the address)."""
-    return sum(
-        int(local.rsplit(":", 1)[1], 16) == port and state == LISTEN
-        for table in ("/proc/net/tcp", "/proc/net/tcp6")
-        for local, _, state in (
-            line.split()[1:4] for line in Path(table).read_text().splitlines()[1:]
-        )
-    )
-
-
 def grpc_ready(port: int) -> bool:
     return bool(grpcclient.InferenceServerClient(f"127.0.0.1:{port}").is_server_ready())
 
@@ -97,7 +85,7 @@ def test_a_second_service_on_the_grpc_port_stops_and_the_first_serves_on() -> No
     with served(env):
         status, log = second_service_on(grpc_port)
         assert grpc_ready(grpc_port)
-        assert listeners(grpc_port) == 1
+        assert listening_sockets(grpc_port) == 1
 
     assert status == STARTUP_FAILURE, log
     assert refused(grpc_port) in log
@@ -106,10 +94,10 @@ def test_a_second_service_on_the_grpc_port_stops_and_the_first_serves_on() -> No
 def test_workers_share_the_grpc_port_and_a_second_service_on_it_stops(tmp_path: Path) -> None:
     grpc_port = free_port()
     with workers(tmp_path, LENET_GRPC_PORT=str(grpc_port)) as first:
-        assert listeners(grpc_port) == 2
+        assert listening_sockets(grpc_port) == 2
         status, log = second_service_on(grpc_port)
         assert first.ready(2) and grpc_ready(grpc_port)
-        assert listeners(grpc_port) == 2
+        assert listening_sockets(grpc_port) == 2
 
     assert status == STARTUP_FAILURE, log
     assert refused(grpc_port) in log

@@ -134,13 +134,15 @@ def children(pid: int) -> list[int]:
 
 
 def listening_sockets(port: int) -> int:
-    """TCP sockets in LISTEN state on ``port`` over IPv4, any process's (/proc/net/tcp)."""
-    listening = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, _, state = line.split()[1:4]
-        if int(local.rsplit(":", 1)[1], 16) == port and state == LISTEN:
-            listening += 1
-    return listening
+    """TCP sockets in LISTEN state on ``port``, any process's, over IPv4 or IPv6 (grpcio
+    listens on 127.0.0.1 through an IPv6 socket, mapping the address)."""
+    return sum(
+        int(local.rsplit(":", 1)[1], 16) == port and state == LISTEN
+        for table in ("/proc/net/tcp", "/proc/net/tcp6")
+        for local, _, state in (
+            line.split()[1:4] for line in Path(table).read_text().splitlines()[1:]
+        )
+    )
 
 
 def read_bytes(path: str) -> bytes:
