@@ -72,19 +72,23 @@ async def median_us(step: Callable[[], Awaitable[Any]], rounds: int) -> float:
 
 
 async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[str, float]:
-    max_pixels = app.state.settings.max_image_pixels
+    settings = app.state.settings
+    limits = {
+        "max_pixels": settings.max_image_pixels,
+        "max_request_pixels": settings.max_request_pixels,
+    }
     model = app.state.repository.get(None)
     backend = model.runner(backend_name).backend  # unbatched: the batcher is in "the rest"
     request = Request(body.asgi_scope(), receiver(body))
     inputs = await bodies.read_inputs(request, max_images=1)
-    digits = await to_digits(inputs, None, max_pixels=max_pixels)
+    digits = await to_digits(inputs, None, **limits)
     probabilities = backend.predict(digits.images)
 
     async def read() -> Any:
         return await bodies.read_inputs(Request(body.asgi_scope(), receiver(body)), max_images=1)
 
     async def decode() -> Any:
-        return await to_digits(inputs, None, max_pixels=max_pixels)
+        return await to_digits(inputs, None, **limits)
 
     async def predict() -> Any:
         return backend.predict(digits.images)
@@ -94,7 +98,7 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
 
     async def in_turn() -> Any:
         read = await bodies.read_inputs(Request(body.asgi_scope(), receiver(body)), max_images=1)
-        found = await to_digits(read, None, max_pixels=max_pixels)
+        found = await to_digits(read, None, **limits)
         found_probabilities = backend.predict(found.images)
         return responses.predictions(model, backend.name, found_probabilities, found.boxes)
 

@@ -57,6 +57,10 @@ class Settings(ModelRootSettings):
     """Largest request body accepted (413 above)."""
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     """Largest decoded image, width × height (413 above): stops decompression bombs."""
+    max_request_pixels: int = Field(default=100_000_000, gt=0)
+    """Most pixels one request's images decode to together (413 above): with the default
+    limits, about a second of CPU at most, where 256 images of the largest size would take
+    minutes. A JPEG decoded at a reduced scale counts at that scale."""
     max_images_per_request: int = Field(default=256, gt=0)
     """Most images in one predict request (413 above)."""
 
@@ -176,6 +180,8 @@ class Settings(ModelRootSettings):
             )
         if self.queue_max_images < self.max_images_per_request:
             raise ValueError("LENET_QUEUE_MAX_IMAGES must hold at least one full request")
+        if self.max_request_pixels < self.max_image_pixels:
+            raise ValueError("LENET_MAX_REQUEST_PIXELS must hold at least one largest image")
         if self.metrics_require_key and self.api_keys_file is None:
             raise ValueError("LENET_METRICS_REQUIRE_KEY needs keys: set LENET_API_KEYS_FILE")
         return self

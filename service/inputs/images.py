@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -45,15 +45,47 @@ class Picture:
         return self.size[0] / width, self.size[1] / height
 
 
-def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -> Picture:
+@dataclass
+class PixelBudget:
+    """The pixels one request's images may decode to, together, as they are decoded.
+
+    ``max_pixels`` bounds each image, but a request of many images, each within it, could
+    still take minutes of CPU: a 7000x7000 PNG of a few tens of KB decodes in about 0.4 s,
+    256 of them in about 100 s. What is spent is what is decoded, so a JPEG read at a
+    reduced scale (``decode_image``'s ``at_least``) costs only the pixels it is read at."""
+
+    total: int
+    left: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.left = self.total
+
+    def spend(self, pixels: int) -> None:
+        """Take ``pixels`` from what is left, or refuse them, before they are decoded."""
+        if pixels > self.left:
+            raise PayloadTooLarge(
+                f"the request's images decode to more than {self.total} pixels together; "
+                "send them in smaller requests"
+            )
+        self.left -= pixels
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int,
+    at_least: int | None = None,
+    budget: PixelBudget | None = None,
+) -> Picture:
     """Decode an upload to upright gray levels, with transparency flattened.
 
     The pixel count is checked from the header, before any pixel is decoded, so that a
     small file that inflates to gigabytes (a decompression bomb) costs nothing. With
     ``at_least``, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (``Image.draft``: the DCT
-    does it, nearly for free) when its long side stays at least that long. Raises
+    does it, nearly for free) when its long side stays at least that long. The pixels it
+    is decoded at are spent from ``budget``, when there is one, before decoding. Raises
     ``BadRequest`` for anything that is not a complete image in one of ``FORMATS`` and
-    ``PayloadTooLarge`` for more than ``max_pixels`` pixels.
+    ``PayloadTooLarge`` for more than ``max_pixels`` pixels or more than ``budget`` has left.
     """
     try:
         image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -73,12 +105,14 @@ def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -
         )
 
     try:
-        turned = image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS
         if at_least:
             long_side = max(width, height)
             # At least a pixel a side: Pillow's JPEG draft divides by each (a 1000x1 JPEG).
             wanted = (max(1, width * at_least // long_side), max(1, height * at_least // long_side))
             image.draft(None, wanted)
+        if budget is not None:  # before the EXIF: a PNG's may follow its pixels, decoded to find it
+            budget.spend(image.width * image.height)
+        turned = image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS
         image.load()  # a truncated or corrupt stream fails here, not later
         ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways
     except Image.DecompressionBombError as exc:  # a GIF frame larger than its canvas

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from model.spec import network_input
 from service.errors import InvalidInput, NoDigit
 from service.inputs import arrays, images, ink, photos
-from service.inputs.images import Picture
+from service.inputs.images import Picture, PixelBudget
 from service.inputs.photos import Box, Digit
 from service.observability.metrics import count_no_digit
 
@@ -67,21 +67,29 @@ class Digits:
 
 
 async def to_digits(
-    inputs: list[RawInput], preprocess: Preprocess | None, *, max_pixels: int
+    inputs: list[RawInput],
+    preprocess: Preprocess | None,
+    *,
+    max_pixels: int,
+    max_request_pixels: int,
 ) -> Digits:
     """One digit per input, in order, as the network reads it, with its box in an image; on
-    the event loop only if small. ``NoDigit`` names an input that shows none."""
+    the event loop only if small. Each image decodes to at most ``max_pixels`` pixels, and
+    all of them together to at most ``max_request_pixels``. ``NoDigit`` names an input that
+    shows none."""
+    budget = PixelBudget(max_request_pixels)
     if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
-        return _read_all(inputs, preprocess, max_pixels, arrays_plain=True)
-    return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels)
+        return _read_all(inputs, preprocess, max_pixels, budget, arrays_plain=True)
+    return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels, budget)
 
 
 async def to_number(
     item: RawInput, *, max_pixels: int, predict: Callable[[np.ndarray], np.ndarray]
 ) -> Digits:
-    """The digits of the number an image shows, left to right, in a worker thread;
-    ``predict`` (a backend's: network input → probabilities) tells touching digits apart
-    where their shape alone cannot (``photos.read_number``)."""
+    """The digits of the number an image shows, left to right, in a worker thread (one
+    image: ``max_pixels`` alone bounds its decoding); ``predict`` (a backend's: network
+    input → probabilities) tells touching digits apart where their shape alone cannot
+    (``photos.read_number``)."""
     if not isinstance(item, bytes):
         raise InvalidInput("send a photo of a number, not an array: a 28x28 array is one digit")
 
@@ -89,7 +97,7 @@ async def to_number(
         return predict(network_input(tensors))
 
     def read() -> Digits:
-        number = photos.read_number(_decode(item, max_pixels), network)
+        number = photos.read_number(_decode(item, max_pixels, None), network)
         if not number:
             count_no_digit()
             raise NoDigit(f"the image shows no digit: {_NO_INK}")
@@ -102,6 +110,7 @@ def _read_all(
     inputs: list[RawInput],
     preprocess: Preprocess | None,
     max_pixels: int,
+    budget: PixelBudget,
     *,
     arrays_plain: bool = False,
 ) -> Digits:
@@ -109,7 +118,7 @@ def _read_all(
     is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        digit = _read(item, preprocess, max_pixels, arrays_plain=arrays_plain)
+        digit = _read(item, preprocess, max_pixels, budget, arrays_plain=arrays_plain)
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
@@ -132,10 +141,15 @@ def _is_small(item: RawInput) -> bool:
 
 
 def _read(
-    item: RawInput, preprocess: Preprocess | None, max_pixels: int, *, arrays_plain: bool
+    item: RawInput,
+    preprocess: Preprocess | None,
+    max_pixels: int,
+    budget: PixelBudget,
+    *,
+    arrays_plain: bool,
 ) -> Digit | None:
     if isinstance(item, bytes):
-        picture = _decode(item, max_pixels)
+        picture = _decode(item, max_pixels, budget)
         return (
             photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
         )
@@ -146,5 +160,7 @@ def _read(
     return None if found is None else Digit(found.tensor, from_photo=found.from_photo)
 
 
-def _decode(data: bytes, max_pixels: int) -> Picture:
-    return images.decode_image(data, max_pixels=max_pixels, at_least=ink.WORKING_SIDE)
+def _decode(data: bytes, max_pixels: int, budget: PixelBudget | None) -> Picture:
+    return images.decode_image(
+        data, max_pixels=max_pixels, at_least=ink.WORKING_SIDE, budget=budget
+    )

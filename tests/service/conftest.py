@@ -84,6 +84,7 @@ async def strict_app() -> AsyncIterator[FastAPI]:
         backends=["numpy"],
         max_body_bytes=64 * 1024,
         max_image_pixels=1_000_000,
+        max_request_pixels=2_000_000,
         max_images_per_request=3,
     )
     application = create_app(settings)

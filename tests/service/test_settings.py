@@ -56,6 +56,12 @@ def test_the_image_limits_are_read_under_their_names(monkeypatch: pytest.MonkeyP
     assert (settings.max_images_per_request, settings.max_images_per_call) == (12, 5)
 
 
+def test_a_requests_pixels_must_hold_its_largest_image() -> None:
+    with pytest.raises(ValueError, match="LENET_MAX_REQUEST_PIXELS must hold"):
+        Settings(max_image_pixels=1000, max_request_pixels=999)
+    assert Settings(max_image_pixels=1000, max_request_pixels=1000).max_request_pixels == 1000
+
+
 def test_the_model_root_is_shared_with_the_training_job(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LENET_MODEL_ROOT", "/models/lenet")
     assert Settings().model_root == ModelRootSettings().model_root == Path("/models/lenet")

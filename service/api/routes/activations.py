@@ -33,7 +33,13 @@ PNG: dict[int | str, dict[str, Any]] = {
 
 async def one_digit(request: Request, job: Inference, item: RawInput) -> Digits:
     note(request.scope, batch_size=1, backend=job.runner.name, version=job.model.version)
-    return await to_digits([item], job.preprocess, max_pixels=job.settings.max_image_pixels)
+    settings = job.settings
+    return await to_digits(
+        [item],
+        job.preprocess,
+        max_pixels=settings.max_image_pixels,
+        max_request_pixels=settings.max_request_pixels,
+    )
 
 
 async def uploaded_digit(request: Request, job: Inference) -> Digits:

@@ -27,7 +27,13 @@ async def predict_digits(request: Request) -> Response:
     job = inference_for(request)
     inputs = await read_inputs(request, max_images=job.settings.max_images_per_request)
     note(request.scope, batch_size=len(inputs), backend=job.runner.name, version=job.model.version)
-    digits = await to_digits(inputs, job.preprocess, max_pixels=job.settings.max_image_pixels)
+    settings = job.settings
+    digits = await to_digits(
+        inputs,
+        job.preprocess,
+        max_pixels=settings.max_image_pixels,
+        max_request_pixels=settings.max_request_pixels,
+    )
     probabilities = await job.runner.predict(digits.images, digits.viewed)
     return Response(
         responses.predictions(job.model, job.runner.name, probabilities, digits.boxes),

@@ -85,7 +85,7 @@ async def read_and_prepare(body: bytes, content_type: str) -> None:
     )
     assert 1 <= len(inputs) <= MAX_IMAGES
     assert all(item for item in inputs if isinstance(item, bytes))  # no empty image
-    digits = await to_digits(inputs, None, max_pixels=1_000_000)
+    digits = await to_digits(inputs, None, max_pixels=10**6, max_request_pixels=10**6)
     assert digits.images.shape == (len(inputs), 28, 28, 1)
 
 

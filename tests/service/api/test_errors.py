@@ -131,6 +131,16 @@ async def test_predict_rejects_a_decompression_bomb(strict_client):
     assert_error(response, 413, "payload_too_large", "pixels")
 
 
+async def test_predict_rejects_images_over_the_requests_pixels(strict_client):
+    """Each within the strict app's 1,000,000 pixels, three together over its 2,000,000."""
+    image = encode(draw_digit(7, (900, 800)), "PNG")
+    files = [("f", (f"{i}.png", image, "image/png")) for i in range(3)]
+    response = await strict_client.post("/v1/predict", files=files)
+    assert_error(response, 413, "payload_too_large", "2000000 pixels together")
+    allowed = await strict_client.post("/v1/predict", files=files[:2])
+    assert allowed.status_code == 200
+
+
 async def test_predict_rejects_a_batch_over_the_limit(strict_client):
     files = [("f", (f"{i}.png", PNG, "image/png")) for i in range(4)]
     assert_error(

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from service.errors import BadRequest, PayloadTooLarge
-from service.inputs.images import decode_image
+from service.inputs.images import PixelBudget, decode_image
 from tests.service.drawing import draw_digit, encode, photo_like, png_bomb
 
 MAX_PIXELS = 50_000_000
@@ -222,6 +222,29 @@ def test_decode_rejects_image_over_max_pixels_from_its_header() -> None:
     with pytest.raises(PayloadTooLarge, match="10000x8000 = 80000000 pixels exceeds the limit"):
         decode_image(bomb, max_pixels=MAX_PIXELS)
     assert peak_memory_mb() - before < 50
+
+
+def test_a_budget_is_spent_on_the_pixels_decoded() -> None:
+    """A PNG costs all its pixels; a JPEG read at an eighth of its scale, an eighth squared."""
+    budget = PixelBudget(10_000)
+    decode_image(
+        encode(Image.new("L", (100, 80), 255), "PNG"), max_pixels=MAX_PIXELS, budget=budget
+    )
+    assert budget.left == 2000
+    jpeg = encode(Image.new("L", (400, 320), 255), "JPEG")
+    decode_image(jpeg, max_pixels=MAX_PIXELS, at_least=50, budget=budget)
+    assert budget.left == 2000 - 50 * 40
+
+
+def test_an_image_over_what_the_budget_has_left_is_refused_before_decoding() -> None:
+    budget = PixelBudget(100_000_000)
+    budget.spend(30_000_000)
+    bomb = png_bomb(10000, 8000)  # within max_pixels here; 80 MB as 8-bit gray
+    before = peak_memory_mb()
+    with pytest.raises(PayloadTooLarge, match="more than 100000000 pixels together"):
+        decode_image(bomb, max_pixels=100_000_000, budget=budget)
+    assert peak_memory_mb() - before < 50
+    assert budget.left == 70_000_000
 
 
 def test_decode_counts_the_pixels_of_a_jpeg_before_reducing_it() -> None:

@@ -27,6 +27,7 @@ from tests.service.drawing import (
 pytestmark = pytest.mark.anyio
 
 MAX_PIXELS = 1_000_000
+LIMITS = {"max_pixels": MAX_PIXELS, "max_request_pixels": MAX_PIXELS}
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ BLANK_PHOTO = encode(photo_like(Image.new("L", (400, 300), 255), seed=1), "JPEG"
 
 async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[Any]) -> None:
     inputs: list[prepare.RawInput] = [png(28), png(64), EXAMPLE_ARRAY]
-    digits = await prepare.to_digits(inputs, None, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits(inputs, None, **LIMITS)
     assert digits.images.shape == (3, 28, 28, 1) and thread_hops == []
 
 
@@ -78,7 +79,7 @@ async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[
 async def test_larger_work_goes_to_a_thread(
     thread_hops: list[Any], inputs: list[prepare.RawInput]
 ) -> None:
-    digits = await prepare.to_digits(inputs, None, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits(inputs, None, **LIMITS)
     assert digits.images.shape == (len(inputs), 28, 28, 1) and len(thread_hops) == 1
 
 
@@ -86,14 +87,14 @@ async def test_a_tiny_file_of_many_pixels_is_judged_by_its_header(
     thread_hops: list[Any],
 ) -> None:
     with pytest.raises(PayloadTooLarge):
-        await prepare.to_digits([png_bomb(2000, 2000)], None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([png_bomb(2000, 2000)], None, **LIMITS)
     assert len(thread_hops) == 1
 
 
 async def test_loop_and_thread_decode_alike(thread_hops: list[Any]) -> None:
     image = png(28)
-    alone = await prepare.to_digits([image], None, max_pixels=MAX_PIXELS)
-    crowded = await prepare.to_digits([image] * 5, None, max_pixels=MAX_PIXELS)
+    alone = await prepare.to_digits([image], None, **LIMITS)
+    crowded = await prepare.to_digits([image] * 5, None, **LIMITS)
     assert len(thread_hops) == 1
     np.testing.assert_array_equal(crowded.images, np.repeat(alone.images, 5, 0))
     assert crowded.boxes == alone.boxes * 5
@@ -103,8 +104,25 @@ async def test_an_array_of_the_wrong_shape_is_checked_in_a_thread(
     thread_hops: list[Any],
 ) -> None:
     with pytest.raises(InvalidInput, match="got 1x100000"):
-        await prepare.to_digits([[[0] * 100_000]], None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([[[0] * 100_000]], None, **LIMITS)
     assert len(thread_hops) == 1
+
+
+async def test_a_requests_images_decode_to_at_most_its_pixel_budget() -> None:
+    inputs: list[prepare.RawInput] = [png(500)] * 4  # 250,000 pixels each
+    limits = {"max_pixels": MAX_PIXELS, "max_request_pixels": 999_999}
+    with pytest.raises(PayloadTooLarge, match="more than 999999 pixels together"):
+        await prepare.to_digits(inputs, None, **limits)
+    digits = await prepare.to_digits(inputs[:3], None, **limits)
+    assert len(digits.images) == 3
+
+
+async def test_arrays_spend_no_pixel_budget() -> None:
+    """They are not decoded: the body limit and their validation bound them."""
+    digits = await prepare.to_digits(
+        [EXAMPLE_ARRAY] * 8, None, max_pixels=MAX_PIXELS, max_request_pixels=1
+    )
+    assert len(digits.images) == 8
 
 
 # to_digits: what comes out
@@ -112,24 +130,24 @@ async def test_an_array_of_the_wrong_shape_is_checked_in_a_thread(
 
 async def test_an_image_gives_its_digit_and_where_it_is() -> None:
     drawing = draw_digit(3, (300, 240), offset=(50, -20), scale=0.6)
-    digits = await prepare.to_digits([encode(drawing, "PNG")], None, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([encode(drawing, "PNG")], None, **LIMITS)
     assert digits.images.shape == (1, 28, 28, 1) and digits.images[0, 0, 0, 0] == 0
     assert iou(digits.boxes[0], ink_box(drawing)) > 0.8
 
 
 async def test_an_array_is_taken_as_it_is_without_a_box() -> None:
-    digits = await prepare.to_digits([EXAMPLE_ARRAY], None, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([EXAMPLE_ARRAY], None, **LIMITS)
     np.testing.assert_allclose(digits.images[0, :, :, 0], np.float32(EXAMPLE_ARRAY) / 255)
     assert digits.boxes == [None]
 
 
 async def test_a_blank_array_is_taken_as_it_is() -> None:
-    digits = await prepare.to_digits([[[0] * 28] * 28], None, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([[[0] * 28] * 28], None, **LIMITS)
     assert not digits.images.any() and digits.boxes == [None]
 
 
 async def test_an_array_normalised_like_a_photo_has_no_box() -> None:
-    digits = await prepare.to_digits([EXAMPLE_ARRAY], Preprocess.mnist, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([EXAMPLE_ARRAY], Preprocess.mnist, **LIMITS)
     array = np.asarray(EXAMPLE_ARRAY, np.float32)
     assert np.corrcoef(digits.images.ravel(), array.ravel())[0, 1] > 0.9
     assert digits.boxes == [None]
@@ -137,12 +155,12 @@ async def test_an_array_normalised_like_a_photo_has_no_box() -> None:
 
 async def test_preprocess_none_takes_the_whole_image_as_it_is() -> None:
     data = encode(draw_digit(7, (56, 84), ink=255, paper=0), "PNG")
-    digits = await prepare.to_digits([data], Preprocess.none, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([data], Preprocess.none, **LIMITS)
     assert digits.boxes == [(0, 0, 56, 84)]
 
 
 async def test_the_network_input_is_scaled_to_one_and_in_request_order() -> None:
-    digits = await prepare.to_digits([png(40), EXAMPLE_ARRAY], None, max_pixels=MAX_PIXELS)
+    digits = await prepare.to_digits([png(40), EXAMPLE_ARRAY], None, **LIMITS)
     assert digits.images.dtype == np.float32 and digits.images.shape == (2, 28, 28, 1)
     assert 0 <= digits.images.min() and digits.images.max() <= 1
     np.testing.assert_allclose(
@@ -156,18 +174,18 @@ async def test_the_network_input_is_scaled_to_one_and_in_request_order() -> None
 
 async def test_a_blank_photo_is_no_digit() -> None:
     with pytest.raises(NoDigit, match="the image shows no digit"):
-        await prepare.to_digits([BLANK_PHOTO], None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([BLANK_PHOTO], None, **LIMITS)
 
 
 async def test_no_digit_names_the_blank_input_of_a_batch() -> None:
     inputs: list[prepare.RawInput] = [png(100), BLANK_PHOTO, png(100)]
     with pytest.raises(NoDigit, match="input 2 of 3 shows no digit"):
-        await prepare.to_digits(inputs, None, max_pixels=MAX_PIXELS)
+        await prepare.to_digits(inputs, None, **LIMITS)
 
 
 async def test_a_blank_array_normalised_like_a_photo_is_no_digit() -> None:
     with pytest.raises(NoDigit, match="no digit"):
-        await prepare.to_digits([[[0] * 28] * 28], Preprocess.mnist, max_pixels=MAX_PIXELS)
+        await prepare.to_digits([[[0] * 28] * 28], Preprocess.mnist, **LIMITS)
 
 
 # to_number

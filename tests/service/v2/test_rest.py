@@ -482,6 +482,16 @@ async def test_too_many_images_are_refused_before_their_data_is_read(strict_clie
     assert response.status_code == 413 and "limit is 3" in response.json()["error"]
 
 
+async def test_images_over_the_requests_pixels_are_refused(strict_client):
+    """The same bound on all of a request's images as /v1's: 3 of 720,000 pixels each
+    against the strict app's 2,000,000."""
+    image = base64.b64encode(encode(draw_digit(7, (900, 800)), "PNG")).decode()
+    images = {"name": "image_bytes", "shape": [3], "datatype": "BYTES", "data": [image] * 3}
+    response = await strict_client.post(INFER, json={"inputs": [images]})
+    assert response.status_code == 413
+    assert "2000000 pixels together" in response.json()["error"]
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "GZip "])
 async def test_a_compressed_body_is_read_as_sent(client, coding):
     content, headers = binary_pixels(SEVEN[None])

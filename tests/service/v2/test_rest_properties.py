@@ -68,7 +68,14 @@ def test_any_body_is_read_or_refused_with_a_client_error(body: tuple[bytes, str 
         _, inputs = read_request(*body, max_images=256)
         for given_input in inputs:
             if isinstance(given_input.values, list):
-                digits = asyncio.run(to_digits(list(given_input.values), None, max_pixels=10**6))
+                digits = asyncio.run(
+                    to_digits(
+                        list(given_input.values),
+                        None,
+                        max_pixels=10**6,
+                        max_request_pixels=10**6,
+                    )
+                )
                 assert digits.images.shape[1:] == (28, 28, 1)
             else:
                 gray = tensors.gray_levels(
