@@ -131,6 +131,36 @@ async def test_predict_rejects_a_decompression_bomb(strict_client):
     assert_error(response, 413, "payload_too_large", "pixels")
 
 
+def multipart(*parts: tuple[str, bytes]) -> bytes:
+    """A multipart body of (Content-Disposition, content) parts, boundary X, closed."""
+    return (
+        b"".join(
+            f"--X\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+            for disposition, content in parts
+        )
+        + b"--X--\r\n"
+    )
+
+
+async def test_a_multipart_batch_over_the_limit_is_refused_at_its_first_image_too_many(
+    strict_client,
+):
+    """The strict app takes 3 images. Reading stops at the 4th file part: the part without
+    a name after it, which would be a 400, is never reached, however many follow. Text
+    fields are not images, and are not counted."""
+    image = ('form-data; name="f"; filename="7.png"', PNG)
+    tiny = ('form-data; name="f"; filename="x.png"', b"x")
+    fields = [('form-data; name="note"', b"x")] * 10
+    headers = {"content-type": "multipart/form-data; boundary=X"}
+    too_many = multipart(*fields, *[tiny] * 4, ("form-data", b"x"), *[tiny] * 500)
+    response = await strict_client.post("/v1/predict", content=too_many, headers=headers)
+    assert_error(response, 413, "payload_too_large", "more than 3 images")
+    allowed = await strict_client.post(
+        "/v1/predict", content=multipart(*fields, *[image] * 3), headers=headers
+    )
+    assert allowed.status_code == 200
+
+
 async def test_predict_rejects_images_over_the_requests_pixels(strict_client):
     """Each within the strict app's 1,000,000 pixels, three together over its 2,000,000."""
     image = encode(draw_digit(7, (900, 800)), "PNG")
