@@ -9,7 +9,7 @@ Serving::
     net = load_lenet("artifacts/lenet/1/weights.npz")  # or lenet(seed=0), untrained
     probs = net.predict(x)        # x (N, 28, 28, 1) in [0, 1] -> (N, 10); thread-safe
     acts = net.activations(x)     # {"conv1": (N, 28, 28, 6), ..., "output": (N, 10)}
-    why = explain(net, x, digits)  # d p[digit] / d x (N, 28, 28, 1); one call at a time
+    why = explain(net, x, digits)  # why.gradient: d p[digit] / d x (N, 28, 28, 1); one at a time
 
 Training (``train_epoch`` wraps this loop)::
 

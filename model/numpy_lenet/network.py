@@ -71,7 +71,8 @@ class Sequential:
         self.input_shape = input_shape
         self.dtype = np.dtype(dtype)
 
-    def _check_input(self, x: npt.ArrayLike) -> Array:
+    def check_input(self, x: npt.ArrayLike) -> Array:
+        """``x`` as this network's dtype, or ValueError if not a batch of its input shape."""
         inputs = np.asarray(x, dtype=self.dtype)
         if inputs.shape[1:] != self.input_shape:
             expected = ", ".join(str(size) for size in self.input_shape)
@@ -97,7 +98,7 @@ class Sequential:
     def predict(self, x: npt.ArrayLike, batch_size: int = PREDICT_BATCH) -> Array:
         """Probabilities (N, classes) for images (N, H, W, C); stores nothing, so threads may
         share one network."""
-        inputs = self._check_input(x)
+        inputs = self.check_input(x)
         if len(inputs) <= batch_size:
             return self.forward(inputs, training=False)
         return np.concatenate(
@@ -110,7 +111,7 @@ class Sequential:
     def activations(self, x: npt.ArrayLike) -> dict[str, Array]:
         """Every stage's output by stage name, in order, with Keras's output shapes."""
         outputs = {}
-        inputs = self._check_input(x)
+        inputs = self.check_input(x)
         for stage in self.stages:
             inputs = outputs[stage.name] = stage.forward(inputs, training=False)
         return outputs
@@ -161,9 +162,13 @@ def _checked(key: str, value: npt.ArrayLike, current: Array) -> Array:
         raise ValueError(f"weight {key!r} has shape {array.shape}, expected {current.shape}")
     if array.dtype.kind not in "fiu":
         raise ValueError(f"weight {key!r} has dtype {array.dtype}, expected floats")
-    if not np.isfinite(array).all():
-        raise ValueError(f"weight {key!r} has non-finite values")
-    return array.astype(current.dtype)  # always a copy: the caller's array stays theirs
+    # Always a copy: the caller's array stays theirs. Checked once cast, since a float64
+    # beyond float32's range becomes an infinity there.
+    with np.errstate(over="ignore"):  # the infinity is refused below, by name
+        cast: Array = array.astype(current.dtype)
+    if not np.isfinite(cast).all():
+        raise ValueError(f"weight {key!r} has non-finite values as {current.dtype}")
+    return cast
 
 
 def lenet(seed: int | None = 0, dtype: Any = np.float32) -> Sequential:

@@ -42,8 +42,18 @@ class Saliency:
 
 def probability_gradient(probabilities: Array, digits: npt.ArrayLike) -> Array:
     """(N, classes) probabilities, N digits → d p_d / d logits (N, classes): the softmax
-    Jacobian's row p_d (onehot_d - p), with 1 - p_d taken as the sum of the other classes."""
-    target = np.eye(probabilities.shape[1], dtype=probabilities.dtype)[np.asarray(digits)]
+    Jacobian's row p_d (onehot_d - p), with 1 - p_d taken as the sum of the other classes.
+    ValueError unless ``digits`` holds one class for each row (a negative one would index
+    from the end)."""
+    count, classes = probabilities.shape
+    chosen_classes = np.asarray(digits)
+    if (
+        chosen_classes.shape != (count,)
+        or chosen_classes.dtype.kind not in "iu"
+        or not ((chosen_classes >= 0) & (chosen_classes < classes)).all()
+    ):
+        raise ValueError(f"expected {count} classes from 0 to {classes - 1}, got {digits!r}")
+    target = np.eye(classes, dtype=probabilities.dtype)[chosen_classes]
     others = probabilities * (1 - target)  # (N, classes): 0 at d
     chosen = (probabilities * target).sum(axis=1, keepdims=True)  # (N, 1): p_d
     gradient: Array = chosen * (target * others.sum(axis=1, keepdims=True) - others)
@@ -56,7 +66,7 @@ def explain(net: Sequential, inputs: npt.ArrayLike, digits: npt.ArrayLike) -> Sa
     Runs a training-mode forward and backward, which store state in the layers: callers
     serialise calls on one network (``predict`` and ``activations`` need no such care).
     """
-    x = np.asarray(inputs, dtype=net.dtype)
+    x = net.check_input(inputs)
     probabilities = net.forward(x, training=True)  # every layer keeps what backward needs
     gradient = net.backward(probability_gradient(probabilities, digits))  # (N, H, W, C)
     norms = {}

@@ -300,6 +300,10 @@ def test_weights_round_trip_through_an_npz_file(tmp_path, rng):
         (lambda w: w.update({"fc2/kernel": np.zeros(3)}), "unexpected weight 'fc2/kernel'"),
         (lambda w: w.update({"fc1/kernel": np.zeros((84, 120))}), "'fc1/kernel' has shape"),
         (lambda w: w.update({"output/bias": np.full(10, np.nan)}), "'output/bias' has non-finite"),
+        (
+            lambda w: w.update({"fc1/bias": np.full(84, 1e39)}),  # float32's infinity
+            "'fc1/bias' has non-finite values as float32",
+        ),
         (lambda w: w.update({"conv1/bias": np.array(["a"] * 6)}), "'conv1/bias' has dtype"),
     ],
 )

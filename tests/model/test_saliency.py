@@ -122,3 +122,15 @@ def test_the_softmax_row_stays_exact_for_a_confident_probability():
     exact = exact_p[0] * (np.eye(4)[0] - exact_p)
     row = probability_gradient(exact_p.astype(np.float32)[None], [0])[0]
     np.testing.assert_allclose(row, exact, rtol=1e-6)
+
+
+@pytest.mark.parametrize("digits", [[-1], [10], [3.0], [3, 4]], ids=str)
+def test_a_digit_outside_the_classes_is_refused(served, digits):
+    """-1 would index from the end: digit 9's gradient, without a word."""
+    with pytest.raises(ValueError, match="expected 1 classes from 0 to 9"):
+        explain(served, np.zeros((1, 28, 28, 1), np.float32), digits)
+
+
+def test_inputs_of_another_shape_are_refused(served):
+    with pytest.raises(ValueError, match=r"expected inputs of shape \(N, 28, 28, 1\)"):
+        explain(served, np.zeros((1, 28, 28), np.float32), [3])
