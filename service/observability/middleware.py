@@ -48,7 +48,10 @@ CUT_SHORT_CYCLE = "lenet.cut_short_cycle"
 its answer has begun (``cycle.response_started``)."""
 REQUEST_ID_HEADER = b"x-request-id"
 MAX_REQUEST_ID = 128
-"""A longer X-Request-ID is replaced with a fresh one: it would be copied into every line."""
+"""A longer X-Request-ID is replaced with a fresh one: it would be copied into every line.
+So is one that is not ASCII: header bytes have no one encoding (UTF-8's "é" would be logged
+as latin-1's "Ã©"), and an id is for finding its request by, in logs that are searched as
+text."""
 
 
 class ObserveRequests:
@@ -73,7 +76,11 @@ class ObserveRequests:
             # loop takes less time than a dict of the headers, and to_bytes().hex() less
             # than an f-string's "032x", for all their fewer bytecodes.
             for name, returned in scope["headers"]:  # ASGI: names in lower case
-                if name == REQUEST_ID_HEADER and 0 < len(returned) <= MAX_REQUEST_ID:
+                if (
+                    name == REQUEST_ID_HEADER
+                    and 0 < len(returned) <= MAX_REQUEST_ID
+                    and returned.isascii()
+                ):
                     request_id = returned.decode("latin-1")
                     break
             else:

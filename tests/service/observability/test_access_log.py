@@ -124,6 +124,13 @@ async def test_an_overlong_request_id_is_replaced(client):
     assert re.fullmatch("[0-9a-f]{32}", response.headers["x-request-id"])
 
 
+async def test_a_request_id_that_is_not_ascii_is_replaced(client, access_lines):
+    """Its bytes would be logged as latin-1 ("Ã©" for UTF-8's "é"): not what was sent."""
+    response = await client.get("/healthz", headers={"X-Request-ID": "commande-é".encode()})
+    assert re.fullmatch("[0-9a-f]{32}", response.headers["x-request-id"])
+    assert [line["request_id"] for line in access_lines()] == [response.headers["x-request-id"]]
+
+
 async def test_errors_are_logged_with_their_status(client, access_lines):
     await client.get("/v1/nowhere")
     await client.post("/v1/predict", content=b"not json", headers={"content-type": "text/csv"})
