@@ -21,6 +21,7 @@ backend reads this module too.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -182,18 +183,37 @@ def read_blessing(version_dir: Path) -> Blessing:
     if not isinstance(data, dict) or data.get("status") not in get_args(BlessingStatus):
         statuses = ", ".join(get_args(BlessingStatus))
         return Blessing("candidate", f"{BLESSING_FILE} has no status of {statuses}")
+    history = data.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
+        return Blessing("candidate", f"{BLESSING_FILE} has a history that is not a list of records")
     return Blessing(
         status=data["status"],
         reason=str(data.get("reason", "")),
         by=str(data.get("by", "")),
         at=str(data.get("at", "")),
-        history=tuple(data.get("history", ())),
+        history=tuple({str(k): str(v) for k, v in entry.items()} for entry in history),
     )
+
+
+@contextmanager
+def blessings_locked(root: Path) -> Iterator[None]:
+    """Hold the model root's lock on blessings: whoever reads blessings to decide what to
+    write (bless, roll back) holds it from the read to the write, so that two at once do not
+    both revoke the same version or drop each other's records from a history. An advisory
+    lock (``flock``) on ``root/.blessings.lock``, released when the process ends however it
+    ends; not taken by the service, which only reads, each file whole."""
+    with open(root / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+LOCK_FILE = ".blessings.lock"
 
 
 def record_blessing(version_dir: Path, blessing: Blessing) -> Blessing:
     """Stamp ``blessing`` with the time, keep the record it replaces in its history, and
-    replace ``blessing.json`` in one rename, so a reader sees the old record or the new one."""
+    replace ``blessing.json`` in one rename, so a reader sees the old record or the new one.
+    On a published version, hold ``blessings_locked`` around it."""
     previous = version_dir / BLESSING_FILE
     replaced = read_blessing(version_dir) if previous.exists() else None
     stamped = replace(

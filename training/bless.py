@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from model import artifacts
-from training.blessing import add_root_option, bless, percent, serving_baseline
+from training.blessing import NotServable, add_root_option, bless, percent, serving_baseline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,9 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         bless(args.root, args.version, args.reason)
-    except FileNotFoundError as exc:
+    except NotServable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a root this account may not write to
+        print(f"error: could not bless v{args.version}: {exc}", file=sys.stderr)
+        return 1
     accuracy = artifacts.read_json(folder / artifacts.METRICS_FILE)["test_accuracy"]
     default = serving_baseline(args.root)
     assert default is not None  # args.version is blessed now

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     except RollbackRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a root this account may not write to
+        print(f"error: could not roll back: {exc}", file=sys.stderr)
+        return 1
     print(
         f"revoked v{revoked}; v{previous}, the newest blessed version now, answers by default "
         f"on {args.root} within LENET_POLL_SECONDS"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from model import artifacts
 
 
@@ -25,6 +27,16 @@ def test_a_missing_or_broken_blessing_reads_as_a_candidate(tmp_path: Path) -> No
         (tmp_path / artifacts.BLESSING_FILE).write_text(broken)
         blessing = artifacts.read_blessing(tmp_path)
         assert blessing.status == "candidate" and artifacts.BLESSING_FILE in blessing.reason
+
+
+@pytest.mark.parametrize("history", ["null", "3", '["x"]', '{"a": 1}'])
+def test_a_blessing_with_a_broken_history_reads_as_a_candidate(tmp_path: Path, history) -> None:
+    """It used to raise TypeError, which stopped the repository from serving any version."""
+    (tmp_path / artifacts.BLESSING_FILE).write_text(
+        f'{{"status": "blessed", "reason": "ok", "history": {history}}}'
+    )
+    blessing = artifacts.read_blessing(tmp_path)
+    assert blessing.status == "candidate" and "history" in blessing.reason
 
 
 def test_the_bundled_version_is_blessed() -> None:

@@ -1,8 +1,10 @@
 """The training job's judgement, and blessing and rolling back by command, on a repository of
-version folders that hold only what the judgement reads (metrics.json, blessing.json)."""
+version folders whose files are all there, but only what the judgement reads (metrics.json,
+blessing.json) holds anything."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -10,19 +12,27 @@ import pytest
 from model import artifacts
 from training import bless, rollback
 from training.blessing import FORCED, JOB, Baseline, judge, serving_baseline
+from training.blessing import rollback as revoke_newest
 
-BASELINE = Baseline(version=1, test_accuracy=0.9942, test_samples=10_000)
-
-
-def card(accuracy: float, samples: int = 10_000) -> dict[str, float]:
-    return {"test_accuracy": accuracy, "test_samples": samples}
+MNIST = {"t10k-images-idx3-ubyte.gz": "1a1a05", "t10k-labels-idx1-ubyte.gz": "b91679"}
+BASELINE = Baseline(version=1, test_accuracy=0.9942, test_samples=10_000, test_files=MNIST)
 
 
-def version(root: Path, number: int, status: artifacts.BlessingStatus, accuracy: float) -> None:
+def card(
+    accuracy: float, samples: int = 10_000, limit: int | None = None, test_files: dict = MNIST
+) -> dict:
+    data = {"sha256": test_files, **({} if limit is None else {"limit": limit})}
+    return {"test_accuracy": accuracy, "test_samples": samples, "data": data}
+
+
+def version(root: Path, number: int, status: artifacts.BlessingStatus, accuracy: float) -> Path:
     folder = root / str(number)
     folder.mkdir(parents=True)
+    for name in artifacts.VERSION_FILES - {artifacts.BLESSING_FILE}:
+        (folder / name).touch()
     artifacts.write_json(folder / artifacts.METRICS_FILE, card(accuracy))
     artifacts.record_blessing(folder, artifacts.Blessing(status, "set up by the test"))
+    return folder
 
 
 def statuses(root: Path) -> dict[int, str]:
@@ -50,6 +60,24 @@ def test_with_nothing_blessed_the_floor_alone_decides() -> None:
     assert below.status == "candidate" and "no version was blessed" in below.reason
 
 
+@pytest.mark.parametrize("baseline", [None, BASELINE], ids=["nothing blessed", "v1 blessed"])
+def test_a_quick_run_is_never_blessed_by_the_job(baseline: Baseline | None) -> None:
+    """One test image in six runs of --limit 6 scored 100 %: above any floor and any v1."""
+    blessing = judge(card(1.0, samples=1, limit=6), baseline, 0.99, force=False)
+    assert blessing.status == "candidate"
+    assert "not comparable: " in blessing.reason and "a subset (--limit 6)" in blessing.reason
+    assert judge(card(1.0, samples=1, limit=6), baseline, 0.99, force=True).blessed
+
+
+def test_a_version_tested_on_other_images_is_not_compared() -> None:
+    other = {**MNIST, "t10k-labels-idx1-ubyte.gz": "0000"}
+    blessing = judge(card(0.999, test_files=other), BASELINE, 0.99, force=False)
+    assert blessing.status == "candidate"
+    assert "not comparable: it was not tested on v1's test images" in blessing.reason
+    unhashed = judge(card(0.999, test_files={}), BASELINE, 0.99, force=False)
+    assert unhashed.blessed  # downloaded by Keras: the same 10,000 images as far as is known
+
+
 def test_force_blesses_a_worse_version_and_says_so() -> None:
     blessing = judge(card(0.5), BASELINE, 0.99, force=True)
     assert (blessing.status, blessing.by) == ("blessed", FORCED)
@@ -62,7 +90,7 @@ def test_the_baseline_is_the_newest_blessed_version(tmp_path: Path) -> None:
     version(tmp_path, 2, "blessed", 0.993)
     version(tmp_path, 3, "revoked", 0.995)
     version(tmp_path, 4, "candidate", 0.7)
-    assert serving_baseline(tmp_path) == Baseline(2, 0.993, 10_000)
+    assert serving_baseline(tmp_path) == Baseline(2, 0.993, 10_000, MNIST)
 
 
 def test_bless_then_rollback_then_bless_again(
@@ -96,3 +124,42 @@ def test_bless_refuses_a_version_that_is_not_there(
     assert "no version 7" in capsys.readouterr().err
     assert bless.main(["1", "--root", str(tmp_path)]) == 0
     assert "already blessed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("unmade", ["model.onnx", "weights.npz", "metrics.json"])
+def test_bless_refuses_a_version_that_is_not_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unmade: str
+) -> None:
+    """Blessed, it could not answer (the service falls back), and the next training job
+    could not read the baseline's accuracy to compare with."""
+    version(tmp_path, 1, "blessed", 0.9942)
+    (version(tmp_path, 2, "candidate", 0.995) / unmade).unlink()
+    assert bless.main(["2", "--root", str(tmp_path)]) == 2
+    assert f"v2 under {tmp_path} lacks {unmade}" in capsys.readouterr().err
+    assert statuses(tmp_path) == {1: "blessed", 2: "candidate"}
+
+
+def test_bless_refuses_a_version_whose_card_is_unreadable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (version(tmp_path, 2, "candidate", 0.995) / artifacts.METRICS_FILE).write_text("{}")
+    assert bless.main(["2", "--root", str(tmp_path)]) == 2
+    assert "v2's metrics.json is unreadable" in capsys.readouterr().err
+    assert statuses(tmp_path) == {2: "candidate"}
+
+
+def test_a_rollback_waits_for_the_lock_on_blessings(tmp_path: Path) -> None:
+    """Whoever holds the lock has read blessings to decide what to write: a rollback that
+    did not wait would revoke the version the other is revoking too."""
+    for number in (1, 2, 3):
+        version(tmp_path, number, "blessed", 0.99)
+    done: list[tuple[int, int]] = []
+    waiting = threading.Thread(target=lambda: done.append(revoke_newest(tmp_path, "test")))
+    with artifacts.blessings_locked(tmp_path):
+        waiting.start()
+        waiting.join(0.3)
+        assert waiting.is_alive() and not done
+        artifacts.record_blessing(tmp_path / "3", artifacts.Blessing("revoked", "the other"))
+    waiting.join(5)
+    assert done == [(2, 1)]
+    assert statuses(tmp_path) == {1: "blessed", 2: "revoked", 3: "revoked"}
