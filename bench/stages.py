@@ -34,6 +34,7 @@ from bench.bodies import BODIES, Body
 from bench.ceiling_app import app as ceiling_app
 from service.api import bodies, responses
 from service.app import create_app
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import to_digits
 from service.settings import Settings
 
@@ -73,22 +74,19 @@ async def median_us(step: Callable[[], Awaitable[Any]], rounds: int) -> float:
 
 async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[str, float]:
     settings = app.state.settings
-    limits = {
-        "max_pixels": settings.max_image_pixels,
-        "max_request_pixels": settings.max_request_pixels,
-    }
+    limits = ImageLimits.of(settings)
     model = app.state.repository.get(None)
     backend = model.runner(backend_name).backend  # unbatched: the batcher is in "the rest"
     request = Request(body.asgi_scope(), receiver(body))
     inputs = await bodies.read_inputs(request, max_images=1)
-    digits = await to_digits(inputs, None, **limits)
+    digits = await to_digits(inputs, None, limits=limits)
     probabilities = backend.predict(digits.images)
 
     async def read() -> Any:
         return await bodies.read_inputs(Request(body.asgi_scope(), receiver(body)), max_images=1)
 
     async def decode() -> Any:
-        return await to_digits(inputs, None, **limits)
+        return await to_digits(inputs, None, limits=limits)
 
     async def predict() -> Any:
         return backend.predict(digits.images)
@@ -98,7 +96,7 @@ async def measure(app: Any, backend_name: str, body: Body, rounds: int) -> dict[
 
     async def in_turn() -> Any:
         read = await bodies.read_inputs(Request(body.asgi_scope(), receiver(body)), max_images=1)
-        found = await to_digits(read, None, **limits)
+        found = await to_digits(read, None, limits=limits)
         found_probabilities = backend.predict(found.images)
         return responses.predictions(model, backend.name, found_probabilities, found.boxes)
 

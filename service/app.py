@@ -20,6 +20,7 @@ from service.api import openapi, routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
 from service.inputs import photos
+from service.inputs.pixel_limits import give_large_blocks_back
 from service.limits import BodyDeadline, BodySizeLimit
 from service.observability import answered
 from service.runtime.repository import ModelRepository
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     repository = ModelRepository(settings)
     termination = Termination()
     photos.use_one_thread()
+    give_large_blocks_back()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

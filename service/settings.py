@@ -61,6 +61,10 @@ class Settings(ModelRootSettings):
     """Most pixels one request's images decode to together (413 above): with the default
     limits, about a second of CPU at most, where 256 images of the largest size would take
     minutes. A JPEG decoded at a reduced scale counts at that scale."""
+    max_decoding_pixels: int = Field(default=50_000_000, gt=0)
+    """Most pixels this process decodes at once, across requests; more wait their turn (an
+    image larger than this decodes alone). Decoding holds up to about 7 bytes a pixel (an
+    RGB PNG), so the default bounds it to about 350 MB a process."""
     max_images_per_request: int = Field(default=256, gt=0)
     """Most images in one predict request (413 above)."""
 

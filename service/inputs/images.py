@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -45,47 +45,39 @@ class Picture:
         return self.size[0] / width, self.size[1] / height
 
 
-@dataclass
-class PixelBudget:
-    """The pixels one request's images may decode to, together, as they are decoded.
+@dataclass(frozen=True)
+class Opened:
+    """An upload whose header has passed every check, not decoded yet: what decoding it
+    will cost is known (``pixels``), so a caller can weigh that first."""
 
-    ``max_pixels`` bounds each image, but a request of many images, each within it, could
-    still take minutes of CPU: a 7000x7000 PNG of a few tens of KB decodes in about 0.4 s,
-    256 of them in about 100 s. What is spent is what is decoded, so a JPEG read at a
-    reduced scale (``decode_image``'s ``at_least``) costs only the pixels it is read at."""
+    image: Image.Image
+    header_size: tuple[int, int]
 
-    total: int
-    left: int = field(init=False)
+    @property
+    def pixels(self) -> int:
+        """The pixels it decodes to: at a JPEG's reduced scale, where ``at_least`` chose one."""
+        return self.image.width * self.image.height
 
-    def __post_init__(self) -> None:
-        self.left = self.total
-
-    def spend(self, pixels: int) -> None:
-        """Take ``pixels`` from what is left, or refuse them, before they are decoded."""
-        if pixels > self.left:
-            raise PayloadTooLarge(
-                f"the request's images decode to more than {self.total} pixels together; "
-                "send them in smaller requests"
-            )
-        self.left -= pixels
+    def decode(self) -> Picture:
+        """Upright gray levels, with transparency flattened."""
+        return _decoded(self.image, *self.header_size)
 
 
-def decode_image(
-    data: bytes,
-    *,
-    max_pixels: int,
-    at_least: int | None = None,
-    budget: PixelBudget | None = None,
-) -> Picture:
-    """Decode an upload to upright gray levels, with transparency flattened.
+def decode_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -> Picture:
+    """Decode an upload to upright gray levels, with transparency flattened: ``open_image``,
+    then its ``decode``."""
+    return open_image(data, max_pixels=max_pixels, at_least=at_least).decode()
+
+
+def open_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -> Opened:
+    """An upload's header, read and checked; its pixels are decoded by ``Opened.decode``.
 
     The pixel count is checked from the header, before any pixel is decoded, so that a
     small file that inflates to gigabytes (a decompression bomb) costs nothing. With
-    ``at_least``, a JPEG is decoded at 1/2, 1/4 or 1/8 scale (``Image.draft``: the DCT
-    does it, nearly for free) when its long side stays at least that long. The pixels it
-    is decoded at are spent from ``budget``, when there is one, before decoding. Raises
-    ``BadRequest`` for anything that is not a complete image in one of ``FORMATS`` and
-    ``PayloadTooLarge`` for more than ``max_pixels`` pixels or more than ``budget`` has left.
+    ``at_least``, a JPEG is to be decoded at 1/2, 1/4 or 1/8 scale (``Image.draft``: the
+    DCT does it, nearly for free) when its long side stays at least that long. Raises
+    ``BadRequest`` for anything that is not an image in one of ``FORMATS`` and
+    ``PayloadTooLarge`` for more than ``max_pixels`` pixels.
     """
     try:
         image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
@@ -104,14 +96,18 @@ def decode_image(
             f"{max_pixels} pixels"
         )
 
+    if at_least:  # the header's sizes only, no decoding yet
+        long_side = max(width, height)
+        # At least a pixel a side: Pillow's JPEG draft divides by each (a 1000x1 JPEG).
+        wanted = (max(1, width * at_least // long_side), max(1, height * at_least // long_side))
+        image.draft(None, wanted)
+    return Opened(image, (width, height))
+
+
+def _decoded(image: Image.Image, width: int, height: int) -> Picture:
+    """``Opened.decode``. The EXIF is read here, not in ``open_image``: a PNG's may follow
+    its pixels, and Pillow decodes them all to find it."""
     try:
-        if at_least:
-            long_side = max(width, height)
-            # At least a pixel a side: Pillow's JPEG draft divides by each (a 1000x1 JPEG).
-            wanted = (max(1, width * at_least // long_side), max(1, height * at_least // long_side))
-            image.draft(None, wanted)
-        if budget is not None:  # before the EXIF: a PNG's may follow its pixels, decoded to find it
-            budget.spend(image.width * image.height)
         turned = image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS
         image.load()  # a truncated or corrupt stream fails here, not later
         ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -20,9 +21,12 @@ from starlette.concurrency import run_in_threadpool
 from model.spec import network_input
 from service.errors import InvalidInput, NoDigit
 from service.inputs import arrays, images, ink, photos
-from service.inputs.images import Picture, PixelBudget
+from service.inputs.images import Picture
 from service.inputs.photos import Box, Digit
+from service.inputs.pixel_limits import ImageLimits, PixelBudget, decoding_pixels
 from service.observability.metrics import count_no_digit
+
+T = TypeVar("T")
 
 
 class Preprocess(StrEnum):
@@ -67,29 +71,23 @@ class Digits:
 
 
 async def to_digits(
-    inputs: list[RawInput],
-    preprocess: Preprocess | None,
-    *,
-    max_pixels: int,
-    max_request_pixels: int,
+    inputs: list[RawInput], preprocess: Preprocess | None, *, limits: ImageLimits
 ) -> Digits:
     """One digit per input, in order, as the network reads it, with its box in an image; on
-    the event loop only if small. Each image decodes to at most ``max_pixels`` pixels, and
-    all of them together to at most ``max_request_pixels``. ``NoDigit`` names an input that
-    shows none."""
-    budget = PixelBudget(max_request_pixels)
+    the event loop only if small (and then without waiting on ``limits.at_once``: the loop
+    never waits). ``NoDigit`` names an input that shows none."""
     if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
-        return _read_all(inputs, preprocess, max_pixels, budget, arrays_plain=True)
-    return await run_in_threadpool(_read_all, inputs, preprocess, max_pixels, budget)
+        uploads = _Uploads(limits, wait=False)
+        return _read_all(inputs, preprocess, uploads, arrays_plain=True)
+    return await run_in_threadpool(_read_all, inputs, preprocess, _Uploads(limits, wait=True))
 
 
 async def to_number(
-    item: RawInput, *, max_pixels: int, predict: Callable[[np.ndarray], np.ndarray]
+    item: RawInput, *, limits: ImageLimits, predict: Callable[[np.ndarray], np.ndarray]
 ) -> Digits:
-    """The digits of the number an image shows, left to right, in a worker thread (one
-    image: ``max_pixels`` alone bounds its decoding); ``predict`` (a backend's: network
-    input → probabilities) tells touching digits apart where their shape alone cannot
-    (``photos.read_number``)."""
+    """The digits of the number an image shows, left to right, in a worker thread;
+    ``predict`` (a backend's: network input → probabilities) tells touching digits apart
+    where their shape alone cannot (``photos.read_number``)."""
     if not isinstance(item, bytes):
         raise InvalidInput("send a photo of a number, not an array: a 28x28 array is one digit")
 
@@ -97,7 +95,9 @@ async def to_number(
         return predict(network_input(tensors))
 
     def read() -> Digits:
-        number = photos.read_number(_decode(item, max_pixels, None), network)
+        number = _Uploads(limits, wait=True).read(
+            item, lambda picture: photos.read_number(picture, network)
+        )
         if not number:
             count_no_digit()
             raise NoDigit(f"the image shows no digit: {_NO_INK}")
@@ -109,8 +109,7 @@ async def to_number(
 def _read_all(
     inputs: list[RawInput],
     preprocess: Preprocess | None,
-    max_pixels: int,
-    budget: PixelBudget,
+    uploads: _Uploads,
     *,
     arrays_plain: bool = False,
 ) -> Digits:
@@ -118,7 +117,7 @@ def _read_all(
     is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        digit = _read(item, preprocess, max_pixels, budget, arrays_plain=arrays_plain)
+        digit = _read(item, preprocess, uploads, arrays_plain=arrays_plain)
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
@@ -141,17 +140,11 @@ def _is_small(item: RawInput) -> bool:
 
 
 def _read(
-    item: RawInput,
-    preprocess: Preprocess | None,
-    max_pixels: int,
-    budget: PixelBudget,
-    *,
-    arrays_plain: bool,
+    item: RawInput, preprocess: Preprocess | None, uploads: _Uploads, *, arrays_plain: bool
 ) -> Digit | None:
     if isinstance(item, bytes):
-        picture = _decode(item, max_pixels, budget)
-        return (
-            photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
+        return uploads.read(
+            item, photos.as_is if preprocess is Preprocess.none else photos.read_digit
         )
     array = arrays.validate_array(item, plain=arrays_plain)
     if preprocess is not Preprocess.mnist:
@@ -160,7 +153,20 @@ def _read(
     return None if found is None else Digit(found.tensor, from_photo=found.from_photo)
 
 
-def _decode(data: bytes, max_pixels: int, budget: PixelBudget | None) -> Picture:
-    return images.decode_image(
-        data, max_pixels=max_pixels, at_least=ink.WORKING_SIDE, budget=budget
-    )
+class _Uploads:
+    """A request's uploads as they are read: within ``limits.per_image`` each and one
+    ``PixelBudget`` for all, and, when it may ``wait`` (in a worker thread, never on the
+    event loop), holding their pixels in the process's ``DecodingPixels`` from decoding
+    until they are read: the full-size picture and the normaliser's copies of it are what
+    take the memory."""
+
+    def __init__(self, limits: ImageLimits, *, wait: bool) -> None:
+        self._per_image = limits.per_image
+        self._budget = PixelBudget(limits.per_request)
+        self._at_once = decoding_pixels(limits.at_once) if wait else None
+
+    def read(self, data: bytes, reading: Callable[[Picture], T]) -> T:
+        opened = images.open_image(data, max_pixels=self._per_image, at_least=ink.WORKING_SIDE)
+        self._budget.spend(opened.pixels)
+        with self._at_once.holding(opened.pixels) if self._at_once else nullcontext():
+            return reading(opened.decode())

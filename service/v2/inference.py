@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from model.spec import NUM_CLASSES, network_input
 from service.errors import InvalidInput, PayloadTooLarge
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import Digits, to_digits
 from service.runtime.version import ModelVersion, Runner
 from service.settings import Settings
@@ -163,12 +164,7 @@ async def _digits(settings: Settings, inputs: list[Input]) -> Digits:
             raise InvalidInput(f"{ENCODED} is BYTES: encoded images, one per element")
         if len(given.shape) != 1 or len(given.values) != count or not count:
             raise InvalidInput(f"{ENCODED}: shape [N] with N images, N at least 1")
-        return await to_digits(
-            list(given.values),
-            None,
-            max_pixels=settings.max_image_pixels,
-            max_request_pixels=settings.max_request_pixels,
-        )
+        return await to_digits(list(given.values), None, limits=ImageLimits.of(settings))
     if isinstance(given.values, list):
         raise InvalidInput(f"{PIXELS} holds gray levels: UINT8 or FP32, not BYTES")
     gray = tensors.gray_levels(given.datatype, given.shape, given.values)

@@ -52,8 +52,11 @@ def test_a_default_backend_that_is_not_loaded_is_refused() -> None:
 def test_the_image_limits_are_read_under_their_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LENET_MAX_IMAGES_PER_REQUEST", "12")
     monkeypatch.setenv("LENET_MAX_IMAGES_PER_CALL", "5")
+    monkeypatch.setenv("LENET_MAX_REQUEST_PIXELS", "60000000")
+    monkeypatch.setenv("LENET_MAX_DECODING_PIXELS", "7")
     settings = Settings()
     assert (settings.max_images_per_request, settings.max_images_per_call) == (12, 5)
+    assert (settings.max_request_pixels, settings.max_decoding_pixels) == (60_000_000, 7)
 
 
 def test_a_requests_pixels_must_hold_its_largest_image() -> None:

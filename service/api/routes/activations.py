@@ -14,6 +14,7 @@ from service.api.contracts import ActivationsResponse, Encoding
 from service.api.dependencies import Inference, inference_for
 from service.api.examples import EXAMPLE_PNG
 from service.api.openapi import INFERENCE_QUERY, errors, image_body
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import Digits, RawInput, to_digits
 from service.observability.access_log import note
 
@@ -33,13 +34,7 @@ PNG: dict[int | str, dict[str, Any]] = {
 
 async def one_digit(request: Request, job: Inference, item: RawInput) -> Digits:
     note(request.scope, batch_size=1, backend=job.runner.name, version=job.model.version)
-    settings = job.settings
-    return await to_digits(
-        [item],
-        job.preprocess,
-        max_pixels=settings.max_image_pixels,
-        max_request_pixels=settings.max_request_pixels,
-    )
+    return await to_digits([item], job.preprocess, limits=ImageLimits.of(job.settings))
 
 
 async def uploaded_digit(request: Request, job: Inference) -> Digits:

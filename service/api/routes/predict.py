@@ -9,6 +9,7 @@ from service.api.bodies import read_inputs
 from service.api.contracts import PredictResponse
 from service.api.dependencies import inference_for
 from service.api.openapi import INFERENCE_QUERY, errors, image_body
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import to_digits
 from service.observability.access_log import note
 
@@ -27,13 +28,7 @@ async def predict_digits(request: Request) -> Response:
     job = inference_for(request)
     inputs = await read_inputs(request, max_images=job.settings.max_images_per_request)
     note(request.scope, batch_size=len(inputs), backend=job.runner.name, version=job.model.version)
-    settings = job.settings
-    digits = await to_digits(
-        inputs,
-        job.preprocess,
-        max_pixels=settings.max_image_pixels,
-        max_request_pixels=settings.max_request_pixels,
-    )
+    digits = await to_digits(inputs, job.preprocess, limits=ImageLimits.of(job.settings))
     probabilities = await job.runner.predict(digits.images, digits.viewed)
     return Response(
         responses.predictions(job.model, job.runner.name, probabilities, digits.boxes),

@@ -9,6 +9,7 @@ from service.api.bodies import read_one
 from service.api.contracts import ModelOptions, ReadResponse
 from service.api.dependencies import inference_for
 from service.api.openapi import MODEL_QUERY, errors, image_body
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import to_number
 from service.observability.access_log import note
 
@@ -28,7 +29,7 @@ async def read_number(request: Request) -> Response:
     job = inference_for(request, ModelOptions)
     item = await read_one(request, max_images=job.settings.max_images_per_request)
     digits = await to_number(
-        item, max_pixels=job.settings.max_image_pixels, predict=job.runner.backend.predict
+        item, limits=ImageLimits.of(job.settings), predict=job.runner.backend.predict
     )
     note(
         request.scope,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from starlette.requests import Request
 
 from service.api.bodies import read_inputs
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import RawInput, to_digits
 from tests.service.fuzzing import BYTES, JSON, grids, only_client_errors
 
@@ -85,7 +86,7 @@ async def read_and_prepare(body: bytes, content_type: str) -> None:
     )
     assert 1 <= len(inputs) <= MAX_IMAGES
     assert all(item for item in inputs if isinstance(item, bytes))  # no empty image
-    digits = await to_digits(inputs, None, max_pixels=10**6, max_request_pixels=10**6)
+    digits = await to_digits(inputs, None, limits=ImageLimits(10**6, 10**6, 10**6))
     assert digits.images.shape == (len(inputs), 28, 28, 1)
 
 

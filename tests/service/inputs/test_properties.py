@@ -14,10 +14,12 @@ from hypothesis.extra.numpy import arrays
 from service.inputs import ink, photos
 from service.inputs.arrays import validate_array
 from service.inputs.images import Picture, decode_image
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import Digits, Preprocess, to_digits, to_number
 from tests.service.fuzzing import BYTES, JSON, grids, only_client_errors
 
 MAX_PIXELS = 1_000_000
+LIMITS = ImageLimits(MAX_PIXELS, MAX_PIXELS, MAX_PIXELS)
 PREPROCESS = st.sampled_from([None, Preprocess.mnist, Preprocess.none])
 SIDES = st.integers(1, 120)
 GRAY = arrays(
@@ -88,14 +90,14 @@ def test_to_digits_gives_the_network_input_or_a_client_error(
     inputs: list[bytes | object], preprocess: Preprocess | None
 ) -> None:
     with only_client_errors():
-        digits = asyncio.run(to_digits(inputs, preprocess, max_pixels=MAX_PIXELS))  # type: ignore[arg-type]
+        digits = asyncio.run(to_digits(inputs, preprocess, limits=LIMITS))  # type: ignore[arg-type]
         assert_network_input(digits, len(inputs))
 
 
 @given(BYTES | JSON)
 def test_to_number_gives_digits_or_a_client_error(item: bytes | object) -> None:
     with only_client_errors():
-        number = to_number(item, max_pixels=MAX_PIXELS, predict=eager_to_cut)  # type: ignore[arg-type]
+        number = to_number(item, limits=LIMITS, predict=eager_to_cut)  # type: ignore[arg-type]
         digits = asyncio.run(number)
         assert_network_input(digits, len(digits.images))
         assert len(digits.images) >= 1

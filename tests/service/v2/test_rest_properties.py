@@ -12,6 +12,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.inputs.pixel_limits import ImageLimits
 from service.inputs.prepare import to_digits
 from service.v2 import tensors
 from service.v2.inference import ENCODED, PIXELS
@@ -31,6 +32,8 @@ PARAMETERS = st.dictionaries(
     JSON,
     max_size=2,
 )
+
+LIMITS = ImageLimits(10**6, 10**6, 10**6)
 
 
 @st.composite
@@ -68,14 +71,7 @@ def test_any_body_is_read_or_refused_with_a_client_error(body: tuple[bytes, str 
         _, inputs = read_request(*body, max_images=256)
         for given_input in inputs:
             if isinstance(given_input.values, list):
-                digits = asyncio.run(
-                    to_digits(
-                        list(given_input.values),
-                        None,
-                        max_pixels=10**6,
-                        max_request_pixels=10**6,
-                    )
-                )
+                digits = asyncio.run(to_digits(list(given_input.values), None, limits=LIMITS))
                 assert digits.images.shape[1:] == (28, 28, 1)
             else:
                 gray = tensors.gray_levels(

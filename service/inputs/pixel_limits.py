@@ -1,0 +1,127 @@
+"""How many pixels a request may decode, and a process at once: the work and the memory
+that images cost, which a body's bytes do not bound (a PNG of 160 KB holds 49 M pixels).
+
+``ImageLimits`` gathers the three settings; ``service.inputs.prepare`` applies them.
+``give_large_blocks_back`` makes the memory a decoded image took the process's to lose.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from service.errors import PayloadTooLarge
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """``per_image`` and ``per_request`` pixels (a 413 above either), and ``at_once``, the
+    pixels this process reads at once across its requests (``DecodingPixels``)."""
+
+    per_image: int
+    per_request: int
+    at_once: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> ImageLimits:
+        return cls(
+            settings.max_image_pixels, settings.max_request_pixels, settings.max_decoding_pixels
+        )
+
+
+@dataclass
+class PixelBudget:
+    """The pixels one request's images may decode to, together, as they are decoded.
+
+    ``ImageLimits.per_image`` bounds each image, but a request of many images, each within it, could
+    still take minutes of CPU: a 7000x7000 PNG of a few tens of KB decodes in about 0.4 s,
+    256 of them in about 100 s. What is spent is what is decoded, so a JPEG read at a
+    reduced scale (``images.open_image``'s ``at_least``) costs only the pixels it is read at."""
+
+    total: int
+    left: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.left = self.total
+
+    def spend(self, pixels: int) -> None:
+        """Take ``pixels`` from what is left, or refuse them, before they are decoded."""
+        if pixels > self.left:
+            raise PayloadTooLarge(
+                f"the request's images decode to more than {self.total} pixels together; "
+                "send them in smaller requests"
+            )
+        self.left -= pixels
+
+
+class DecodingPixels:
+    """The pixels being decoded at once in this process, across all its requests, at most
+    ``most``, from decoding until the image is read (reduced to the network's 28x28):
+    that holds up to about 7 bytes a pixel (an RGB PNG: Pillow's 4-byte pixels, their gray,
+    NumPy's copy, the photo normaliser's working copies), so a few large images at once
+    took more memory than a container has (four requests of one 160 KB, 7000x7000 PNG each
+    peaked at 1.37 GB). Readers past ``most`` wait their turn, first come first served, in
+    their worker threads; an image larger than ``most`` is read alone."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self._free = most
+        self._turns = itertools.count()
+        self._serving = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def holding(self, pixels: int) -> Iterator[None]:
+        """Wait for ``pixels`` to be free, after those who came first; hold them inside."""
+        pixels = min(pixels, self.most)
+        with self._changed:
+            turn = next(self._turns)
+            self._changed.wait_for(lambda: self._serving == turn and self._free >= pixels)
+            self._serving += 1
+            self._free -= pixels
+            self._changed.notify_all()  # the next in turn may fit too
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += pixels
+                self._changed.notify_all()
+
+
+@functools.cache
+def decoding_pixels(most: int) -> DecodingPixels:
+    """The process's one ``DecodingPixels`` of that size, shared by its apps and requests."""
+    return DecodingPixels(most)
+
+
+M_MMAP_THRESHOLD = -3
+"""glibc's ``mallopt`` parameter: allocations of at least this many bytes are mapped from
+the OS, and unmapped when freed."""
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
+
+
+def give_large_blocks_back() -> bool:
+    """Have glibc map every allocation of 4 MB or more from the OS and return it when freed;
+    False where that cannot be set (another C library).
+
+    By default glibc raises that threshold to the size of each block freed, up to 32 MB, and
+    serves the next from its heaps, one heap a thread, which keep what they once held:
+    Pillow's image blocks are 16 MB, so each worker thread that once decoded a large image
+    kept its memory, and four requests read one at a time (``DecodingPixels``) still left
+    the process at 893 MB, where with the threshold set it fell back to 172 MB. A fixed
+    threshold also stops that adjusting. The cost is a mapping for each large image's
+    buffers, small beside decoding them."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
