@@ -43,7 +43,13 @@ LEAVING = "shutting down"
 """Why a replica whose ``/readyz`` answered 503 ``shutting_down`` is not ready: it has been
 told to stop and serves on only for its LENET_SHUTDOWN_DELAY_SECONDS (``service.shutdown``),
 so it is dropped at the first such answer, while it still answers what nginx sends it."""
-SERVER_OPTIONS = "max_fails=1 fail_timeout=5s"
+SERVER_OPTIONS = "max_fails=0"
+"""No passive ejection: nginx counts every answer it retries on (a 503 too) as a failure, so
+one request shed by a busy replica (503 ``overloaded``) left that replica out for its
+``fail_timeout``, its share went to the others, which shed and were left out in turn, until
+nginx had no replica and answered its own HTML 502. Which replicas are listed is this
+process's to decide, from ``/readyz``; nginx still sends a refused or failed request on to
+another (``proxy_next_upstream``)."""
 CONF_DIR = Path("/tmp/nginx")
 UPSTREAM_FILES = {
     HTTP_PORT: CONF_DIR / "upstream-http.conf",

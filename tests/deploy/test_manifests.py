@@ -557,6 +557,13 @@ def test_proxy_retries_failed_calls_elsewhere_within_bounds(module: str) -> None
     assert location["add_header"][:2] == ["X-Upstream", "$upstream_addr"]
 
 
+def test_a_replica_that_sheds_load_is_not_left_out() -> None:
+    """nginx counts every answer it retries on as a failed attempt: with a 503 retried, any
+    max_fails but 0 left a replica out after one shed request, and the others in turn."""
+    assert "http_503" in nginx_block("http", "server 8000", "location /")["proxy_next_upstream"]
+    assert supervisor().SERVER_OPTIONS.split() == ["max_fails=0"]
+
+
 def test_proxy_is_locked_down_like_the_api() -> None:
     services = compose_services()
     api, proxy = services["api"], services["proxy"]
