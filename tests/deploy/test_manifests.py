@@ -377,11 +377,14 @@ def test_inference_service_has_what_kserve_requires(monkeypatch: pytest.MonkeyPa
     assert container["ports"][0] == {"name": "http1", "containerPort": 8080, "protocol": "TCP"}
     assert container["ports"][1] == {"name": "h2c", "containerPort": 8081, "protocol": "TCP"}
     assert (settings.port, settings.grpc_port) == (8080, 8081)
-    # Two ports need the raw Deployment mode: Knative's Serverless routes one.
+    # Two ports need the plain Deployment mode: Knative's Serverless routes one. Since
+    # KServe 0.16 that mode is "Standard", and only it is validated as HPA's: under any
+    # other name, as Knative's, scaleMetric may be only concurrency or rps.
     annotations = service["metadata"]["annotations"]
-    assert annotations["serving.kserve.io/deploymentMode"] == "RawDeployment"
+    assert annotations["serving.kserve.io/deploymentMode"] == "Standard"
+    assert annotations["serving.kserve.io/autoscalerClass"] == "hpa"
     assert 1 <= predictor["minReplicas"] <= predictor["maxReplicas"]
-    assert predictor["scaleMetric"] in {"cpu", "memory", "concurrency", "rps"}
+    assert predictor["scaleMetric"] in {"cpu", "memory"}  # HPA's
 
 
 def test_inference_service_matches_the_deployment() -> None:
