@@ -64,6 +64,7 @@ def model_card(
     confusion: np.ndarray,
     data_source: str,
     data_sha256: dict[str, str],
+    data_limit: int | None,
     train_samples: int,
     test_samples: int,
     seed: int,
@@ -86,7 +87,7 @@ def model_card(
         "seed": seed,
         "recipe": recipe,
         "confusion_matrix": confusion.tolist(),
-        "data": {"source": data_source, "sha256": data_sha256},
+        "data": {"source": data_source, "sha256": data_sha256, "limit": data_limit},
         "machine": {"cpus": _cpu_count(), "platform": platform.platform()},
         "libraries": library_versions("tensorflow-cpu", "tensorflow", "keras", "numpy"),
     }

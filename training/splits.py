@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data import Mnist
+from training.data import MIN_TRAINING_IMAGES, Mnist
 from training.photo_form import photo_forms
 from training.recipes import Recipe
 
@@ -17,9 +17,16 @@ Split = tuple[np.ndarray, np.ndarray]
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[Split, Split]:
-    """Hold out the last ``fraction`` of the training set, as Keras's validation_split does."""
-    n_val = int(round(len(x) * fraction))
-    return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
+    """Hold out the last ``fraction`` of the training set, as Keras's validation_split does,
+    but at least one image and never all: both trainers fit and validate every epoch, so a
+    few images (``--limit``) still give a split of each."""
+    if len(x) < MIN_TRAINING_IMAGES:
+        raise ValueError(
+            f"{len(x)} training images: need {MIN_TRAINING_IMAGES} to fit and validate"
+        )
+    n_val = min(max(round(len(x) * fraction), 1), len(x) - 1)
+    n_fit = len(x) - n_val
+    return (x[:n_fit], y[:n_fit]), (x[n_fit:], y[n_fit:])
 
 
 def training_splits(data: Mnist, recipe: Recipe, seed: int) -> tuple[Split, Split]:

@@ -1,6 +1,7 @@
 """One short run on synthetic data, then checks on every file it publishes."""
 
 import dataclasses
+import errno
 from pathlib import Path
 from typing import NoReturn
 
@@ -8,14 +9,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import training.train
 from model import artifacts
 from model.numpy_lenet import read_weights
 from model.spec import LAYER_NAMES, network_input
 from training import export
 from training.cli import main
-from training.data import load_from_dir
-from training.recipes import BEST
+from training.data import load_from_dir, subset
+from training.recipes import BEST, LECTURE, Recipe
 from training.result import TrainResult
+from training.splits import split_validation
 from training.train import train
 
 
@@ -59,7 +62,7 @@ def test_cli_one_epoch_writes_every_output_file(
     assert blessing.blessed and "no version was blessed to compare with" in blessing.reason
     assert capsys.readouterr().out.splitlines()[-1].startswith("v1 is blessed: test accuracy")
 
-    assert main([*args, "--floor", "1.01"]) == 0  # the next run publishes the next version
+    assert main([*args, "--floor", "1"]) == 0  # the next run publishes the next version
     assert artifacts.list_versions(tmp_path) == [1, 2]
     second = artifacts.read_json(tmp_path / "2" / artifacts.METRICS_FILE)
     accuracy = f"{100 * second['test_accuracy']:.2f} %"
@@ -117,3 +120,100 @@ def test_existing_version_is_never_overwritten(trained: TrainResult, tmp_path: P
     (tmp_path / "1").mkdir()
     with pytest.raises(FileExistsError):
         publish(trained, tmp_path)
+
+
+@pytest.fixture
+def trained_already(trained: TrainResult, monkeypatch: pytest.MonkeyPatch) -> TrainResult:
+    """The CLI's training step hands back the module's one trained model at once."""
+    monkeypatch.setattr(training.train, "train", lambda *_args, **_kwargs: trained)
+    return trained
+
+
+def test_cli_writes_version_0_when_asked(
+    mnist_dir: Path, tmp_path: Path, trained_already: TrainResult
+) -> None:
+    assert main(["--data-dir", str(mnist_dir), "--output", str(tmp_path), "--version", "0"]) == 0
+    assert artifacts.list_versions(tmp_path) == [0]
+    assert artifacts.read_json(tmp_path / "0" / artifacts.METRICS_FILE)["version"] == 0
+
+
+def test_cli_never_blesses_a_limited_run(
+    mnist_dir: Path,
+    tmp_path: Path,
+    trained_already: TrainResult,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Nothing blessed and a floor of 0: only the --limit keeps it a candidate (here all of
+    the synthetic data: 320 training and 384 // 6 = 64 test images)."""
+    args = ["--data-dir", str(mnist_dir), "--output", str(tmp_path), "--floor", "0"]
+    assert main([*args, "--limit", "384"]) == 0
+    assert artifacts.read_json(tmp_path / "1" / artifacts.METRICS_FILE)["data"]["limit"] == 384
+    assert artifacts.read_blessing(tmp_path / "1").status == "candidate"
+    assert "a subset (--limit 384)" in capsys.readouterr().out
+    assert main(args) == 0  # the same run on all the data is blessed
+    assert artifacts.read_json(tmp_path / "2" / artifacts.METRICS_FILE)["data"]["limit"] is None
+    assert artifacts.read_blessing(tmp_path / "2").blessed
+
+
+def test_cli_reports_a_failed_publish_in_one_line(
+    mnist_dir: Path,
+    tmp_path: Path,
+    trained_already: TrainResult,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def disk_full(*_args: object, **_kwargs: object) -> NoReturn:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "export_version", disk_full)
+    assert main(["--data-dir", str(mnist_dir), "--output", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: v1 was trained but not published: [Errno 28] No space left on device\n"
+
+
+def test_cli_reports_a_version_another_job_took_during_training(
+    mnist_dir: Path,
+    tmp_path: Path,
+    trained: TrainResult,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def racing(*_args: object, **_kwargs: object) -> TrainResult:
+        (tmp_path / "1").mkdir()  # the other job publishes v1 while this one trains
+        (tmp_path / "1" / "theirs").write_text("kept")
+        return trained
+
+    monkeypatch.setattr(training.train, "train", racing)
+    assert main(["--data-dir", str(mnist_dir), "--output", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: v1 was trained but not published: ") and err.count("\n") == 1
+    assert "already exists" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [artifacts.LOCK_FILE, "1"]  # no staging
+    assert [p.name for p in (tmp_path / "1").iterdir()] == ["theirs"]
+
+
+@pytest.mark.parametrize(
+    ("size", "fraction", "fit"),
+    [(5, 0.1, 4), (2, 0.2, 1), (2, 0.9, 1), (10, 0.2, 8), (60_000, 0.1, 54_000)],
+)
+def test_split_validation_keeps_at_least_one_image_on_each_side(
+    size: int, fraction: float, fit: int
+) -> None:
+    x, y = np.arange(size), np.arange(size) % 10
+    (x_fit, y_fit), (x_val, y_val) = split_validation(x, y, fraction)
+    assert len(x_fit) == len(y_fit) == fit and len(x_val) == len(y_val) == size - fit
+    np.testing.assert_array_equal(np.concatenate([x_fit, x_val]), x)
+
+
+def test_split_validation_refuses_a_single_image() -> None:
+    with pytest.raises(ValueError, match="need 2 to fit and validate"):
+        split_validation(np.zeros((1, 28, 28)), np.zeros(1), 0.1)
+
+
+@pytest.mark.parametrize(("recipe", "limit"), [(BEST, 5), (LECTURE, 2)], ids=["best", "lecture"])
+def test_train_fits_the_fewest_images_limit_allows(
+    mnist_dir: Path, recipe: Recipe, limit: int
+) -> None:
+    data = subset(load_from_dir(mnist_dir), limit)
+    result = train(dataclasses.replace(recipe, epochs=1), data, seed=0, verbose=0)
+    assert len(result.history["loss"]) == len(result.history["val_accuracy"]) == 1
