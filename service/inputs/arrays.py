@@ -43,9 +43,16 @@ def validate_array(values: object, *, plain: bool = False) -> np.ndarray:
     if outside.any():
         row, col = np.argwhere(outside)[0]
         raise InvalidInput(
-            f"values must be gray levels in 0-255; [{row}][{col}] is {array[row, col]:g}"
+            f"values must be gray levels in 0-255; [{row}][{col}] is {_number(array[row, col])}"
         )
     return array.astype(np.float32)
+
+
+def _number(value: float) -> str:
+    """``value`` as short as it reads back exactly: 1000 and 255.5, but 255.00002 whole,
+    never rounded to a gray level it is not."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 def _as_floats(values: object) -> np.ndarray:

@@ -86,7 +86,9 @@ def fit_box(ink: np.ndarray, *, edge: float) -> np.ndarray:
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     scaled: np.ndarray = np.clip(cv2.resize(ink, size, interpolation=interpolation), 0, None)
-    stretched: np.ndarray = scaled * (255 / scaled.max())
+    # Divided first: x / peak is at most 1, and the peak's exactly 1, in float32 as in any
+    # IEEE arithmetic, so nothing passes 255; x * (255 / peak) can (255.00002).
+    stretched: np.ndarray = scaled / scaled.max() * 255
     return stretched
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -85,6 +86,18 @@ def test_validate_array_rejects_values_outside_0_255(value: float, plain: bool) 
     values[27][27] = value
     with pytest.raises(InvalidInput, match=r"0-255; \[27\]\[27\]"):
         validate_array(values, plain=plain)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(255.00002, "255.00002"), (255.5, "255.5"), (1000, "1000"), (-1, "-1")]
+)
+def test_validate_array_names_a_value_outside_0_255_as_sent_not_rounded(
+    value: float, shown: str
+) -> None:
+    values = grid()
+    values[0][0] = value
+    with pytest.raises(InvalidInput, match=rf"\[0\]\[0\] is {re.escape(shown)}$"):
+        validate_array(values)
 
 
 def test_validate_array_rejects_deep_nesting_without_recursing_forever() -> None:

@@ -90,6 +90,15 @@ def test_mnist_form_preserves_aspect_ratio(image: Image.Image) -> None:
     assert math.isclose(width / height, source_width / source_height, abs_tol=1.5 / BOX)
 
 
+def test_mnist_form_of_a_plain_one_stays_within_255() -> None:
+    """A "1" whose peak the stretch once took to 255.00002: the API's input then passed 1,
+    and the page, sending it back as gray levels, was refused with a 422."""
+    paper = np.full((280, 280), 255, np.uint8)
+    cv2.line(paper, (140, 40), (140, 240), 0, 6, cv2.LINE_AA)
+    digit = mnist_form(ink_of(Image.fromarray(paper)))
+    assert digit.max() == 255
+
+
 @pytest.mark.parametrize("shape", [(3, 400), (400, 3), (1, 60), (60, 1)])
 def test_mnist_form_survives_extreme_aspect_ratios(shape: tuple[int, int]) -> None:
     digit = mnist_form(np.ones(shape, np.float32))
@@ -106,6 +115,12 @@ def test_fit_box_crops_to_the_ink_not_its_faint_halo() -> None:
     fitted = fit_box(ink, edge=0.25)
     assert fitted.shape == (BOX, BOX // 2)
     assert fitted.max() == pytest.approx(255)
+
+
+def test_fit_box_stretches_any_peak_to_255_exactly_never_past_it() -> None:
+    for peak in np.linspace(0.05, 1, 400, dtype=np.float32):
+        fitted = fit_box(bar(6) * peak, edge=0.0)
+        assert fitted.max() == 255, peak
 
 
 def test_fit_box_with_no_edge_keeps_every_inked_pixel() -> None:
