@@ -71,11 +71,11 @@ class ModelVersion:
         return self.runners[chosen]
 
     def select_layers(self, wanted: str | None) -> list[str]:
-        """``conv1,pool1`` → those layers in network order; None or empty → every layer;
-        404 naming the unknown ones and the layers there are."""
-        if not wanted:
+        """``conv1,pool1`` → those layers in network order; None, empty or naming none
+        (``,``) → every layer; 404 naming the unknown ones and the layers there are."""
+        names = [name.strip() for name in (wanted or "").split(",") if name.strip()]
+        if not names:
             return self.layer_names
-        names = [name.strip() for name in wanted.split(",") if name.strip()]
         self.check_layers(names)
         return [name for name in self.layer_names if name in names]
 
