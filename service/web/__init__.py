@@ -42,7 +42,15 @@ NOSNIFF = {"x-content-type-options": "nosniff"}
 
 
 class ImmutableFiles(StaticFiles):
-    """Static files whose URL changes whenever their content does: cacheable for a year."""
+    """Static files whose URL changes whenever their content does: cacheable for a year.
+
+    A Range header is ignored, every answer the whole file with a 200, as for the model's
+    ``curves.png``: the files are a few kilobytes, and Starlette answers a Range it cannot
+    serve in plain text (400, 416), outside the service's error shape."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(name, value) for name, value in scope["headers"] if name != b"range"]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
     def file_response(
         self,
@@ -53,6 +61,7 @@ class ImmutableFiles(StaticFiles):
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        del response.headers["accept-ranges"]  # none served
         response.headers.update(NOSNIFF)
         return response
 

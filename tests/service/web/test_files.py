@@ -57,3 +57,14 @@ async def test_files_of_another_digest_or_none_get_the_json_404(client):
 async def test_the_page_stays_out_of_the_api_document(client):
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert "/" not in paths and not any(path.startswith("/page") for path in paths)
+
+
+@pytest.mark.parametrize("range_", ["foo", "bytes=99999-", "bytes=0-10", "bytes=0-1,5-9"])
+async def test_a_range_is_ignored_every_file_answered_whole(client, range_):
+    """As the model's curves.png: Starlette answers a Range it cannot serve in plain text,
+    outside the JSON error shape, and the files are too small for ranges to save anything."""
+    prefix, _ = await files_named(client)
+    response = await client.get(f"{prefix}/main.js", headers={"range": range_})
+    assert response.status_code == 200
+    assert response.content == (STATIC / "main.js").read_bytes()
+    assert "content-range" not in response.headers and "accept-ranges" not in response.headers
