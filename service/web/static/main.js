@@ -1,8 +1,9 @@
 // The page: a drawing or a photo goes to the API when a stroke ends (after a pause, since a
 // 4 or a 7 takes several strokes); its answers are drawn. Two requests per reading, one
 // /v1/activations (every layer, the input, the box) and one /v1/explain (the probabilities
-// and the saliency map), sent together; a newer reading aborts both. A 401 (the server wants
-// an API key) shows a form for one and, once given, carries on.
+// and the saliency map), sent together; a newer reading aborts both. Choosing a bar asks for
+// that digit's saliency map only: the probabilities shown stay the reading's. A 401 (the
+// server wants an API key) shows a form for one and, once given, carries on.
 
 import * as api from "./api.js";
 import { showCard } from "./card.js";
@@ -18,6 +19,7 @@ const backend = $("backend");
 
 let image = null; // the drawing or photo last sent
 let levels = null; // the 28 × 28 the network saw, as gray levels 0–255
+let answer = null; // its reading: { probabilities, predicted }
 let photo = null; // the photo's ImageBitmap, drawn with its box
 let reading = new AbortController();
 let explaining = new AbortController();
@@ -40,7 +42,7 @@ function reset() {
   reading.abort();
   explaining.abort();
   clearTimeout(timer);
-  image = levels = null;
+  image = levels = answer = null;
   $("digit").textContent = "?";
   $("probability").textContent = "";
   bars.clear();
@@ -56,8 +58,9 @@ function showPhoto(bitmap, box) {
   if (bitmap) paintPhoto($("photo"), bitmap, box);
 }
 
+/** The saliency map of `why.digit`, with the reading's probabilities. */
 function showExplanation(why) {
-  bars.show(why.probabilities, why.predicted, why.digit);
+  bars.show(answer.probabilities, answer.predicted, why.digit);
   paintSaliency($("saliency"), why.input, why.gradient.values);
   const d = why.digit;
   $("saliency-caption").textContent =
@@ -84,7 +87,16 @@ function askForKey() {
 
 $("key-form").addEventListener("submit", (event) => {
   event.preventDefault(); // no navigation: the page's CSP allows no form action
-  api.useKey($("key-input").value.trim());
+  const key = $("key-input").value.trim();
+  if (!api.sendable(key)) {
+    $("key-help").textContent =
+      "That is not an API key: a key has only the letters A–Z and a–z, the digits 0–9 and " +
+      "- . _ ~ + / (then perhaps = signs), no spaces. Paste it again.";
+    say("That is not an API key.", true);
+    $("key-input").select();
+    return;
+  }
+  api.useKey(key);
   $("key-input").value = "";
   $("key").hidden = true;
   say("Key saved for this tab.");
@@ -103,19 +115,23 @@ function failed(error) {
   else say(`The service did not answer (${error.message}).`, true);
 }
 
-/** Read `what` (an image File, or the 28 × 28 gray levels already seen) with the chosen backend. */
+/** Read `what`, an image File (the drawing or a photo), with the chosen backend. */
 async function read(what) {
   reading.abort();
   explaining.abort();
   reading = new AbortController();
+  image = what;
   say("Reading…");
   try {
     const [seen, why] = await Promise.all([
       api.activations(what, backend.value, reading.signal),
       api.explain(what, backend.value, undefined, reading.signal),
     ]);
-    image = what;
-    levels = seen.input.map((row) => row.map((v) => v * 255));
+    explaining.abort(); // a bar chosen meanwhile explained the reading before
+    // Clipped, since the API's input may pass 1 by a rounding error and the API refuses
+    // gray levels past 255.
+    levels = seen.input.map((row) => row.map((v) => Math.min(Math.max(v * 255, 0), 255)));
+    answer = { probabilities: why.probabilities, predicted: why.predicted };
     paintInput($("input"), seen.input);
     layers.show(seen.layers);
     showExplanation(why);
@@ -129,7 +145,9 @@ async function read(what) {
   }
 }
 
-/** The saliency map of another digit, for the same 28 × 28 (not the photo again: a few KB). */
+/** The saliency map of another digit, for the same 28 × 28 (not the photo again: a few KB).
+ * The bars keep the reading's probabilities: the API reads a digit it cut out of an image
+ * as the average over a few views, and a 28 × 28 sent as it is once. */
 async function explain(digit) {
   if (!levels) return;
   explaining.abort();
@@ -201,7 +219,8 @@ function start(summary) {
   });
   $("clear").addEventListener("click", clear);
   document.addEventListener("keydown", (event) => {
-    if ((event.ctrlKey || event.metaKey) && event.key === "z") {
+    const typing = event.target.isContentEditable || event.target.matches("input, textarea");
+    if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) {
       event.preventDefault();
       $("undo").click();
     }
@@ -224,7 +243,7 @@ function start(summary) {
     readPhoto([...event.dataTransfer.files].find((file) => file.type.startsWith("image/")));
   });
   backend.addEventListener("change", () => {
-    if (levels ?? image) read(levels ?? image);
+    if (image) read(image); // what the user gave, as first sent: not the 28 × 28, read once
   });
   reset();
   document.body.dataset.ready = "true";
