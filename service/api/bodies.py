@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import Any
@@ -74,6 +75,10 @@ class WholeMultipart(MultiPartParser):
     400, and past it, each further tiny part costs a spooled file (99,000 took 3.1 s)."""
 
     ended = False
+    spool_max_size = sys.maxsize
+    """Files stay in memory, never spooled to disk: the body limit bounds them already, and
+    a container's /tmp is a small tmpfs (memory too) that three 20 MiB uploads at once
+    filled past Starlette's 1 MiB threshold, each further part then a 500 (ENOSPC)."""
 
     def __init__(
         self, headers: Headers, stream: AsyncGenerator[bytes, None], *, max_images: int

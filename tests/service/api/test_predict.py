@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import tempfile
 
 import numpy as np
 import pytest
+from PIL.PngImagePlugin import PngInfo
 
 from service.api.examples import EXAMPLE_ARRAY, EXAMPLE_DIGIT
 from service.runtime import views
@@ -59,6 +61,17 @@ async def test_predict_answers_a_multipart_batch_in_request_order(client):
     digits = [0, 1, 2, 3, 4, 7]
     files = [("files", (f"{d}.png", encode(draw_digit(d), "PNG"), "image/png")) for d in digits]
     assert digits_of(await client.post("/v1/predict", files=files)) == digits
+
+
+async def test_a_large_upload_is_never_spooled_to_disk(client, monkeypatch, tmp_path):
+    """A container's /tmp is a small tmpfs; were the 3 MB part spooled there, with no temp
+    folder to spool to this would be a 500."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    info = PngInfo()
+    info.add_text("comment", "x" * 3_000_000)
+    large = encode(draw_digit(7), "PNG", pnginfo=info)
+    response = await client.post("/v1/predict", files=[("f", ("7.png", large, "image/png"))])
+    assert digits_of(response) == [7]
 
 
 @pytest.mark.parametrize("closed", [True, False], ids=["closed", "cut-short"])
