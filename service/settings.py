@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +12,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsConfigDict, SettingsError
 
 from model.artifacts import ModelRootSettings
+from service.cpus import usable_cpus
 from service.keys import read_keys
 
 BackendName = Literal["tensorflow", "numpy", "onnx"]
@@ -109,7 +109,8 @@ class Settings(ModelRootSettings):
     """uvicorn worker processes for ``python -m service``; each loads its own models."""
     backend_threads: int | None = Field(default=None, gt=0)
     """Operator threads of each backend, per process; unset: the CPUs this process may use
-    divided among ``workers`` (set it when another process manager runs several copies)."""
+    (``service.cpus``: a container's CPU quota counts) divided among ``workers`` (set it when
+    another process manager runs several copies)."""
     log_level: LogLevel = "info"
     """Of uvicorn's and the ``service`` loggers, any case; ``trace`` adds uvicorn's lines
     for each connection and ASGI message."""
@@ -127,7 +128,7 @@ class Settings(ModelRootSettings):
 
     @property
     def threads_per_backend(self) -> int:
-        return self.backend_threads or max(1, len(os.sched_getaffinity(0)) // self.workers)
+        return self.backend_threads or max(1, usable_cpus() // self.workers)
 
     @property
     def chosen_backend(self) -> tuple[BackendName, str]:

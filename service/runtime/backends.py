@@ -9,7 +9,6 @@ ones in a worker thread.
 from __future__ import annotations
 
 import functools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +17,7 @@ import numpy as np
 
 from model import artifacts
 from model.spec import INPUT_SHAPE, NUM_CLASSES
+from service.cpus import usable_cpus
 
 
 class Backend(Protocol):
@@ -47,8 +47,9 @@ class TensorFlowBackend:
         import tensorflow as tf  # imported here so NumPy-only deployments never need it
 
         if threads:
-            try:
+            try:  # its pool of independent ops too, which is sized by every CPU otherwise
                 tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
             except RuntimeError:  # TensorFlow has run before in this process: its pool is fixed
                 pass
         self._tf = tf
@@ -88,7 +89,7 @@ class NumpyBackend:
         threadpool_limits(1, user_api="blas")
         self._net = load_lenet(version_dir / artifacts.WEIGHTS_FILE)
         self._layer_names = layer_names
-        self._parts = threads or len(os.sched_getaffinity(0))
+        self._parts = threads or usable_cpus()
         self._helpers = _helper_pool(self._parts - 1) if self._parts > 1 else None
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -146,7 +147,7 @@ class OnnxBackend:
                 str(version_dir / file), options, providers=["CPUExecutionProvider"]
             )
 
-        threads = threads or len(os.sched_getaffinity(0))
+        threads = threads or usable_cpus()
         self._small = session(artifacts.ONNX_FILE, 1)
         self._large = session(artifacts.ONNX_FILE, threads) if threads > 1 else self._small
         self._activations = session(artifacts.ONNX_ACTIVATIONS_FILE, 1)

@@ -3,7 +3,6 @@ refused and how the refusal reads."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,16 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from model.artifacts import ModelRootSettings
+from service import settings as settings_module
 from service.settings import Settings, problems, variable
 
-CPUS = len(os.sched_getaffinity(0))
 
-
-@pytest.mark.parametrize("workers", [1, 2, 64])
-def test_backend_threads_share_the_cpus_among_worker_processes(workers: int) -> None:
-    assert Settings(workers=workers).threads_per_backend == max(1, CPUS // workers)
+@pytest.mark.parametrize(("workers", "threads"), [(1, 8), (2, 4), (3, 2), (64, 1)])
+def test_backend_threads_share_the_usable_cpus_among_worker_processes(
+    workers: int, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "usable_cpus", lambda: 8)
+    assert Settings(workers=workers).threads_per_backend == threads
 
 
 def test_backend_threads_set_explicitly_win() -> None:
