@@ -81,7 +81,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("MNIST_DIR") or None,
         help="folder with the four MNIST IDX .gz files (default: $MNIST_DIR, else download)",
     )
-    parser.add_argument("--epochs", type=whole_number(1), help="override the recipe's epochs")
+    parser.add_argument(
+        "--epochs",
+        type=whole_number(1),
+        default=os.environ.get("TRAIN_EPOCHS") or None,
+        help="override the recipe's epochs (default: $TRAIN_EPOCHS, else the recipe's)",
+    )
     parser.add_argument(
         "--batch-size", type=whole_number(1), help="override the recipe's batch size"
     )
@@ -101,8 +106,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--limit",
         type=whole_number(MIN_TRAINING_IMAGES),
+        default=os.environ.get("TRAIN_LIMIT") or None,
         help="use only the first N training and N/6 test images (quick runs, smoke tests); "
-        f"N at least {MIN_TRAINING_IMAGES}: one image to fit, one to validate on",
+        f"N at least {MIN_TRAINING_IMAGES}: one image to fit, one to validate on "
+        "(default: $TRAIN_LIMIT, else all)",
     )
     parser.add_argument(
         "--floor",

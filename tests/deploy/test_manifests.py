@@ -567,6 +567,13 @@ def test_a_replica_that_sheds_load_is_not_left_out() -> None:
     assert supervisor().SERVER_OPTIONS.split() == ["max_fails=0"]
 
 
+def test_thread_and_process_counts_do_not_grow_with_the_hosts_cpus() -> None:
+    """Unbounded, the API's backends size their pools by every CPU of the host, and nginx
+    starts a worker a CPU (twice over during a reload), past the containers' pids_limit."""
+    assert compose_services()["api"]["cpus"] == "${API_CPUS:-2}"
+    assert nginx_block()["worker_processes"] == ["2"]
+
+
 def test_proxy_is_locked_down_like_the_api() -> None:
     services = compose_services()
     api, proxy = services["api"], services["proxy"]

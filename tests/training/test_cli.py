@@ -104,3 +104,24 @@ def test_choose_version_makes_the_root_and_leaves_nothing_in_it(tmp_path: Path) 
     assert root.is_dir() and list(root.iterdir()) == []
     (root / "4").mkdir()
     assert cli.choose_version(root, None) == 5 and cli.choose_version(root, 0) == 0
+
+
+def test_epochs_and_limit_default_to_the_environments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As compose passes them: a flag always on its command line could not be left out."""
+    monkeypatch.setenv("TRAIN_EPOCHS", "3")
+    monkeypatch.setenv("TRAIN_LIMIT", "60")
+    assert (parse_args([]).epochs, parse_args([]).limit) == (3, 60)
+    assert parse_args(["--epochs", "5"]).epochs == 5  # the command line wins
+    monkeypatch.setenv("TRAIN_EPOCHS", "")
+    monkeypatch.delenv("TRAIN_LIMIT")
+    assert (parse_args([]).epochs, parse_args([]).limit) == (None, None)
+
+
+def test_an_environment_value_out_of_range_is_refused_by_its_flag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRAIN_EPOCHS", "0")
+    with pytest.raises(SystemExit) as stopped:
+        parse_args([])
+    assert stopped.value.code == 2
+    assert "error: argument --epochs: 0 is not at least 1" in capsys.readouterr().err
