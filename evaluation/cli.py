@@ -10,7 +10,7 @@ condition, ``no_digit`` for every photo without one.
 
     python -m evaluation                      # the tuning set, 100 photos per condition
     python -m evaluation --set holdout        # the set never looked at while tuning
-    python -m evaluation --seed 8 --count 200 # a spent holdout again (the README's table)
+    python -m evaluation --seed 9 --count 200 # a spent holdout again (the README's table)
     python -m evaluation --count 5 --conditions paper,phone --url http://localhost:8000
 """
 
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seed",
         type=int,
-        help="score the set of this seed instead of --set's: a spent holdout, e.g. 8 for the "
+        help="score the set of this seed instead of --set's: a spent holdout, e.g. 9 for the "
         "README's table (evaluation/photoset.py keeps every seed's history)",
     )
     parser.add_argument("--count", type=int, default=100, help="photos per condition (100)")
