@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.errors import ModelNotReady, Overloaded
+from service.errors import Overloaded
 from service.observability.metrics import BatcherMetrics
 
 
@@ -72,8 +72,8 @@ class MicroBatcher:
         """(n, 28, 28, 1) rows → their (n, 10) probabilities, batched with their neighbours.
         ``count``: how many images the rows stand for (``service.runtime.views`` reads one
         image as several rows), as the queue's limit counts them; one per row by default."""
-        if self._closed:
-            raise ModelNotReady("this model version is being unloaded; retry")
+        if self._closed:  # its version was unloaded after the request chose it
+            return await asyncio.to_thread(self._predict, images)
         count = len(images) if count is None else count
         self.admit(count)
         loop = asyncio.get_running_loop()
@@ -103,7 +103,12 @@ class MicroBatcher:
         return self._queued_images
 
     def close(self) -> None:
-        """Refuse new work; what is queued is still answered. Safe from any thread."""
+        """Stop batching: what is queued is still answered, and a request that comes later
+        is run alone in a thread of its own. It chose this version before it was unloaded
+        (the repository closes a version 30 s after dropping it), and a request may take
+        longer than that to arrive here (its body read slowly, its images waiting to be
+        decoded): it is answered by the version it chose, not refused. Safe from any
+        thread."""
         self._closed = True
         self._worker.shutdown(wait=False)
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from service.errors import ModelNotReady, Overloaded
+from service.errors import Overloaded
 from service.observability.metrics import BatcherMetrics
 from service.runtime.batching import MicroBatcher
 
@@ -223,13 +223,17 @@ async def test_close_still_answers_what_is_queued():
     assert [ids(await q) for q in queued] == [[0, 0], [1, 1], [2, 2]]
 
 
-async def test_close_refuses_new_work():
+async def test_a_request_after_close_is_answered_alone_in_a_thread_of_its_own():
+    """It chose the version before it was unloaded (a slow body can take longer than the
+    repository's 30 s of grace): answered by that version, not refused."""
     model = RecordingModel()
     batcher = make(model)
     assert ids(await batcher.predict(images(1))) == [1]
     batcher.close()
-    with pytest.raises(ModelNotReady):
-        await batcher.predict(images(2))
+    assert ids(await batcher.predict(images(2, 3))) == [2, 3]
+    assert model.batches == [1, 2]
+    assert not model.threads[-1].startswith("batcher-")  # its worker has stopped
+    assert batcher.waiting() == 0
 
 
 async def test_max_delay_gathers_requests_that_arrive_soon_after():
