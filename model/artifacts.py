@@ -103,17 +103,22 @@ Fingerprint = tuple[tuple[str, int, int, int, int], ...]
 def fingerprint(folder: Path) -> Fingerprint:
     """Every file under ``folder`` with its inode, size, and times of change: what changes
     when any of them is written, replaced or removed, a copy that keeps the old times too
-    (``cp -a``: its inode and change time are new). A file that cannot be looked at is
-    left out: loading will say why."""
+    (``cp -a``: its inode and change time are new). A file or folder that cannot be looked
+    at, or is removed while the walk goes on, is left out: loading will say why. (os.walk,
+    not Path.rglob, which raised for a folder removed mid-walk and failed the whole poll.)"""
     files = []
-    for path in folder.rglob("*"):
-        try:
-            stat = path.stat()
-        except OSError:  # gone while looked at, or unreadable
-            continue
-        if S_ISREG(stat.st_mode):
-            name = path.relative_to(folder).as_posix()
-            files.append((name, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            path = Path(directory, name)
+            try:
+                stat = path.stat()
+            except OSError:  # gone while looked at, or unreadable
+                continue
+            if S_ISREG(stat.st_mode):
+                relative = path.relative_to(folder).as_posix()
+                files.append(
+                    (relative, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+                )
     return tuple(sorted(files))
 
 
