@@ -7,12 +7,13 @@ that images cost, which a body's bytes do not bound (a PNG of 160 KB holds 49 M 
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import functools
-import itertools
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -69,32 +70,71 @@ class DecodingPixels:
     that holds up to about 7 bytes a pixel (an RGB PNG: Pillow's 4-byte pixels, their gray,
     NumPy's copy, the photo normaliser's working copies), so a few large images at once
     took more memory than a container has (four requests of one 160 KB, 7000x7000 PNG each
-    peaked at 1.37 GB). Readers past ``most`` wait their turn, first come first served, in
-    their worker threads; an image larger than ``most`` is read alone."""
+    peaked at 1.37 GB). Requests past ``most`` wait their turn, first come first served, on
+    the event loop: a worker thread that waited would be one fewer for every other request
+    (the thread pool has 40), and a request cancelled while it waits leaves the queue
+    undecoded. An image larger than ``most`` is read alone."""
 
     def __init__(self, most: int) -> None:
         self.most = most
         self._free = most
-        self._turns = itertools.count()
-        self._serving = 0
-        self._changed = threading.Condition()
+        self._waiting: deque[_Waiter] = deque()
+        self._lock = threading.Lock()  # a process may run several loops (tests do)
 
-    @contextmanager
-    def holding(self, pixels: int) -> Iterator[None]:
+    @asynccontextmanager
+    async def holding(self, pixels: int) -> AsyncIterator[None]:
         """Wait for ``pixels`` to be free, after those who came first; hold them inside."""
         pixels = min(pixels, self.most)
-        with self._changed:
-            turn = next(self._turns)
-            self._changed.wait_for(lambda: self._serving == turn and self._free >= pixels)
-            self._serving += 1
-            self._free -= pixels
-            self._changed.notify_all()  # the next in turn may fit too
+        with self._lock:
+            waiter = None
+            if not self._waiting and self._free >= pixels:
+                self._free -= pixels
+            else:
+                waiter = _Waiter(pixels, asyncio.get_running_loop().create_future())
+                self._waiting.append(waiter)
+        if waiter is not None:
+            await self._wait(waiter)
         try:
             yield
         finally:
-            with self._changed:
-                self._free += pixels
-                self._changed.notify_all()
+            self._give_back(pixels)
+
+    async def _wait(self, waiter: _Waiter) -> None:
+        try:
+            await waiter.turn
+        except asyncio.CancelledError:
+            with self._lock:
+                if waiter in self._waiting:  # never admitted: out of the queue
+                    self._waiting.remove(waiter)
+                    self._admit()  # those behind it may fit now
+                    raise
+            if waiter.turn.done() and not waiter.turn.cancelled():
+                self._give_back(waiter.pixels)  # admitted as it was cancelled
+            raise  # else _grant gives them back, once it finds the turn cancelled
+
+    def _give_back(self, pixels: int) -> None:
+        with self._lock:
+            self._free += pixels
+            self._admit()
+
+    def _admit(self) -> None:
+        """Let in those at the head of the queue whose pixels are free (under the lock)."""
+        while self._waiting and self._waiting[0].pixels <= self._free:
+            waiter = self._waiting.popleft()
+            self._free -= waiter.pixels
+            waiter.turn.get_loop().call_soon_threadsafe(self._grant, waiter)
+
+    def _grant(self, waiter: _Waiter) -> None:
+        if waiter.turn.cancelled():
+            self._give_back(waiter.pixels)
+        else:
+            waiter.turn.set_result(None)
+
+
+@dataclass(frozen=True, eq=False)
+class _Waiter:
+    pixels: int
+    turn: asyncio.Future[None]
 
 
 @functools.cache

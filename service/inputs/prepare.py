@@ -9,11 +9,10 @@ event loop never decodes a photo.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +24,6 @@ from service.inputs.images import Picture
 from service.inputs.photos import Box, Digit
 from service.inputs.pixel_limits import ImageLimits, PixelBudget, decoding_pixels
 from service.observability.metrics import count_no_digit
-
-T = TypeVar("T")
 
 
 class Preprocess(StrEnum):
@@ -74,12 +71,18 @@ async def to_digits(
     inputs: list[RawInput], preprocess: Preprocess | None, *, limits: ImageLimits
 ) -> Digits:
     """One digit per input, in order, as the network reads it, with its box in an image; on
-    the event loop only if small (and then without waiting on ``limits.at_once``: the loop
-    never waits). ``NoDigit`` names an input that shows none."""
+    the event loop only if small. Otherwise the images' headers are read in a worker
+    thread, the largest image's pixels held (``DecodingPixels``: its images are read one
+    after another), and the inputs read in a thread again. ``NoDigit`` names an input that
+    shows none."""
     if len(inputs) <= INLINE_MAX_INPUTS and all(map(_is_small, inputs)):
-        uploads = _Uploads(limits, wait=False)
-        return _read_all(inputs, preprocess, uploads, arrays_plain=True)
-    return await run_in_threadpool(_read_all, inputs, preprocess, _Uploads(limits, wait=True))
+        return _read_all(_opened_all(inputs, limits), preprocess, arrays_plain=True)
+    if not any(isinstance(item, bytes) for item in inputs):
+        return await run_in_threadpool(_read_all, inputs, preprocess)
+    opened = await run_in_threadpool(_opened_all, inputs, limits)
+    largest = max(item.pixels for item in opened if isinstance(item, images.Opened))
+    async with decoding_pixels(limits.at_once).holding(largest):
+        return await run_in_threadpool(_read_all, opened, preprocess)
 
 
 async def to_number(
@@ -94,22 +97,21 @@ async def to_number(
     def network(tensors: np.ndarray) -> np.ndarray:
         return predict(network_input(tensors))
 
-    def read() -> Digits:
-        number = _Uploads(limits, wait=True).read(
-            item, lambda picture: photos.read_number(picture, network)
-        )
+    def read(opened: images.Opened) -> Digits:
+        number = photos.read_number(opened.decode(), network)
         if not number:
             count_no_digit()
             raise NoDigit(f"the image shows no digit: {_NO_INK}")
         return Digits.of(number)
 
-    return await run_in_threadpool(read)
+    opened = await run_in_threadpool(_open, item, limits)  # one image: within per_request
+    async with decoding_pixels(limits.at_once).holding(opened.pixels):
+        return await run_in_threadpool(read, opened)
 
 
 def _read_all(
-    inputs: list[RawInput],
+    inputs: Sequence[RawInput | images.Opened],
     preprocess: Preprocess | None,
-    uploads: _Uploads,
     *,
     arrays_plain: bool = False,
 ) -> Digits:
@@ -117,7 +119,7 @@ def _read_all(
     is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        digit = _read(item, preprocess, uploads, arrays_plain=arrays_plain)
+        digit = _read(item, preprocess, arrays_plain=arrays_plain)
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
@@ -140,11 +142,12 @@ def _is_small(item: RawInput) -> bool:
 
 
 def _read(
-    item: RawInput, preprocess: Preprocess | None, uploads: _Uploads, *, arrays_plain: bool
+    item: RawInput | images.Opened, preprocess: Preprocess | None, *, arrays_plain: bool
 ) -> Digit | None:
-    if isinstance(item, bytes):
-        return uploads.read(
-            item, photos.as_is if preprocess is Preprocess.none else photos.read_digit
+    if isinstance(item, images.Opened):
+        picture = item.decode()
+        return (
+            photos.as_is(picture) if preprocess is Preprocess.none else photos.read_digit(picture)
         )
     array = arrays.validate_array(item, plain=arrays_plain)
     if preprocess is not Preprocess.mnist:
@@ -153,20 +156,21 @@ def _read(
     return None if found is None else Digit(found.tensor, from_photo=found.from_photo)
 
 
-class _Uploads:
-    """A request's uploads as they are read: within ``limits.per_image`` each and one
-    ``PixelBudget`` for all, and, when it may ``wait`` (in a worker thread, never on the
-    event loop), holding their pixels in the process's ``DecodingPixels`` from decoding
-    until they are read: the full-size picture and the normaliser's copies of it are what
-    take the memory."""
+def _opened_all(inputs: list[RawInput], limits: ImageLimits) -> list[RawInput | images.Opened]:
+    """The inputs with each image's header read and checked, within ``limits.per_image``
+    each and ``limits.per_request`` together (one ``PixelBudget``), before any is decoded;
+    arrays as they are."""
+    budget = PixelBudget(limits.per_request)
+    opened: list[RawInput | images.Opened] = []
+    for item in inputs:
+        if isinstance(item, bytes):
+            image = _open(item, limits)
+            budget.spend(image.pixels)
+            opened.append(image)
+        else:
+            opened.append(item)
+    return opened
 
-    def __init__(self, limits: ImageLimits, *, wait: bool) -> None:
-        self._per_image = limits.per_image
-        self._budget = PixelBudget(limits.per_request)
-        self._at_once = decoding_pixels(limits.at_once) if wait else None
 
-    def read(self, data: bytes, reading: Callable[[Picture], T]) -> T:
-        opened = images.open_image(data, max_pixels=self._per_image, at_least=ink.WORKING_SIDE)
-        self._budget.spend(opened.pixels)
-        with self._at_once.holding(opened.pixels) if self._at_once else nullcontext():
-            return reading(opened.decode())
+def _open(data: bytes, limits: ImageLimits) -> images.Opened:
+    return images.open_image(data, max_pixels=limits.per_image, at_least=ink.WORKING_SIDE)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from service.errors import PayloadTooLarge
 from service.inputs.pixel_limits import DecodingPixels, PixelBudget
-
-
-def in_a_thread(work: Callable[[], Any]) -> threading.Thread:
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread
 
 
 def test_a_budget_refuses_what_it_has_not_left_and_keeps_the_rest() -> None:
@@ -31,47 +22,83 @@ def test_a_budget_refuses_what_it_has_not_left_and_keeps_the_rest() -> None:
     assert budget.left == 0
 
 
-def taking(at_once: DecodingPixels, pixels: int, taken: list[int]) -> threading.Thread:
-    """A thread that holds ``pixels`` a moment, once it may, and notes them in ``taken``."""
-
-    def take() -> None:
-        with at_once.holding(pixels):
-            taken.append(pixels)
-
-    return in_a_thread(take)
+async def taking(at_once: DecodingPixels, pixels: int, taken: list[int]) -> None:
+    """Hold ``pixels`` a moment, once they are free, and note them in ``taken``."""
+    async with at_once.holding(pixels):
+        taken.append(pixels)
 
 
+async def is_waiting(task: asyncio.Task[None]) -> bool:
+    await asyncio.sleep(0.05)
+    return not task.done()
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("held", [80, 10_000], ids=["within the most", "over it: alone"])
-def test_pixels_past_the_most_wait_until_given_back(held: int) -> None:
+async def test_pixels_past_the_most_wait_until_given_back(held: int) -> None:
     at_once = DecodingPixels(100)
     taken: list[int] = []
-    with at_once.holding(held):
-        waiting = taking(at_once, 30, taken)
-        waiting.join(0.3)
-        assert waiting.is_alive() and not taken
-    waiting.join(5)
+    async with at_once.holding(held):
+        waiting = asyncio.create_task(taking(at_once, 30, taken))
+        assert await is_waiting(waiting) and not taken
+    await asyncio.wait_for(waiting, 5)
     assert taken == [30]
 
 
-def test_decoders_wait_their_turn_in_order() -> None:
+@pytest.mark.anyio
+async def test_requests_wait_their_turn_in_order() -> None:
     """A large image queued first is not overtaken by small ones that would fit: it would
     wait for as long as they kept coming."""
     at_once = DecodingPixels(100)
-    order: list[str] = []
+    taken: list[int] = []
+    async with at_once.holding(80):
+        large = asyncio.create_task(taking(at_once, 90, taken))
+        assert await is_waiting(large)
+        small = asyncio.create_task(taking(at_once, 10, taken))
+        assert await is_waiting(small)  # 20 free, but the large one is first
+    await asyncio.wait_for(asyncio.gather(large, small), 5)
+    assert taken == [90, 10]
 
-    def decode(name: str, pixels: int) -> None:
-        with at_once.holding(pixels):
-            order.append(name)
 
-    with at_once.holding(80):
-        large = in_a_thread(lambda: decode("large", 90))
-        time.sleep(0.1)  # queued first
-        small = in_a_thread(lambda: decode("small", 10))
-        small.join(0.3)
-        assert small.is_alive() and order == []  # 20 free, but the large one is first
-    large.join(5)
-    small.join(5)
-    assert order == ["large", "small"]
+@pytest.mark.anyio
+async def test_a_request_cancelled_while_it_waits_leaves_the_queue_to_those_behind() -> None:
+    """A client gone while its images wait: they are never decoded, and do not hold up the
+    next request, which fits."""
+    at_once = DecodingPixels(100)
+    taken: list[int] = []
+    async with at_once.holding(80):
+        large = asyncio.create_task(taking(at_once, 90, taken))
+        small = asyncio.create_task(taking(at_once, 10, taken))
+        assert await is_waiting(small)
+        large.cancel()
+        await asyncio.wait_for(small, 5)  # while the 80 are still held
+        assert taken == [10]
+    with pytest.raises(asyncio.CancelledError):
+        await large
+    await asyncio.wait_for(taking(at_once, 100, taken), 5)  # all given back
+
+
+@pytest.mark.anyio
+async def test_a_request_cancelled_as_its_turn_comes_gives_the_pixels_back() -> None:
+    at_once = DecodingPixels(100)
+    taken: list[int] = []
+    async with at_once.holding(100):
+        waiter = asyncio.create_task(taking(at_once, 50, taken))
+        assert await is_waiting(waiter)
+    waiter.cancel()  # its turn was granted as the 100 came back, but not yet delivered
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await asyncio.wait_for(taking(at_once, 100, taken), 5)
+    assert taken == [100]
+
+
+@pytest.mark.anyio
+async def test_pixels_come_back_when_the_work_inside_fails() -> None:
+    at_once = DecodingPixels(100)
+    with pytest.raises(ValueError):
+        async with at_once.holding(100):
+            raise ValueError("a corrupt image")
+    await asyncio.wait_for(taking(at_once, 100, []), 5)
 
 
 GIVING_BACK = """

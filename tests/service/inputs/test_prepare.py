@@ -4,7 +4,7 @@ loop, the rest in a thread; an image without a digit named."""
 from __future__ import annotations
 
 import asyncio
-import threading
+import concurrent.futures
 from typing import Any
 
 import numpy as np
@@ -84,8 +84,12 @@ async def test_a_few_small_pngs_and_arrays_decode_on_the_loop(thread_hops: list[
 async def test_larger_work_goes_to_a_thread(
     thread_hops: list[Any], inputs: list[prepare.RawInput]
 ) -> None:
+    """Arrays in one hop; images in two, their headers read in the first, so that the
+    pixels they will decode to are waited for on the loop between them."""
     digits = await prepare.to_digits(inputs, None, limits=LIMITS)
-    assert digits.images.shape == (len(inputs), 28, 28, 1) and len(thread_hops) == 1
+    images = any(isinstance(item, bytes) for item in inputs)
+    assert digits.images.shape == (len(inputs), 28, 28, 1)
+    assert len(thread_hops) == (2 if images else 1)
 
 
 async def test_a_tiny_file_of_many_pixels_is_judged_by_its_header(
@@ -100,7 +104,7 @@ async def test_loop_and_thread_decode_alike(thread_hops: list[Any]) -> None:
     image = png(28)
     alone = await prepare.to_digits([image], None, limits=LIMITS)
     crowded = await prepare.to_digits([image] * 5, None, limits=LIMITS)
-    assert len(thread_hops) == 1
+    assert len(thread_hops) == 2
     np.testing.assert_array_equal(crowded.images, np.repeat(alone.images, 5, 0))
     assert crowded.boxes == alone.boxes * 5
 
@@ -122,18 +126,21 @@ async def test_a_requests_images_decode_to_at_most_its_pixel_budget() -> None:
     assert len(digits.images) == 3
 
 
-async def test_images_decoded_in_a_thread_share_the_process_pixels_at_once() -> None:
-    """Requests take their turn with the process's other decoders: the limit is on memory,
-    which they all share. The loop's own small PNGs never wait (it would stop everything)."""
+async def test_images_wait_for_the_process_pixels_on_the_loop_not_in_a_thread(
+    thread_hops: list[Any],
+) -> None:
+    """Requests take their turn with the process's other decoders, the limit being on the
+    memory they all share; one that waits holds no worker thread meanwhile (only its
+    headers have been read). The loop's own small PNGs never wait."""
     limits = ImageLimits(MAX_PIXELS, MAX_PIXELS, at_once=123_457)  # this test's own
-    shared = decoding_pixels(limits.at_once)
-    with shared.holding(limits.at_once):
+    async with decoding_pixels(limits.at_once).holding(limits.at_once):
         waiting = asyncio.create_task(prepare.to_digits([png(500)], None, limits=limits))
         inline = await asyncio.wait_for(prepare.to_digits([png(28)], None, limits=limits), 5)
         assert len(inline.images) == 1
-        await asyncio.sleep(0.3)
-        assert not waiting.done()
+        await asyncio.sleep(0.2)
+        assert not waiting.done() and len(thread_hops) == 1  # the headers' hop alone
     assert len((await asyncio.wait_for(waiting, 5)).images) == 1
+    assert len(thread_hops) == 2
 
 
 async def test_an_images_pixels_are_held_until_it_is_read(
@@ -143,25 +150,24 @@ async def test_an_images_pixels_are_held_until_it_is_read(
     given back once it is a 28x28, not once it is decoded."""
     limits = ImageLimits(MAX_PIXELS, MAX_PIXELS, at_once=250_000)  # this test's own
     shared = decoding_pixels(limits.at_once)
+    loop = asyncio.get_running_loop()
     read_digit = photos.read_digit
-    others: list[threading.Thread] = []
+    others: list[concurrent.futures.Future[None]] = []
 
-    def take_one() -> None:
-        with shared.holding(1):
+    async def take_one() -> None:
+        async with shared.holding(1):
             pass
 
-    def reading(picture: Picture) -> Digit | None:
-        others.append(threading.Thread(target=take_one))
-        others[0].start()
-        others[0].join(0.2)
-        assert others[0].is_alive()  # waiting: the image's pixels are held while it is read
+    def reading(picture: Picture) -> Digit | None:  # in the worker thread
+        others.append(asyncio.run_coroutine_threadsafe(take_one(), loop))
+        with pytest.raises(concurrent.futures.TimeoutError):
+            others[0].result(timeout=0.2)  # waiting: the image's pixels are held
         return read_digit(picture)
 
     monkeypatch.setattr(photos, "read_digit", reading)
     digits = await prepare.to_digits([png(500)], None, limits=limits)  # 250,000 pixels
     assert len(digits.images) == 1
-    others[0].join(5)
-    assert not others[0].is_alive()
+    await asyncio.wait_for(asyncio.wrap_future(others[0]), 5)
 
 
 async def test_arrays_spend_no_pixel_budget() -> None:
@@ -247,7 +253,7 @@ async def test_to_number_reads_a_number_left_to_right_in_a_thread(
 ) -> None:
     page, boxes = draw_number("407", (480, 200))
     digits = await prepare.to_number(encode(page, "PNG"), limits=LIMITS, predict=sure)
-    assert len(digits.images) == 3 and len(thread_hops) == 1
+    assert len(digits.images) == 3 and len(thread_hops) == 2  # its header, then the rest
     assert all(iou(found, box) > 0.7 for found, box in zip(digits.boxes, boxes, strict=True))
 
 
