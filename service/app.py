@@ -20,8 +20,8 @@ from service.api import openapi, routes
 from service.errors import register_error_handlers
 from service.grpc import server as grpc_server
 from service.inputs import photos
-from service.inputs.pixel_limits import give_large_blocks_back
 from service.limits import BodyDeadline, BodySizeLimit
+from service.memory import give_large_blocks_back
 from service.observability import answered
 from service.runtime.repository import ModelRepository
 from service.settings import Settings

@@ -2,13 +2,12 @@
 that images cost, which a body's bytes do not bound (a PNG of 160 KB holds 49 M pixels).
 
 ``ImageLimits`` gathers the three settings; ``service.inputs.prepare`` applies them.
-``give_large_blocks_back`` makes the memory a decoded image took the process's to lose.
+``python -m bench.decoding_memory`` measures what they hold a server's memory to.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import functools
 import threading
 from collections import deque
@@ -69,11 +68,14 @@ class DecodingPixels:
     ``most``, from decoding until the image is read (reduced to the network's 28x28):
     that holds up to about 7 bytes a pixel (an RGB PNG: Pillow's 4-byte pixels, their gray,
     NumPy's copy, the photo normaliser's working copies), so a few large images at once
-    took more memory than a container has (four requests of one 160 KB, 7000x7000 PNG each
-    peaked at 1.37 GB). Requests past ``most`` wait their turn, first come first served, on
-    the event loop: a worker thread that waited would be one fewer for every other request
-    (the thread pool has 40), and a request cancelled while it waits leaves the queue
-    undecoded. An image larger than ``most`` is read alone."""
+    took more memory than a container has: four requests of one 160 KB, 7000x7000 PNG each
+    peak at 1.3 GB read all at once, under 0.5 GB one at a time (``python -m
+    bench.decoding_memory``, with and without ``--decoding-pixels`` past them all).
+
+    Requests past ``most`` wait their turn, first come first served, on the event loop: a
+    worker thread that waited would be one fewer for every other request (the thread pool
+    has 40), and a request cancelled while it waits leaves the queue undecoded. An image
+    larger than ``most`` is read alone."""
 
     def __init__(self, most: int) -> None:
         self.most = most
@@ -141,27 +143,3 @@ class _Waiter:
 def decoding_pixels(most: int) -> DecodingPixels:
     """The process's one ``DecodingPixels`` of that size, shared by its apps and requests."""
     return DecodingPixels(most)
-
-
-M_MMAP_THRESHOLD = -3
-"""glibc's ``mallopt`` parameter: allocations of at least this many bytes are mapped from
-the OS, and unmapped when freed."""
-MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
-
-
-def give_large_blocks_back() -> bool:
-    """Have glibc map every allocation of 4 MB or more from the OS and return it when freed;
-    False where that cannot be set (another C library).
-
-    By default glibc raises that threshold to the size of each block freed, up to 32 MB, and
-    serves the next from its heaps, one heap a thread, which keep what they once held:
-    Pillow's image blocks are 16 MB, so each worker thread that once decoded a large image
-    kept its memory, and four requests read one at a time (``DecodingPixels``) still left
-    the process at 893 MB, where with the threshold set it fell back to 172 MB. A fixed
-    threshold also stops that adjusting. The cost is a mapping for each large image's
-    buffers, small beside decoding them."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
