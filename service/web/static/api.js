@@ -4,16 +4,17 @@
 // `Authorization: Bearer <key>`; it is kept in sessionStorage: this tab only, gone with it.
 
 const KEY = "lenet-serve.api-key";
-const TOKEN = /^[A-Za-z0-9._~+/-]+=*$/; // RFC 6750's b64token: all a Bearer key may hold
+const SENDABLE = /^[\x21-\x7e]+$/; // visible ASCII: what a header carries, in one token
 
 /** The key in use, or null. */
 export const savedKey = () => sessionStorage.getItem(KEY);
 
 export const useKey = (key) => sessionStorage.setItem(KEY, key);
 
-/** Whether `key` could be a key at all: the server's keys are b64tokens. Any other key the
- * server would refuse, and one with a character past Latin-1 (`…`) no fetch can even send. */
-export const sendable = (key) => TOKEN.test(key);
+/** Whether `key` can be sent at all: a fetch throws, before sending, for a header with a
+ * character past Latin-1 (`…`), and a space would end the token. Which keys are right is the
+ * server's to say (a key file may list any key by its digest). */
+export const sendable = (key) => SENDABLE.test(key);
 
 /** An answer other than 2xx, with the API's own message. */
 export class ApiError extends Error {
@@ -24,13 +25,13 @@ export class ApiError extends Error {
 }
 
 /** `init` with the key's Authorization header, where there is a key. A saved key that
- * cannot be sent (saved by an older page, in this tab) is forgotten and answered as the
- * server would answer none: a 401, which asks for another. */
+ * cannot be sent (saved by an older page, in this tab) is forgotten, and the call goes
+ * without one: where the server wants a key, its 401 asks for another. */
 function keyed(init = {}) {
-  const key = savedKey();
+  let key = savedKey();
   if (key !== null && !sendable(key)) {
     sessionStorage.removeItem(KEY);
-    throw new ApiError(401, { message: "The saved API key cannot be sent." });
+    key = null;
   }
   return key ? { ...init, headers: { ...init.headers, authorization: `Bearer ${key}` } } : init;
 }

@@ -90,8 +90,8 @@ $("key-form").addEventListener("submit", (event) => {
   const key = $("key-input").value.trim();
   if (!api.sendable(key)) {
     $("key-help").textContent =
-      "That is not an API key: a key has only the letters A–Z and a–z, the digits 0–9 and " +
-      "- . _ ~ + / (then perhaps = signs), no spaces. Paste it again.";
+      "That is not an API key: a key has only letters A–Z and a–z, digits and the " +
+      "punctuation of a keyboard, no spaces and no other characters. Paste it again.";
     say("That is not an API key.", true);
     $("key-input").select();
     return;
@@ -121,6 +121,7 @@ async function read(what) {
   explaining.abort();
   reading = new AbortController();
   image = what;
+  levels = answer = null; // the last reading's: a bar chosen meanwhile has nothing to explain
   say("Reading…");
   try {
     const [seen, why] = await Promise.all([

@@ -10,6 +10,7 @@ rewrites docs/page-desktop.png and docs/page-phone.png from the same drawings.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import math
@@ -64,13 +65,14 @@ def server() -> Iterator[str]:
 
 
 KEY = "page-test-0123456789abcdef"
+HASHED_KEY = "page-test:#!*0123456789"  # no b64token: only its digest can list it
 
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server that wants an API key (LENET_API_KEYS_FILE)."""
     keys = tmp_path_factory.mktemp("keys") / "api-keys"
-    keys.write_text(f"{KEY}\n")
+    keys.write_text(f"{KEY}\nsha256:{hashlib.sha256(HASHED_KEY.encode()).hexdigest()}\n")
     env = service_env(free_port(), LENET_BACKENDS='["onnx"]', LENET_API_KEYS_FILE=str(keys))
     with serving(env) as url:
         yield url
@@ -397,6 +399,14 @@ def test_a_key_no_header_can_carry_is_refused_by_the_form(browser, keyed_server)
         expect(page.locator("#key")).to_be_visible()
         assert page.evaluate(SAVED_KEY) is None
         give_key(page, KEY)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        draw(page, SEVEN)
+        read_as(page, 7)
+
+
+def test_a_key_the_server_lists_by_digest_is_sent_whatever_its_characters(browser, keyed_server):
+    with asking_for_a_key(browser, keyed_server) as page:
+        give_key(page, HASHED_KEY)
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         draw(page, SEVEN)
         read_as(page, 7)
