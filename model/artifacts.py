@@ -47,6 +47,8 @@ ARCHITECTURE_FILE = "architecture.json"
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
 BLESSING_FILE = "blessing.json"
+LOCK_FILE = ".blessings.lock"
+"""In a model root: ``blessings_locked``'s."""
 VERSION_FILES = frozenset(
     {
         SAVED_MODEL_FILE,
@@ -210,9 +212,6 @@ def blessings_locked(root: Path) -> Iterator[None]:
     with open(root / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
-
-
-LOCK_FILE = ".blessings.lock"
 
 
 def record_blessing(version_dir: Path, blessing: Blessing) -> Blessing:

@@ -23,6 +23,8 @@ broken run is never blessed into a repository with nothing blessed to compare wi
 run (``--limit``) is never blessed by the job at all: on a few test images a lucky one
 scores 100 % (one image in six runs of ``--limit 6``)."""
 
+TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+"""MNIST's test images and labels: a version's accuracy is compared only on the same."""
 JOB = "python -m training"
 FORCED = "python -m training --force"
 
@@ -54,9 +56,6 @@ def tested_on(card: dict[str, Any]) -> dict[str, str]:
     return {name: hashes[name] for name in TEST_FILES if name in hashes}
 
 
-TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
 def judge(
     card: dict[str, Any], baseline: Baseline | None, floor: float, *, force: bool
 ) -> artifacts.Blessing:
@@ -69,7 +68,7 @@ def judge(
     files on other digits. Either is left for a person to bless."""
     accuracy = card["test_accuracy"]
     bars = {f"the floor {percent(floor)}": floor}
-    unlike = []
+    held_back = []
     if baseline is not None:
         note = ""
         if card["test_samples"] != baseline.test_samples:
@@ -81,10 +80,10 @@ def judge(
         }
         theirs, ours = baseline.test_files, tested_on(card)
         if note or any(theirs[name] != ours[name] for name in theirs.keys() & ours.keys()):
-            unlike.append(f"it was not tested on v{baseline.version}'s test images")
+            held_back.append(f"it was not tested on v{baseline.version}'s test images")
     limit = card.get("data", {}).get("limit")
     if limit is not None:
-        unlike.append(f"it was trained and tested on a subset (--limit {limit})")
+        held_back.append(f"it was trained and tested on a subset (--limit {limit})")
     below = [name for name, bar in bars.items() if accuracy < bar]
     if below:
         reason = f"test accuracy {percent(accuracy)} is below {' and '.join(below)}"
@@ -92,11 +91,11 @@ def judge(
         reason = f"test accuracy {percent(accuracy)} is at least {' and '.join(bars)}"
     if baseline is None:
         reason += "; no version was blessed to compare with"
-    if unlike:
-        reason += f"; not comparable: {' and '.join(unlike)}"
-    if (below or unlike) and force:
+    if held_back:
+        reason += f"; held back: {' and '.join(held_back)}"
+    if (below or held_back) and force:
         return artifacts.Blessing("blessed", f"{reason}; blessed anyway (--force)", by=FORCED)
-    return artifacts.Blessing("candidate" if below or unlike else "blessed", reason, by=JOB)
+    return artifacts.Blessing("candidate" if below or held_back else "blessed", reason, by=JOB)
 
 
 def percent(accuracy: float) -> str:
@@ -119,6 +118,8 @@ def rollback(root: Path, reason: str) -> tuple[int, int]:
     Refused when fewer than two versions are blessed: it would leave nothing to serve.
     Returns the revoked version and the one that now answers.
     """
+    if not root.is_dir():  # before its lock, which would be named as the missing file
+        raise RollbackRefused(f"no model root at {root}: nothing to roll back")
     with artifacts.blessings_locked(root):
         blessed = [v for v, blessing in artifacts.blessings(root).items() if blessing.blessed]
         if len(blessed) < 2:

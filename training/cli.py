@@ -64,6 +64,13 @@ def version_number(text: str) -> int:
     return version
 
 
+def _environment(name: str) -> str | None:
+    """A flag's default from the environment, as compose passes it; unset, empty or 0 is
+    none (0 is what compose files written before these flags were checked pass)."""
+    value = os.environ.get(name, "").strip()
+    return None if value in ("", "0") else value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="best")
@@ -84,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--epochs",
         type=whole_number(1),
-        default=os.environ.get("TRAIN_EPOCHS") or None,
+        default=_environment("TRAIN_EPOCHS"),
         help="override the recipe's epochs (default: $TRAIN_EPOCHS, else the recipe's)",
     )
     parser.add_argument(
@@ -106,7 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--limit",
         type=whole_number(MIN_TRAINING_IMAGES),
-        default=os.environ.get("TRAIN_LIMIT") or None,
+        default=_environment("TRAIN_LIMIT"),
         help="use only the first N training and N/6 test images (quick runs, smoke tests); "
         f"N at least {MIN_TRAINING_IMAGES}: one image to fit, one to validate on "
         "(default: $TRAIN_LIMIT, else all)",

@@ -54,7 +54,8 @@ def cgroups(tmp_path: Path, membership: str, files: dict[str, str]) -> float | N
             id="v1 unlimited",
         ),
         pytest.param("0::/\n", {}, None, id="no cpu files"),
-        pytest.param("garbled\n", {"cpu.max": "nonsense"}, None, id="unreadable"),
+        pytest.param("0::/\n", {"cpu.max": "nonsense"}, None, id="cpu.max unreadable"),
+        pytest.param("garbled\n", {"cpu.max": "100000 100000"}, None, id="membership garbled"),
     ],
 )
 def test_the_quota_is_the_tightest_of_the_process_cgroups(

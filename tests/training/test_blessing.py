@@ -65,7 +65,7 @@ def test_a_quick_run_is_never_blessed_by_the_job(baseline: Baseline | None) -> N
     """One test image in six runs of --limit 6 scored 100 %: above any floor and any v1."""
     blessing = judge(card(1.0, samples=1, limit=6), baseline, 0.99, force=False)
     assert blessing.status == "candidate"
-    assert "not comparable: " in blessing.reason and "a subset (--limit 6)" in blessing.reason
+    assert "held back: " in blessing.reason and "a subset (--limit 6)" in blessing.reason
     assert judge(card(1.0, samples=1, limit=6), baseline, 0.99, force=True).blessed
 
 
@@ -73,7 +73,7 @@ def test_a_version_tested_on_other_images_is_not_compared() -> None:
     other = {**MNIST, "t10k-labels-idx1-ubyte.gz": "0000"}
     blessing = judge(card(0.999, test_files=other), BASELINE, 0.99, force=False)
     assert blessing.status == "candidate"
-    assert "not comparable: it was not tested on v1's test images" in blessing.reason
+    assert "held back: it was not tested on v1's test images" in blessing.reason
     unhashed = judge(card(0.999, test_files={}), BASELINE, 0.99, force=False)
     assert unhashed.blessed  # downloaded by Keras: the same 10,000 images as far as is known
 
@@ -163,3 +163,13 @@ def test_a_rollback_waits_for_the_lock_on_blessings(tmp_path: Path) -> None:
     waiting.join(5)
     assert done == [(2, 1)]
     assert statuses(tmp_path) == {1: "blessed", 2: "revoked", 3: "revoked"}
+
+
+def test_rollback_on_a_root_that_is_not_there_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert rollback.main(["--root", str(tmp_path / "nope")]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"error: no model root at {tmp_path / 'nope'}: nothing to roll back\n"
+    )

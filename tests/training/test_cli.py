@@ -113,15 +113,17 @@ def test_epochs_and_limit_default_to_the_environments(monkeypatch: pytest.Monkey
     assert (parse_args([]).epochs, parse_args([]).limit) == (3, 60)
     assert parse_args(["--epochs", "5"]).epochs == 5  # the command line wins
     monkeypatch.setenv("TRAIN_EPOCHS", "")
-    monkeypatch.delenv("TRAIN_LIMIT")
+    monkeypatch.setenv("TRAIN_LIMIT", "0")  # what compose files before these checks passed
     assert (parse_args([]).epochs, parse_args([]).limit) == (None, None)
+    monkeypatch.delenv("TRAIN_LIMIT")
+    assert parse_args([]).limit is None
 
 
 def test_an_environment_value_out_of_range_is_refused_by_its_flag(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("TRAIN_EPOCHS", "0")
+    monkeypatch.setenv("TRAIN_EPOCHS", "-3")
     with pytest.raises(SystemExit) as stopped:
         parse_args([])
     assert stopped.value.code == 2
-    assert "error: argument --epochs: 0 is not at least 1" in capsys.readouterr().err
+    assert "error: argument --epochs: -3 is not at least 1" in capsys.readouterr().err
