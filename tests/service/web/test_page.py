@@ -398,18 +398,19 @@ def test_a_key_no_header_can_carry_is_refused_by_the_form(browser, keyed_server)
         expect(page.locator("#key-help")).to_contain_text("A–Z")
         expect(page.locator("#key")).to_be_visible()
         assert page.evaluate(SAVED_KEY) is None
-        give_key(page, KEY)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        draw(page, SEVEN)
-        read_as(page, 7)
+        reads_a_seven_with(page, KEY)
 
 
 def test_a_key_the_server_lists_by_digest_is_sent_whatever_its_characters(browser, keyed_server):
     with asking_for_a_key(browser, keyed_server) as page:
-        give_key(page, HASHED_KEY)
-        expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        draw(page, SEVEN)
-        read_as(page, 7)
+        reads_a_seven_with(page, HASHED_KEY)
+
+
+def reads_a_seven_with(page: sync_api.Page, key: str) -> None:
+    give_key(page, key)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    draw(page, SEVEN)
+    read_as(page, 7)
 
 
 def test_a_saved_key_no_header_can_carry_is_forgotten_and_asked_again(browser, keyed_server):
