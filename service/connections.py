@@ -8,7 +8,8 @@ after the connection opens, or after the first byte of its next request; if not,
 connection is closed without an answer, as nginx's ``client_header_timeout`` does (a 408
 could be taken by a browser for the answer to a request it sends later on a preconnected
 socket). A body that stalls is the app's to time out (``service.limits.BodyDeadline``),
-where it becomes a 408 in the service's error shape.
+where it becomes a 408 in the service's error shape; the rest of a body the app answered
+without reading (a 401, an early 413 or 503) must arrive within ``header_timeout`` too.
 
 Two of uvicorn's own answers are given in the service's error shape here, each a 503 with
 ``Retry-After`` that closes the connection: beyond the connection cap (``limit_concurrency``)
@@ -57,6 +58,7 @@ class HeaderDeadline(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout = header_timeout
         self._head_late: asyncio.TimerHandle | None = None
+        self._rest_late: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -70,8 +72,23 @@ class HeaderDeadline(HttpToolsProtocol):
         self._disarm()
         super().on_headers_complete()
 
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._forget_the_rest()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # Answered before its body was read: uvicorn reads the rest and throws it away,
+            # and each byte of it restarts the keep-alive wait, so a client refused (no API
+            # key) could trickle a body and hold a connection for good, until the cap
+            # refused everyone. Closing at once could reset the answer away (a close with
+            # unread data sends RST): the rest gets as long as a head, as nginx lingers.
+            self._rest_late = self.loop.call_later(self.header_timeout, self._close_unread)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._forget_the_rest()
         super().connection_lost(exc)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
@@ -88,6 +105,20 @@ class HeaderDeadline(HttpToolsProtocol):
         if self._head_late is not None:
             self._head_late.cancel()
             self._head_late = None
+
+    def _forget_the_rest(self) -> None:
+        if self._rest_late is not None:
+            self._rest_late.cancel()
+            self._rest_late = None
+
+    def _close_unread(self) -> None:
+        self._rest_late = None
+        logger.debug(
+            "closing %s: the rest of an answered request's body not in within %g s",
+            self.client,
+            self.header_timeout,
+        )
+        self.transport.close()
 
     def _close_late(self) -> None:
         self._head_late = None

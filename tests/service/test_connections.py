@@ -4,6 +4,7 @@ closed on time while real clients are served meanwhile; beyond the cap, 503 with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 import resource
 import time
@@ -210,3 +211,51 @@ async def test_the_scope_lets_go_of_the_cycle_when_the_request_is_done() -> None
     await answer_if_cut_short(app, cycle, scope, None, None)  # type: ignore[arg-type]
     assert seen == [cycle]
     assert CUT_SHORT_CYCLE not in scope
+
+
+KEY = "connections-test-0123456789"
+CHUNKED_HEAD = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+
+
+async def answer(reader: asyncio.StreamReader) -> bytes:
+    """One answer's head and body (it has a Content-Length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head + await reader.readexactly(length)
+
+
+async def test_the_rest_of_a_body_answered_unread_must_come_within_the_header_timeout(
+    tmp_path,
+) -> None:
+    """A client without a key is answered 401 before its body is read; uvicorn then reads
+    the rest and throws it away, each byte restarting its keep-alive wait. Trickled a byte
+    at a time, the rest held the connection past every timeout, and enough of them filled
+    LENET_MAX_CONNECTIONS against clients with a key. A client that sends its whole body
+    keeps its connection for the next request."""
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY}\n")
+    port = free_port()
+    env = {**slow_client_env(port, 100, timeout_s=2.0), "LENET_API_KEYS_FILE": str(keys)}
+    with served(env):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(CHUNKED_HEAD + b"1\r\nx\r\n")
+        assert (await answer(reader)).startswith(b"HTTP/1.1 401")
+        answered = time.monotonic()
+        while not reader.at_eof() and time.monotonic() - answered < 10:
+            writer.write(b"1\r\nx\r\n")
+            await asyncio.sleep(0.25)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(reader.read(1), 0.05)
+        assert reader.at_eof() and time.monotonic() - answered < 2.0 + 1.5
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        whole = HEAD + f"Content-Length: {len(SEVEN)}\r\n\r\n".encode() + SEVEN
+        writer.write(whole)
+        assert (await answer(reader)).startswith(b"HTTP/1.1 401")
+        await asyncio.sleep(2.5)  # past the deadline: the body came whole, none is armed
+        writer.write(
+            whole.replace(b"\r\n\r\n", f"\r\nAuthorization: Bearer {KEY}\r\n\r\n".encode(), 1)
+        )
+        assert (await answer(reader)).startswith(b"HTTP/1.1 200")
+        writer.close()
