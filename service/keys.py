@@ -39,7 +39,7 @@ def read_keys(path: Path) -> tuple[bytes, ...]:
     holds no key, or has a line that is neither a key nor a digest; the message names the
     line, never its text."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Notepad's and PowerShell's BOM too
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -91,6 +91,15 @@ def test_the_file_holds_keys_and_digests_with_comments(key_path: Path) -> None:
     )
 
 
+def test_a_file_saved_with_a_byte_order_mark_or_crlf_reads_alike(tmp_path: Path) -> None:
+    """Windows Notepad and PowerShell 5's Out-File write a BOM: it was read as part of the
+    first key, and the file refused (at start-up) or ignored (on reload: revoked keys
+    kept working)."""
+    path = tmp_path / "keys"
+    path.write_bytes(f"\ufeff{KEY}\r\n# a comment\r\n".encode())
+    assert read_keys(path) == (hashlib.sha256(KEY.encode()).digest(),)
+
+
 @pytest.mark.parametrize(
     ("lines", "error"),
     [
