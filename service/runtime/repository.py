@@ -30,7 +30,11 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 UNLOAD_GRACE_SECONDS = 30.0
-"""How long a replaced version keeps answering requests that already hold it."""
+"""How long a replaced version keeps batching the requests that already hold it; one that
+comes later it answers alone (``MicroBatcher.close``)."""
+NOT_READY_RETRY = {"Retry-After": "5"}
+"""On a 503 before any version is loaded: loading and warming one up takes seconds (7-20 s
+with TensorFlow), and a client or a proxy that honours Retry-After waits that out."""
 
 
 class NothingToServe(Exception):
@@ -287,7 +291,9 @@ class ModelRepository:
         """The requested version, or the default one; 503 until something is loaded."""
         with self._lock:
             if not self._versions or self._default is None:
-                raise ModelNotReady(self.error or "the model is still loading")
+                raise ModelNotReady(
+                    self.error or "the model is still loading", headers=NOT_READY_RETRY
+                )
             if version is None:
                 return self._versions[self._default]
             # ASCII digits, and few: str.isdigit takes "²", and int() refuses it and 4,301 digits

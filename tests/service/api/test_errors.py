@@ -227,7 +227,9 @@ async def test_not_ready_answers_503_but_stays_alive():
         assert (await client.get("/healthz")).status_code == 200
         assert_error(await client.get("/readyz"), 503, "model_not_ready")
         body = {"instances": [{"b64": base64.b64encode(PNG).decode()}]}
-        assert_error(await client.post("/v1/predict", json=body), 503, "model_not_ready")
+        refused = await client.post("/v1/predict", json=body)
+        assert_error(refused, 503, "model_not_ready")
+        assert refused.headers["retry-after"] == "5"  # as a full queue's 503 says when
 
 
 async def test_a_missing_model_keeps_the_server_unready_with_the_reason(tmp_path):
