@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from model import artifacts
+from training.data import IDX_FILES
 
 FLOORS = {"best": 0.99, "lecture": 0.97}
 """The least test accuracy a recipe's version is blessed with, whatever it is compared with:
@@ -23,7 +24,7 @@ broken run is never blessed into a repository with nothing blessed to compare wi
 run (``--limit``) is never blessed by the job at all: on a few test images a lucky one
 scores 100 % (one image in six runs of ``--limit 6``)."""
 
-TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+TEST_FILES = (IDX_FILES["x_test"], IDX_FILES["y_test"])
 """MNIST's test images and labels: a version's accuracy is compared only on the same."""
 JOB = "python -m training"
 FORCED = "python -m training --force"
