@@ -58,9 +58,9 @@ class Settings(ModelRootSettings):
     max_image_pixels: int = Field(default=50_000_000, gt=0)
     """Largest decoded image, width × height (413 above): stops decompression bombs."""
     max_request_pixels: int = Field(default=100_000_000, gt=0)
-    """Most pixels one request's images decode to together (413 above): with the default
-    limits, about a second of CPU at most, where 256 images of the largest size would take
-    minutes. A JPEG decoded at a reduced scale counts at that scale."""
+    """Most pixels one request's images decode to together (413 above): two of the largest
+    images, where ``max_image_pixels`` alone let a request decode 256 of them. A JPEG
+    decoded at a reduced scale counts at that scale."""
     max_decoding_pixels: int = Field(default=50_000_000, gt=0)
     """Most pixels this process decodes at once, across requests; more wait their turn (an
     image larger than this decodes alone). Decoding holds up to about 7 bytes a pixel (an

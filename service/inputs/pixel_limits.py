@@ -42,9 +42,9 @@ class ImageLimits(NamedTuple):
 class PixelBudget:
     """The pixels one request's images may decode to, together, as they are decoded.
 
-    ``ImageLimits.per_image`` bounds each image, but a request of many images, each within it, could
-    still take minutes of CPU: a 7000x7000 PNG of a few tens of KB decodes in about 0.4 s,
-    256 of them in about 100 s. What is spent is what is decoded, so a JPEG read at a
+    ``ImageLimits.per_image`` bounds each image, but a request may hold hundreds, each
+    within it and each a PNG of some tens of KB: its decoding work grew with their number
+    (commit 219552e measured it). What is spent is what is decoded, so a JPEG read at a
     reduced scale (``images.open_image``'s ``at_least``) costs only the pixels it is read at."""
 
     total: int
