@@ -8,13 +8,8 @@ that is several percent: more than the 3 % the cost may be. ``--same`` measures 
 the service as shipped against itself. ``--only metrics`` or ``--only log`` keeps one of the
 two on in the first server, to see what each costs alone beside the quiet twin.
 
-Here ``--pairs`` pairs are started one after another, and each is loaded cell by cell in
-rounds (``bench.serving.load_rounds``, every other one reversed), as ``make bench`` loads
-its cells; each pair starts, and loads first, the server the pair before it loaded second. A
-cell's ratio is the first server's req/s ÷ the second's (as shipped ÷ quiet, unless asked
-otherwise): all its requests over all its seconds, every pair together; each pair's own
-ratio is kept beside it, so the report shows how far processes alone moved it, and the
-server CPU per request of both sides.
+Here the two are compared over several fresh process pairs (``bench.pairs``): as shipped ÷
+quiet, unless asked otherwise.
 
 ``python -m bench.observability_http`` prints a table, or one JSON document with ``--json``;
 it needs wrk, as ``make bench`` does.
@@ -22,19 +17,12 @@ it needs wrk, as ``make bench`` does.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from bench import modeldir, rounds, servers, serving, targets
-from bench.bodies import JSON, V2_BODIES
-from model.artifacts import ModelRootSettings
+from bench import pairs, servers, serving
 
-BODIES = (JSON.name, *V2_BODIES)
 TWIN = "-twin"
 """``--same``: the second server of a pair, as shipped too."""
 TURNS_OFF = {"metrics": "LENET_ACCESS_LOG", "log": "LENET_METRICS"}
@@ -52,129 +40,13 @@ def pair(model_root: Path, same: bool, only: str | None = None) -> list[servers.
     return [shipped, other]
 
 
-def measure_pairs(
-    model_root: Path,
-    *,
-    pairs: int,
-    connections: list[int],
-    bodies: list[str],
-    duration_s: float,
-    rounds_each: int,
-    warmup_s: float,
-    same: bool = False,
-    only: str | None = None,
-    progress: Any = print,
-) -> list[dict[str, Any]]:
-    """Every round's run of every pair: each cell (connections, body) loaded ``rounds_each``
-    times on both servers of a pair, ``duration_s`` in all per server and pair."""
-    runs: list[dict[str, Any]] = []
-    for number in range(pairs):
-        specs = rounds.in_order(pair(model_root, same, only), number)  # who starts first alternates
-        with servers.running(specs) as started:
-            taking = dict.fromkeys(bodies, started)
-            loaded = serving.load_rounds(
-                taking, connections, duration_s, warmup_s, rounds_each, progress
-            )
-        runs += [run | {"pair": number} for run in loaded]
-    return runs
-
-
-def summarise(runs: list[dict[str, Any]], first: str, second: str) -> list[dict[str, Any]]:
-    """One row per (body, connections): server ``first``'s req/s over ``second``'s, all
-    pairs together and each pair's own, and both sides' server CPU per request."""
-    cells = list(dict.fromkeys((run["body"], run["connections"]) for run in runs))
-    summary = []
-    for body, count in cells:
-        cell = [run for run in runs if (run["body"], run["connections"]) == (body, count)]
-        side = {
-            name: rounds.merge([r for r in cell if r["server"] == name])[0]
-            for name in (first, second)
-        }
-        per_pair = []
-        for number in sorted({run["pair"] for run in cell}):
-            own = {
-                name: rounds.merge(
-                    [r for r in cell if r["server"] == name and r["pair"] == number]
-                )[0]
-                for name in (first, second)
-            }
-            per_pair.append(round(targets.ratio(own[first]["rps"], own[second]["rps"]), 3))
-        summary.append(
-            {
-                "body": body,
-                "connections": count,
-                "servers": [first, second],
-                "rps": [side[first]["rps"], side[second]["rps"]],
-                "ratio": round(targets.ratio(side[first]["rps"], side[second]["rps"]), 3),
-                "pair_ratios": per_pair,
-                "errors": [side[first]["errors"], side[second]["errors"]],
-                "server_cpu_ms_per_request": [
-                    side[first]["server_cpu_ms_per_request"],
-                    side[second]["server_cpu_ms_per_request"],
-                ],
-            }
-        )
-    return summary
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.observability_http", description=__doc__)
-    parser.add_argument("--pairs", type=int, default=6, help="fresh process pairs, in turn")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per cell and pair")
-    parser.add_argument(
-        "--duration", type=float, default=12.0, help="seconds per cell, server and pair"
-    )
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server and body")
-    parser.add_argument("--connections", default="1,8,64", help="comma-separated")
-    parser.add_argument("--bodies", default=JSON.name, help="any of " + ",".join(BODIES))
-    compared = parser.add_mutually_exclusive_group()
+    options = pairs.parser("python -m bench.observability_http", __doc__)
+    compared = options.add_mutually_exclusive_group()
     compared.add_argument("--same", action="store_true", help="as shipped against itself")
     compared.add_argument("--only", choices=TURNS_OFF, help="one part on against quiet")
-    parser.add_argument("--model-root", type=Path, default=ModelRootSettings().model_root)
-    parser.add_argument("--json", action="store_true", help="one JSON document, not a table")
-    args = parser.parse_args(argv)
-    bodies = args.bodies.split(",")
-    if set(bodies) - set(BODIES):
-        parser.error(f"bodies are any of {','.join(BODIES)}")
-    try:
-        connections = [int(count) for count in args.connections.split(",")]
-    except ValueError:
-        parser.error("--connections: comma-separated whole numbers")
-    if args.pairs < 1 or args.rounds < 1:
-        parser.error("--pairs and --rounds must be at least 1")
-    progress = (lambda _: None) if args.json else print
-    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
-        model = modeldir.prepare(args.model_root, Path(scratch))
-        runs = measure_pairs(
-            model.root,
-            pairs=args.pairs,
-            connections=connections,
-            bodies=bodies,
-            duration_s=args.duration,
-            rounds_each=args.rounds,
-            warmup_s=args.warmup,
-            same=args.same,
-            only=args.only,
-            progress=progress,
-        )
-    first, second = (spec.name for spec in pair(model.root, args.same, args.only))
-    summary = summarise(runs, first, second)
-    if args.json:
-        json.dump({"summary": summary, "runs": runs}, sys.stdout)
-        return 0
-    print(f"{first} ÷ {second}, {args.pairs} pairs × {args.rounds} rounds")
-    print(
-        f"{'body':10} {'conns':>5} {'ratio':>6}  {'CPU ms/request':>15}  errors  each pair's ratio"
-    )
-    for row in summary:
-        cpu = "/".join(f"{ms:.3f}" for ms in row["server_cpu_ms_per_request"])
-        pairs = ", ".join(f"{r:.2f}" for r in row["pair_ratios"])
-        errors = "/".join(str(count) for count in row["errors"])
-        print(
-            f"{row['body']:10} {row['connections']:5} {row['ratio']:6.3f}  {cpu:>15}"
-            f"  {errors:>6}  {pairs}"
-        )
-    return 0
+    args = options.parse_args(argv)
+    return pairs.run(options, args, lambda root: pair(root, args.same, args.only))
 
 
 if __name__ == "__main__":
