@@ -18,6 +18,7 @@ from service import access, observability, web
 from service.admission import Admission
 from service.api import openapi, routes
 from service.errors import register_error_handlers
+from service.garbage_collector import collect_young_objects_every
 from service.grpc import server as grpc_server
 from service.inputs import photos
 from service.limits import BodyDeadline, BodySizeLimit
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     termination = Termination()
     photos.use_one_thread()
     give_large_blocks_back()
+    collect_young_objects_every(settings.gc_threshold)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -107,6 +107,10 @@ class Settings(ModelRootSettings):
     """One JSON line per request on the ``service.access`` logger."""
     workers: int = Field(default=1, gt=0)
     """uvicorn worker processes for ``python -m service``; each loads its own models."""
+    gc_threshold: int = Field(default=10_000, gt=0)
+    """Container objects made, net of those freed, between two passes of Python's cyclic
+    garbage collector over its youngest objects; Python's own is 700, which requests in
+    flight pass every few requests (``service.garbage_collector``)."""
     backend_threads: int | None = Field(default=None, gt=0)
     """Operator threads of each backend, per process; unset: the CPUs this process may use
     (``service.cpus``: a container's CPU quota counts) divided among ``workers`` (set it when
