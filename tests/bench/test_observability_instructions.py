@@ -72,6 +72,7 @@ def test_the_count_covers_whole_flushes_of_the_counted_requests_alone(
     def control(action: str) -> None:
         waiting_at.append((action, len(answered._waiting), flushes))
 
+    answered.flush()  # what other tests' apps answered in this process; a bench's is fresh
     monkeypatch.setattr(answered, "flush", counted_flush)
     monkeypatch.setattr(observability_instructions, "callgrind_control", control)
     observability_instructions.run_counted(
