@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -159,9 +161,23 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+CLIENT_CLOSED_REQUEST = 499
+"""nginx's status for a request whose client went away before its body was in. No one
+receives it; it is what the access log and the request metrics record, where a 500 would
+count the client's hang-up as the server's failure (and page whoever watches 5xx)."""
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client closed its connection mid-body (Starlette's ``ClientDisconnect``): nothing
+    to answer and nothing wrong here, so no traceback either."""
+    logger.debug("%s %s: the client went away mid-body", request.method, request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 def register_error_handlers(app: FastAPI) -> None:
     """Install the handler table; call once from the app factory."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)

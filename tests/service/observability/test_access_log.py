@@ -255,3 +255,50 @@ async def test_a_cancelled_request_counts_as_what_it_is_answered(
     assert [line["status"] for line in access_lines() if line["path"] == "/v1/hang"] == [status]
     labels = {"protocol": "v1", "route": "/v1/hang", "status": str(status)}
     assert moved(before, after, "lenet_requests_total", **labels) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/v1/predict", b"image/png"),
+        ("/v1/predict", b"multipart/form-data; boundary=cut"),
+        ("/v2/models/lenet/infer", b"application/json"),
+    ],
+)
+async def test_a_client_that_hangs_up_mid_body_counts_as_499_not_as_the_servers_500(
+    app, client, access_lines, caplog, path, content_type
+):
+    """nginx's 499: no one hears the answer, and a 500 with two tracebacks would count the
+    client's hang-up as the server's failure."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type), (b"content-length", b"1000")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("test", 80),
+        "client": ("test", 1),
+    }
+    arriving = [{"type": "http.request", "body": b"--cut\r\n{", "more_body": True}]
+
+    async def receive() -> dict[str, object]:
+        return arriving.pop(0) if arriving else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        pass  # uvicorn drops what is sent to a client that has gone
+
+    before = await scrape(client)
+    await app(scope, receive, send)
+    after = await scrape(client)
+    assert [line["status"] for line in access_lines() if line["path"] == path] == [499]
+    protocol = "v2" if path.startswith("/v2") else "v1"
+    route = "/v2/models/{name}/infer" if protocol == "v2" else path
+    assert (
+        moved(before, after, "lenet_requests_total", protocol=protocol, route=route, status="499")
+        == 1
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
