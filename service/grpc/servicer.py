@@ -38,6 +38,10 @@ DEADLINE_SLACK_S = 0.1
 """A call cancelled this close to its deadline ran out of time: the client's copy of the
 deadline ends it a network delay before the server's, which counts from the call's arrival."""
 PUSHBACK = "grpc-retry-pushback-ms"
+MAX_DETAILS = 1024
+"""Characters of an error's message sent as the status details. A message may repeat what
+the client sent (a model's name, an input's); past a client's metadata limit (grpcio's: 16
+KiB, percent-encoded) the client would get RESOURCE_EXHAUSTED in place of the error."""
 """gRPC's server pushback trailer: how long a client should wait before it retries."""
 
 CODES = {
@@ -276,4 +280,14 @@ async def _abort(context: Any, error: ServiceError) -> None:
     retry_after = (error.headers or {}).get("Retry-After")
     if retry_after is not None:  # seconds, as the service's errors give it
         context.set_trailing_metadata(((PUSHBACK, str(int(retry_after) * 1000)),))
-    await context.abort(CODES.get(error.status_code, grpc.StatusCode.INTERNAL), error.message)
+    code = CODES.get(error.status_code, grpc.StatusCode.INTERNAL)
+    await context.abort(code, _clipped(error.message, MAX_DETAILS))
+
+
+def _clipped(message: str, most: int) -> str:
+    """``message`` within ``most`` characters: its middle cut out, since the end often says
+    what to do (``this server serves 'lenet'``)."""
+    if len(message) <= most:
+        return message
+    half = (most - 1) // 2
+    return f"{message[:half]}…{message[-half:]}"

@@ -20,6 +20,7 @@ from tritonclient.grpc import service_pb2_grpc
 
 from service.app import create_app
 from service.errors import Overloaded
+from service.grpc.servicer import MAX_DETAILS
 from service.settings import Settings
 from service.v2 import inference
 from tests.service.conftest import MODEL_ROOT, client_for, started
@@ -176,6 +177,28 @@ async def test_a_full_queue_asks_the_client_to_push_back(stub: Any, monkeypatch)
     unknown = stub.ModelInfer(pb.ModelInferRequest(model_name="resnet"))  # no Retry-After
     assert await unknown.code() == grpc.StatusCode.NOT_FOUND
     assert PUSHBACK not in dict(await unknown.trailing_metadata())
+
+
+@pytest.mark.parametrize("call", ["ModelInfer", "ModelMetadata"])
+async def test_an_error_that_repeats_a_long_client_string_still_reaches_the_client(
+    served: Served, stub: Any, call: str
+) -> None:
+    """The status travels in a trailer, which a client refuses past 16 KiB (its metadata
+    limit) as RESOURCE_EXHAUSTED, in place of the server's NOT_FOUND."""
+    name = "x" * 20_000
+    before = await metrics(served)
+    if call == "ModelInfer":
+        answer = stub.ModelInfer(pb.ModelInferRequest(model_name=name))
+    else:
+        answer = stub.ModelMetadata(pb.ModelMetadataRequest(name=name))
+    assert await answer.code() == grpc.StatusCode.NOT_FOUND
+    details = await answer.details()
+    assert len(details) <= MAX_DETAILS
+    assert details.startswith("unknown model 'xxx") and "…" in details
+    assert details.endswith("this server serves 'lenet'")  # the end kept: what to do
+    after = await metrics(served)
+    labels = {"protocol": "grpc", "route": route(call), "status": "NOT_FOUND"}
+    assert moved(before, after, COUNTED, **labels) == 1
 
 
 async def test_every_rpc_not_served_answers_unimplemented(served: Served) -> None:
