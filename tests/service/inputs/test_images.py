@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from service.errors import BadRequest, PayloadTooLarge
-from service.inputs.images import decode_image, open_image
+from service.inputs.images import MAX_SIDE, decode_image, open_image
 from tests.service.drawing import draw_digit, encode, photo_like, png_bomb
 
 MAX_PIXELS = 50_000_000
@@ -211,7 +211,8 @@ def test_decode_rejects_decompression_bomb_before_decoding_it() -> None:
     bomb = png_bomb(30000, 30000)  # 0.9 gigapixels: 900 MB as 8-bit gray
     assert len(bomb) < 200_000
     before = peak_memory_mb()
-    with pytest.raises(PayloadTooLarge):
+    # Pillow refuses it first, by a limit of its own: the message names the service's.
+    with pytest.raises(PayloadTooLarge, match=f"exceeds the limit of {MAX_PIXELS} pixels"):
         decode_image(bomb, max_pixels=MAX_PIXELS)
     assert peak_memory_mb() - before < 50
 
@@ -222,6 +223,18 @@ def test_decode_rejects_image_over_max_pixels_from_its_header() -> None:
     with pytest.raises(PayloadTooLarge, match="10000x8000 = 80000000 pixels exceeds the limit"):
         decode_image(bomb, max_pixels=MAX_PIXELS)
     assert peak_memory_mb() - before < 50
+
+
+@pytest.mark.parametrize("size", [(1, MAX_SIDE + 1), (MAX_SIDE + 1, 1)], ids=["tall", "wide"])
+def test_decode_rejects_an_image_longer_than_max_side_whatever_its_pixels(size) -> None:
+    """Pillow's cost grows with the rows, not only the pixels (and EXIF may turn a wide
+    image tall)."""
+    with pytest.raises(PayloadTooLarge, match=f"longer than the limit of {MAX_SIDE} pixels"):
+        decode_image(png_bomb(*size), max_pixels=MAX_PIXELS)
+
+
+def test_decode_reads_an_image_as_long_as_max_side() -> None:
+    assert decode_image(png_bomb(1, MAX_SIDE), max_pixels=MAX_PIXELS).gray.shape == (MAX_SIDE, 1)
 
 
 def test_an_opened_image_says_what_it_will_decode_to() -> None:
