@@ -61,7 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = repository
     app.state.termination = termination
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(BodyDeadline, timeout=settings.body_timeout_seconds)
+    app.add_middleware(
+        BodyDeadline,
+        timeout=settings.body_timeout_seconds,
+        min_rate=settings.body_min_bytes_per_second,
+    )
     app.add_middleware(Admission, repository=repository)  # before any body is read
     register_error_handlers(app)
     for router in (*routes.ROUTERS, v2_routes.router):

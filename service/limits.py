@@ -25,7 +25,7 @@ ACCEPTED = {"Accept-Encoding": "gzip, deflate"}
 
 
 class RequestTimeout(ServiceError):
-    """The client stopped sending its request body."""
+    """The client stopped sending its request body, or sent it too slowly."""
 
     status_code = 408
     code = "request_timeout"
@@ -145,35 +145,61 @@ class Inflating:
 
 
 class BodyDeadline:
-    """Pure ASGI middleware: a wait for more of the body longer than ``timeout`` seconds
-    answers 408 and closes the connection, so that a client that sends part of a body and
-    stops holds neither its socket nor what it sent for longer. Only the waits on the client
+    """Pure ASGI middleware: a request body must keep coming, or it gets 408 and its
+    connection is closed, so that a client that sends part of a body and stops holds
+    neither its socket nor what it sent for longer.
+
+    Two deadlines, after Apache's ``mod_reqtimeout`` (``body=…,MinRate=…``): no wait for
+    more of the body may last longer than ``timeout`` seconds, and the waits together no
+    longer than ``timeout`` and a second for every ``min_rate`` bytes received. Without the
+    second, a byte every few seconds held a connection for good, and a thousand such
+    clients every connection the cap allows, the probes' too. Only the waits on the client
     count, not the app's own work between reads; once the body is complete, later receives
     (a disconnect) may wait as long as they like."""
 
-    def __init__(self, app: ASGIApp, timeout: float) -> None:
+    def __init__(self, app: ASGIApp, timeout: float, min_rate: int) -> None:
         self.app = app
         self.timeout = timeout
+        self.min_rate = min_rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         complete = False
+        waited = 0.0
+        received = 0
+        loop = asyncio.get_running_loop()
 
         async def timed() -> Message:
-            nonlocal complete
+            nonlocal complete, waited, received
             if complete:
                 return await receive()
+            earned = self.timeout + received / self.min_rate - waited
+            started = loop.time()
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(min(self.timeout, earned)):
                     message = await receive()
             except TimeoutError:
                 raise RequestTimeout(
-                    f"no more of the request body arrived within {self.timeout:g} s",
+                    self._late(received, waited + loop.time() - started, earned),
                     headers={"Connection": "close"},  # the rest of the body is not read
                 ) from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            waited += loop.time() - started
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
             return message
 
         await self.app(scope, timed, send)
+
+    def _late(self, received: int, waited: float, earned: float) -> str:
+        if earned >= self.timeout:
+            return f"no more of the request body arrived within {self.timeout:g} s"
+        return (
+            f"the request body arrives too slowly: {received} bytes in {waited:.1f} s of "
+            f"waiting, where it may take {self.timeout:g} s and a second more for every "
+            f"{self.min_rate} bytes"
+        )

@@ -82,6 +82,10 @@ class Settings(ModelRootSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0)
     """Longest wait for more of a request body; a body that stalls longer gets 408 and its
     connection is closed."""
+    body_min_bytes_per_second: int = Field(default=500, gt=0)
+    """A body's waits may add up to ``body_timeout_seconds`` and a second for every this
+    many bytes received; a slower body gets 408 (Apache's ``MinRate`` default: a byte now
+    and then no longer holds a connection for good)."""
     max_connections: int = Field(default=1000, gt=0)
     """Open connections, or requests in flight, per process beyond which a request gets 503
     (``python -m service``: uvicorn's ``limit_concurrency``)."""

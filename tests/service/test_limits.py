@@ -1,4 +1,5 @@
-"""The body deadline: a body that stalls gets 408 and closes; one that keeps coming does not."""
+"""The body deadline: a body that stalls, or trickles, gets 408 and closes; one that keeps
+coming does not."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from service.limits import BodyDeadline
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 0.5
+MIN_RATE = 1000
 SLOW_BODY_TIMEOUT = 2.0
 """Where a test's pauses must each stay within the deadline: room for a stalled machine."""
 
 
-def echo_app(timeout: float = TIMEOUT) -> FastAPI:
+def echo_app(timeout: float = TIMEOUT, min_rate: int = MIN_RATE) -> FastAPI:
     """Answers how many body bytes it read, through the service's error table."""
     app = FastAPI()
     register_error_handlers(app)
@@ -29,7 +31,7 @@ def echo_app(timeout: float = TIMEOUT) -> FastAPI:
     async def echo(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
 
-    app.add_middleware(BodyDeadline, timeout=timeout)
+    app.add_middleware(BodyDeadline, timeout=timeout, min_rate=min_rate)
     return app
 
 
@@ -84,12 +86,22 @@ async def test_a_body_that_stalls_gets_408_and_closes_its_connection() -> None:
 
 
 async def test_a_slow_body_that_keeps_coming_is_read_whole() -> None:
-    """The deadline is on each wait, not the whole body: six pauses of a fifth of the
-    timeout add up to more than it."""
-    chunks = [(SLOW_BODY_TIMEOUT / 5, b"x" * 10) for _ in range(6)]
+    """Six pauses of a fifth of the timeout add up to more than it, but each chunk earns
+    its sender a second more than the pause before it took."""
+    chunks = [(SLOW_BODY_TIMEOUT / 5, b"x" * MIN_RATE) for _ in range(6)]
     app = echo_app(SLOW_BODY_TIMEOUT)
     status, _, body = await call(app, client_sending(*chunks, ends=True))
-    assert (status, body) == (200, {"bytes": 60})
+    assert (status, body) == (200, {"bytes": 6 * MIN_RATE})
+
+
+async def test_a_body_that_trickles_below_the_least_rate_gets_408() -> None:
+    """A byte every fifth of the timeout: no wait is too long, but together they are."""
+    chunks = [(TIMEOUT / 5, b"x") for _ in range(50)]
+    status, headers, body = await call(echo_app(), client_sending(*chunks, ends=True))
+    assert status == 408
+    assert headers["connection"] == "close"
+    message = body["error"]["message"]
+    assert "too slowly" in message and f"every {MIN_RATE} bytes" in message
 
 
 async def test_a_wait_after_the_whole_body_is_not_timed() -> None:
@@ -110,5 +122,5 @@ async def test_a_wait_after_the_whole_body_is_not_timed() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    status, _, _ = await call(BodyDeadline(app, timeout=TIMEOUT), receive)
+    status, _, _ = await call(BodyDeadline(app, timeout=TIMEOUT, min_rate=MIN_RATE), receive)
     assert status == 200

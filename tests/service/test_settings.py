@@ -79,6 +79,7 @@ def test_the_connection_and_shutdown_limits_are_read_under_their_names(
         ("LENET_BODY_TIMEOUT_SECONDS", "7"),
         ("LENET_MAX_CONNECTIONS", "50"),
         ("LENET_SHUTDOWN_TIMEOUT_SECONDS", "3"),
+        ("LENET_BODY_MIN_BYTES_PER_SECOND", "2000"),
     ]:
         monkeypatch.setenv(name, value)
     settings = Settings()
@@ -87,7 +88,8 @@ def test_the_connection_and_shutdown_limits_are_read_under_their_names(
         settings.body_timeout_seconds,
         settings.max_connections,
         settings.shutdown_timeout_seconds,
-    ) == (2.5, 7.0, 50, 3)
+        settings.body_min_bytes_per_second,
+    ) == (2.5, 7.0, 50, 3, 2000)
 
 
 FLOATS = [name for name, field in Settings.model_fields.items() if field.annotation is float]
