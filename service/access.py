@@ -22,11 +22,11 @@ from service import web
 from service.api import openapi
 from service.errors import BadRequest, ServiceError, error_response, response_to
 from service.keys import KeyFile, bearer
-from service.paths import app_path
+from service.paths import LIVENESS, app_path
 from service.settings import Settings
 
 REALM = 'Bearer realm="lenet-serve"'
-_PROBES = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+_PROBES = LIVENESS | {"/readyz", "/v2/health/ready"}
 
 CORS_METHODS = ("GET", "POST", "OPTIONS")
 CORS_REQUEST_HEADERS = (

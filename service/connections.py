@@ -15,7 +15,8 @@ Two of uvicorn's own answers are given in the service's error shape here, each a
 ``Retry-After`` that closes the connection: beyond the connection cap (``limit_concurrency``)
 uvicorn runs an app of its own that answers in plain text; and a request still running at
 the shutdown limit (``timeout_graceful_shutdown``) has its task cancelled, which uvicorn
-answers with a plain-text 500 and logs as a crash, traceback and all.
+answers with a plain-text 500 and logs as a crash, traceback and all. Beyond the cap the
+liveness probes (``paths.LIVENESS``) are still answered, by the app.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from service.errors import Overloaded, ShuttingDown, response_to
 from service.observability.access_log import echo_request_id
 from service.observability.metrics import count_connection_cap_refusal
 from service.observability.middleware import CUT_SHORT_CYCLE
+from service.paths import LIVENESS, app_path
 
 if TYPE_CHECKING:
     from uvicorn._types import ASGI3Application
@@ -93,7 +95,12 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         # Where uvicorn starts each request with the app to run it: its 503 app beyond the cap.
-        run = too_many_connections if app is service_unavailable else cast("ASGIApp", app)
+        run = cast("ASGIApp", app)
+        if app is service_unavailable:
+            # A full process is still alive: refused, its liveness probe would have it
+            # restarted for being busy (readiness still says 503: send no more here).
+            alive = app_path(cycle.scope) in LIVENESS
+            run = cast("ASGIApp", self.app) if alive else too_many_connections
         cut_short = functools.partial(answer_if_cut_short, run, cycle)
         super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from starlette.types import Scope
 
 V2_PREFIX = "/v2"
+LIVENESS = frozenset({"/healthz", "/v2/health/live"})
+"""The liveness probes' paths: answered even beyond the connection cap (``connections``)."""
 
 
 def app_path(scope: Scope) -> str:

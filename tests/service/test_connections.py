@@ -178,6 +178,8 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             refused = await client.get("/readyz")
             v2_refused = await client.get("/v2/health/ready")
+            alive = [await client.get(path) for path in ("/healthz", "/v2/health/live")]
+        assert [response.status_code for response in alive] == [200, 200]  # busy, not dead
         for response in refused, v2_refused:
             assert response.status_code == 503
             assert response.headers["connection"] == "close"
