@@ -52,6 +52,12 @@ MISSING = Unauthorized(
 INVALID = Unauthorized(
     "the API key is not valid", headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
 )
+SEVERAL = BadRequest(
+    "send one Authorization header, not several",
+    headers={"WWW-Authenticate": f'{REALM}, error="invalid_request"'},
+)
+"""RFC 6750's answer to credentials sent twice. Taking the first or the last would have a
+proxy that adds its own header and the app disagree on which one was checked."""
 
 
 def open_paths(app: FastAPI, settings: Settings) -> Callable[[str], bool]:
@@ -83,12 +89,13 @@ class RequireApiKey:
         if scope["type"] != "http" or self._is_open(app_path(scope)):
             await self.app(scope, receive, send)
             return
-        authorization = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        token = bearer(authorization)
+        given = [value for name, value in scope["headers"] if name == b"authorization"]
+        token = bearer(given[0]) if len(given) == 1 else None
         if token is not None and self._keys.allows(token):
             await self.app(scope, receive, send)
             return
-        await response_to(MISSING if token is None else INVALID, scope)(scope, receive, send)
+        refusal = SEVERAL if len(given) > 1 else MISSING if token is None else INVALID
+        await response_to(refusal, scope)(scope, receive, send)
 
 
 class Cors(CORSMiddleware):

@@ -106,28 +106,32 @@ class RequireApiKey(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None or details.method in OPEN:  # an unknown method: UNIMPLEMENTED
             return handler
-        metadata = dict(details.invocation_metadata or ())
-        token = bearer(metadata.get("authorization"))
+        given = [v for k, v in details.invocation_metadata or () if k == "authorization"]
+        token = bearer(given[0]) if len(given) == 1 else None
         if token is not None and self._keys.allows(token):
             return handler
-        if token is None:
+        code = grpc.StatusCode.UNAUTHENTICATED
+        if len(given) > 1:  # as HTTP answers two Authorization headers (service.access)
+            code = grpc.StatusCode.INVALID_ARGUMENT
+            message = "send one authorization metadata entry, not several"
+        elif token is None:
             message = "this call needs an API key: send metadata authorization: Bearer <key>"
         else:
             message = "the API key is not valid"
-        return self._refusal(handler, details.method, message)
+        return self._refusal(handler, details.method, code, message)
 
     def _refusal(
-        self, handler: grpc.RpcMethodHandler, method: str, message: str
+        self, handler: grpc.RpcMethodHandler, method: str, code: grpc.StatusCode, message: str
     ) -> grpc.RpcMethodHandler:
         """A handler of ``handler``'s kind (unary or streaming) that ends the call at once."""
 
         async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
             started = perf_counter()
             try:
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+                await context.abort(code, message)
             finally:
                 if self._count:
-                    observe_request("grpc", method, "UNAUTHENTICATED", perf_counter() - started)
+                    observe_request("grpc", method, code.name, perf_counter() - started)
 
         kind = {
             (False, False): grpc.unary_unary_rpc_method_handler,

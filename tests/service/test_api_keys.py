@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ import tritonclient.http as httpclient
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import ValidationError
+from tritonclient.grpc import service_pb2 as pb
+from tritonclient.grpc import service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from service import keys as keys_module
@@ -244,6 +247,17 @@ async def test_a_wrong_key_is_401_invalid_token_and_never_echoed(client, method,
     assert WRONG_KEY not in response.text and KEY not in response.text
 
 
+@pytest.mark.parametrize("keys", [(KEY, WRONG_KEY), (WRONG_KEY, KEY), (KEY, KEY)])
+async def test_two_authorization_headers_are_400_invalid_request(client, keys):
+    """RFC 6750: credentials sent twice are a malformed request, whichever is valid."""
+    headers = [("Authorization", f"Bearer {key}") for key in keys]
+    response = await client.get("/v1/model", headers=headers)
+    assert response.status_code == 400
+    challenge = 'Bearer realm="lenet-serve", error="invalid_request"'
+    assert response.headers["www-authenticate"] == challenge
+    assert "one Authorization header" in response.json()["error"]["message"]
+
+
 async def test_another_scheme_is_no_key(client):
     response = await client.get("/v1/model", headers={"Authorization": f"Basic {KEY}"})
     assert response.status_code == 401
@@ -384,6 +398,20 @@ def test_triton_clients_without_a_key_are_refused(server: tuple[str, str]) -> No
         grpc_client.get_server_metadata(headers={"authorization": f"Bearer {WRONG_KEY}"})
     with pytest.raises(InferenceServerException, match="UNAUTHENTICATED"):
         grpc_client.is_model_ready("lenet", headers={"authorization": f"Basic {KEY}"})
+
+
+@pytest.mark.parametrize("keys", [(KEY, WRONG_KEY), (WRONG_KEY, KEY)])
+def test_two_authorization_entries_are_refused_over_grpc_too(
+    server: tuple[str, str], keys: tuple[str, str]
+) -> None:
+    """tritonclient sends a dict of headers: grpcio's own stub can repeat one."""
+    metadata = tuple(("authorization", f"Bearer {key}") for key in keys)
+    with grpc.insecure_channel(server[1]) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ServerMetadata(pb.ServerMetadataRequest(), metadata=metadata)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "one authorization metadata entry" in refused.value.details()
 
 
 def test_a_missing_keys_file_stops_start_up_with_its_reason(tmp_path: Path) -> None:
