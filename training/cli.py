@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"v{version} is a candidate, not blessed: {blessing.reason}; try it with "
-            f"?version={version}, bless it with: python -m training.bless {version}"
+            f"?version={version} on a service that keeps it loaded (LENET_KEEP_VERSIONS=2), "
+            f"bless it with: python -m training.bless {version}"
         )
     return 0
 

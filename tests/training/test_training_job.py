@@ -68,6 +68,7 @@ def test_cli_one_epoch_writes_every_output_file(
     accuracy = f"{100 * second['test_accuracy']:.2f} %"
     last = capsys.readouterr().out.splitlines()[-1]  # published, but not served by default
     assert last.startswith("v2 is a candidate, not blessed: test accuracy") and accuracy in last
+    assert "?version=2 on a service that keeps it loaded (LENET_KEEP_VERSIONS=2)" in last
     assert last.endswith("bless it with: python -m training.bless 2")
     assert artifacts.read_blessing(tmp_path / "2").status == "candidate"
 
