@@ -134,6 +134,12 @@ def _read_json(body: bytes, max_images: int) -> list[RawInput]:
     document = _parse_json(body)
     instances = document.get("instances") if isinstance(document, dict) else None
     if isinstance(instances, list):  # counted before validating millions of tiny instances
+        if len(instances) > max_images and isinstance(instances[0], int | float):
+            # Not a batch too large: one image's gray levels, flattened (a 784 of them).
+            raise InvalidInput(
+                "instances holds numbers, not images: each instance is one image, a 28x28 "
+                'array or {"b64": "..."}; a flat list of gray levels is one image unshaped'
+            )
         _check_count(len(instances), max_images)
     try:
         request = _predict_request.validate_python(document)

@@ -265,6 +265,7 @@ CORPUS: dict[str, Case] = {
         files=[("f", (f"{i}.png", PNG, "image/png")) for i in range(MAX_IMAGES + 1)],
     ),
     "257 arrays": Case(413, "payload_too_large", **json_body(instances(*[EXAMPLE_ARRAY] * 257))),
+    "784 gray levels, unshaped": Case(422, "invalid_input", **json_body(instances(*[0] * 784))),
     "two images to read": Case(
         422, "invalid_input", path="/v1/read", files=[("a", ("a.png", PNG, "image/png"))] * 2
     ),
