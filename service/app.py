@@ -20,6 +20,7 @@ from service.api import openapi, routes
 from service.errors import register_error_handlers
 from service.garbage_collector import collect_young_objects_every
 from service.grpc import server as grpc_server
+from service.head import HeadAsGet
 from service.inputs import photos
 from service.limits import BodyDeadline, BodySizeLimit
 from service.memory import give_large_blocks_back
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.repository = repository
     app.state.termination = termination
+    app.add_middleware(HeadAsGet)  # innermost: what is outside it logs and counts a HEAD
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         BodyDeadline,

@@ -150,6 +150,8 @@ def _allowed_methods(request: Request) -> str:
     for route in iter_route_contexts(request.app.routes):  # included routers' routes too
         if route.methods and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")  # service.head answers it
     return ", ".join(sorted(methods))
 
 

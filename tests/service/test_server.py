@@ -20,6 +20,9 @@ def test_python_m_service_serves_predictions_over_a_socket():
         assert response.status_code == 200
         assert response.json()["predictions"][0]["digit"] == 7
         assert response.json()["backend"] == "numpy"
+        got, head = httpx.get(f"{url}/v1/model"), httpx.head(f"{url}/v1/model")
+        assert head.status_code == 200 and head.content == b""  # uvicorn drops a HEAD's body
+        assert head.headers["content-length"] == got.headers["content-length"] != "0"
 
 
 def test_numpy_only_serving_never_imports_tensorflow():

@@ -117,7 +117,7 @@ async def test_a_layers_picture_names_the_layers(client):
 async def test_a_path_served_with_two_methods_allows_both(client):
     response = await client.request("OPTIONS", "/v1/activations/conv1.png")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["allow"] == "GET, HEAD, POST"
     assert response.json()["error"]["code"] == "method_not_allowed"
     put = await client.put("/v2/models/lenet/infer")
     assert put.status_code == 405 and put.headers["allow"] == "POST"
