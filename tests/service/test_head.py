@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.observability import answered
+from tests.service.observability.scraping import moved, scrape
 
 pytestmark = pytest.mark.anyio
 
@@ -33,6 +34,14 @@ async def test_a_route_without_get_refuses_head_and_says_what_it_allows(client):
     refused = await client.head("/v1/predict")
     assert refused.status_code == 405 and refused.headers["allow"] == "POST"
     assert (await client.delete("/healthz")).headers["allow"] == "GET, HEAD"
+
+
+async def test_a_head_is_counted_under_its_routes_template(client):
+    before = await scrape(client)
+    await client.head("/v2/models/lenet")
+    after = await scrape(client)
+    labels = {"protocol": "v2", "route": "/v2/models/{name}", "status": "200"}
+    assert moved(before, after, "lenet_requests_total", **labels) == 1
 
 
 async def test_a_head_is_logged_as_a_head(client, caplog):
