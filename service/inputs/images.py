@@ -119,9 +119,14 @@ def _decoded(image: Image.Image, width: int, height: int) -> Picture:
     """``Opened.decode``. The EXIF is read here, not in ``open_image``: a PNG's may follow
     its pixels, and Pillow decodes them all to find it."""
     try:
-        turned = image.getexif().get(_ORIENTATION, 1) in _QUARTER_TURNS
         image.load()  # a truncated or corrupt stream fails here, not later
-        ImageOps.exif_transpose(image, in_place=True)  # phone photos are stored sideways
+        try:
+            orientation = image.getexif().get(_ORIENTATION, 1)
+        except _DECODE_ERRORS:  # an EXIF block written wrong: the pixels were whole
+            orientation = 1
+        turned = orientation in _QUARTER_TURNS
+        if orientation != 1:  # phone photos are stored sideways
+            ImageOps.exif_transpose(image, in_place=True)
     except Image.DecompressionBombError as exc:  # a GIF frame larger than its canvas
         raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
     except _DECODE_ERRORS as exc:

@@ -3,6 +3,7 @@ refusing the rest."""
 
 from __future__ import annotations
 
+import io
 import resource
 
 import numpy as np
@@ -99,6 +100,17 @@ def test_decode_turns_an_exif_rotated_jpeg_upright(orientation: int) -> None:
 def test_decode_turns_other_formats_upright_by_their_exif_too(fmt: str) -> None:
     upright = draw_digit(7, (300, 200))
     picture = decode_image(stored_sideways(upright, 6, fmt), max_pixels=MAX_PIXELS)
+    assert picture.size == (300, 200)
+    assert correlation(picture.gray, upright) > 0.98
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_decode_reads_an_image_whose_exif_is_written_wrong_as_it_is(fmt: str) -> None:
+    """The pixels are whole; only the orientation is lost with the EXIF."""
+    upright = draw_digit(7, (300, 200))
+    broken = io.BytesIO()
+    upright.save(broken, fmt, exif=b"Exif\x00\x00" + b"\xff" * 100)  # no TIFF header
+    picture = decode_image(broken.getvalue(), max_pixels=MAX_PIXELS)
     assert picture.size == (300, 200)
     assert correlation(picture.gray, upright) > 0.98
 
