@@ -99,7 +99,7 @@ class HeaderDeadline(HttpToolsProtocol):
         if app is service_unavailable:
             # A full process is still alive: refused, its liveness probe would have it
             # restarted for being busy (readiness still says 503: send no more here).
-            alive = app_path(cycle.scope) in LIVENESS
+            alive = app_path(cast("Scope", cycle.scope)) in LIVENESS
             run = cast("ASGIApp", self.app) if alive else too_many_connections
         cut_short = functools.partial(answer_if_cut_short, run, cycle)
         super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
