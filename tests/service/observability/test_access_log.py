@@ -283,7 +283,8 @@ async def test_a_client_that_hangs_up_mid_body_counts_as_499_not_as_the_servers_
         "server": ("test", 80),
         "client": ("test", 1),
     }
-    arriving = [{"type": "http.request", "body": b"--cut\r\n{", "more_body": True}]
+    part = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="7.png"\r\n\r\n'
+    arriving = [{"type": "http.request", "body": part + SEVEN[:100], "more_body": True}]
 
     async def receive() -> dict[str, object]:
         return arriving.pop(0) if arriving else {"type": "http.disconnect"}
