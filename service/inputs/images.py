@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from service.errors import BadRequest, PayloadTooLarge
 from service.observability.metrics import count_decode_failure
@@ -32,6 +32,17 @@ camera's is 16,320 at most (200 MP), but Pillow keeps a pointer and more for eac
 the pixels: a 1x20,000,000 PNG took 17 bytes a pixel and 1.2 s to decode, a 4472x4472 one
 under 4 and 0.1 s. Both sides, since EXIF may turn a row into a column."""
 _ORIENTATION = 0x0112  # the EXIF tag
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""What turns each EXIF orientation upright, as ``ImageOps.exif_transpose`` does; that also
+writes the EXIF back, and failed on a block whose other tags are written wrong."""
 _QUARTER_TURNS = (5, 6, 7, 8)  # orientations stored with width and height swapped
 
 
@@ -125,8 +136,8 @@ def _decoded(image: Image.Image, width: int, height: int) -> Picture:
         except _DECODE_ERRORS:  # an EXIF block written wrong: the pixels were whole
             orientation = 1
         turned = orientation in _QUARTER_TURNS
-        if orientation != 1:  # phone photos are stored sideways
-            ImageOps.exif_transpose(image, in_place=True)
+        if orientation in _UPRIGHT:  # phone photos are stored sideways
+            image = image.transpose(_UPRIGHT[orientation])
     except Image.DecompressionBombError as exc:  # a GIF frame larger than its canvas
         raise PayloadTooLarge(f"image too large to decode: {exc}") from exc
     except _DECODE_ERRORS as exc:

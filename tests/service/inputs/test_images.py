@@ -115,6 +115,27 @@ def test_decode_reads_an_image_whose_exif_is_written_wrong_as_it_is(fmt: str) ->
     assert correlation(picture.gray, upright) > 0.98
 
 
+BROKEN_TAGS_EXIF = bytes.fromhex(
+    "4578696600004d4d002a0000000800c4013f00020000000463616d00011200030000000100060000"
+    "876900040000000100000032000000000001900300020000000b00000044c3000000323032303a30"
+    "313a30310000"
+)
+"""Orientation 6 (stored turned a quarter), and a maker's tag and the Exif IFD's offset
+written wrong: Pillow's ``exif_transpose``, which writes the block back, raised TypeError."""
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_decode_turns_an_image_upright_though_its_other_exif_tags_are_written_wrong(
+    fmt: str,
+) -> None:
+    upright = draw_digit(7, (300, 200))
+    stored = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(stored, fmt, exif=BROKEN_TAGS_EXIF)
+    picture = decode_image(stored.getvalue(), max_pixels=MAX_PIXELS)
+    assert picture.size == (300, 200)
+    assert correlation(picture.gray, upright) > 0.98
+
+
 def test_decode_scales_16_bit_png_to_8_bit_gray() -> None:
     deep = np.asarray(draw_digit(2, (50, 50)), dtype=np.uint16) * 257  # 0..65535
     gray = decode_image(encode(Image.fromarray(deep), "PNG"), max_pixels=MAX_PIXELS).gray
