@@ -28,7 +28,7 @@ from service.settings import Settings
 REALM = 'Bearer realm="lenet-serve"'
 _PROBES = LIVENESS | {"/readyz", "/v2/health/ready"}
 
-CORS_METHODS = ("GET", "POST", "OPTIONS")
+CORS_METHODS = ("GET", "HEAD", "POST", "OPTIONS")
 CORS_REQUEST_HEADERS = (
     "Authorization",
     "Content-Type",

@@ -101,6 +101,7 @@ class HeaderDeadline(HttpToolsProtocol):
             # restarted for being busy (readiness still says 503: send no more here).
             alive = app_path(cast("Scope", cycle.scope)) in LIVENESS
             run = cast("ASGIApp", self.app) if alive else too_many_connections
+            cycle.keep_alive = False  # answered, or not, it leaves the process under its cap
         cut_short = functools.partial(answer_if_cut_short, run, cycle)
         super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
 

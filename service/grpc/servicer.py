@@ -38,11 +38,11 @@ DEADLINE_SLACK_S = 0.1
 """A call cancelled this close to its deadline ran out of time: the client's copy of the
 deadline ends it a network delay before the server's, which counts from the call's arrival."""
 PUSHBACK = "grpc-retry-pushback-ms"
+"""gRPC's server pushback trailer: how long a client should wait before it retries."""
 MAX_DETAILS = 1024
 """Characters of an error's message sent as the status details. A message may repeat what
 the client sent (a model's name, an input's); past a client's metadata limit (grpcio's: 16
 KiB, percent-encoded) the client would get RESOURCE_EXHAUSTED in place of the error."""
-"""gRPC's server pushback trailer: how long a client should wait before it retries."""
 
 CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -290,4 +290,4 @@ def _clipped(message: str, most: int) -> str:
     if len(message) <= most:
         return message
     half = (most - 1) // 2
-    return f"{message[:half]}…{message[-half:]}"
+    return f"{message[:half]}…{message[len(message) - half :]}"

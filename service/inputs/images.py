@@ -98,8 +98,9 @@ def open_image(data: bytes, *, max_pixels: int, at_least: int | None = None) -> 
     try:
         image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:  # past twice Pillow's own limit, 89 MP
+        most = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
         raise PayloadTooLarge(
-            f"image too large to decode: it exceeds the limit of {max_pixels} pixels"
+            f"image too large to decode: it exceeds the limit of {most} pixels"
         ) from exc
     except _DECODE_ERRORS as exc:
         count_decode_failure()

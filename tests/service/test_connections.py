@@ -180,6 +180,7 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
             v2_refused = await client.get("/v2/health/ready")
             alive = [await client.get(path) for path in ("/healthz", "/v2/health/live")]
         assert [response.status_code for response in alive] == [200, 200]  # busy, not dead
+        assert [response.headers["connection"] for response in alive] == ["close", "close"]
         for response in refused, v2_refused:
             assert response.status_code == 503
             assert response.headers["connection"] == "close"

@@ -58,7 +58,7 @@ async def test_a_preflight_from_an_allowed_origin_needs_no_key(cors_client, path
     response = await cors_client.options(path, headers=preflight(ORIGIN))
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ORIGIN
-    assert response.headers["access-control-allow-methods"] == "GET, POST, OPTIONS"
+    assert response.headers["access-control-allow-methods"] == "GET, HEAD, POST, OPTIONS"
     allowed = {
         h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
     }

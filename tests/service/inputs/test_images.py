@@ -250,6 +250,13 @@ def test_decode_rejects_decompression_bomb_before_decoding_it() -> None:
     assert peak_memory_mb() - before < 50
 
 
+def test_a_bomb_refused_by_pillows_own_limit_names_that_limit() -> None:
+    """Set above Pillow's limit, the setting is not the one that refuses (15000x12000)."""
+    pillows = 2 * Image.MAX_IMAGE_PIXELS
+    with pytest.raises(PayloadTooLarge, match=f"exceeds the limit of {pillows} pixels"):
+        decode_image(png_bomb(15000, 12000), max_pixels=200_000_000)
+
+
 def test_decode_rejects_image_over_max_pixels_from_its_header() -> None:
     bomb = png_bomb(10000, 8000)  # under Pillow's own limit: only max_pixels stops it
     before = peak_memory_mb()
