@@ -97,11 +97,12 @@ class HeaderDeadline(HttpToolsProtocol):
         # Where uvicorn starts each request with the app to run it: its 503 app beyond the cap.
         run = cast("ASGIApp", app)
         if app is service_unavailable:
-            # A full process is still alive: refused, its liveness probe would have it
-            # restarted for being busy (readiness still says 503: send no more here).
-            alive = app_path(cast("Scope", cycle.scope)) in LIVENESS
-            run = cast("ASGIApp", self.app) if alive else too_many_connections
-            cycle.keep_alive = False  # answered, or not, it leaves the process under its cap
+            run = too_many_connections
+            if app_path(cast("Scope", cycle.scope)) in LIVENESS:
+                # A full process is still alive: refused, its liveness probe would have it
+                # restarted for being busy (readiness still says 503: send no more here).
+                run = cast("ASGIApp", self.app)
+                cycle.keep_alive = False  # answered, it leaves the process under its cap
         cut_short = functools.partial(answer_if_cut_short, run, cycle)
         super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
 
