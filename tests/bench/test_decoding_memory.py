@@ -3,14 +3,12 @@ reports what it says it does (the figures themselves are the command's, not a te
 
 import io
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from bench import decoding_memory
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bundled import MODEL_ROOT
 
 
 def test_large_png_is_a_stroke_on_white_of_that_side() -> None:
@@ -21,7 +19,7 @@ def test_large_png_is_a_stroke_on_white_of_that_side() -> None:
 
 def test_the_command_reports_the_servers_memory(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--requests", "2", "--side", "600", "--decoding-pixels", "400000"]
-    assert decoding_memory.main([*args, "--model-root", str(ROOT / "artifacts" / "lenet")]) == 0
+    assert decoding_memory.main([*args, "--model-root", str(MODEL_ROOT)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["statuses"] == [200, 200] and result["pixels_each"] == 360_000
     assert result["decoding_pixels"] == 400_000

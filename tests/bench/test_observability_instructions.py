@@ -19,8 +19,7 @@ from bench.observability_instructions import (
     search_roots,
 )
 from service.observability import answered
-
-MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
+from tests.bundled import MODEL_ROOT
 
 
 def test_the_count_is_a_dumps_summary_line(tmp_path: Path) -> None:

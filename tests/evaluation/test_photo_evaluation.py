@@ -22,10 +22,10 @@ from evaluation.cli import parse_args
 from evaluation.conditions import BLANK, NUMBERS, SINGLE, Photo
 from evaluation.report import markdown, targets
 from evaluation.server import server
+from tests.bundled import MODEL_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "data" / "mnist-test-sample.npz"
-MODEL_ROOT = ROOT / "artifacts" / "lenet"
 SEED = 1001  # neither the tuning set's nor any holdout's (nor is SEED + 1)
 
 

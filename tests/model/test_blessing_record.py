@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from model import artifacts
+from tests.bundled import VERSION
 
 
 def test_a_blessing_round_trips_and_keeps_what_it_replaced(tmp_path: Path) -> None:
@@ -42,5 +43,4 @@ def test_a_blessing_with_a_broken_history_reads_as_a_candidate(tmp_path: Path, h
 def test_the_bundled_version_is_blessed() -> None:
     """Version 1 alone: versions a user has trained, blessed or rolled back beside it are
     theirs (the root is where ``make train`` publishes)."""
-    bundled = Path(__file__).resolve().parents[2] / "artifacts" / "lenet" / "1"
-    assert artifacts.read_blessing(bundled).status == "blessed"
+    assert artifacts.read_blessing(VERSION).status == "blessed"

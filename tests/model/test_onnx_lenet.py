@@ -14,9 +14,9 @@ from model.numpy_lenet import Sequential, load_lenet, read_weights
 from model.onnx_lenet import KERAS_SHAPES, build_onnx
 from model.spec import INPUT_SHAPE, LAYER_NAMES
 from service.runtime.backends import NumpyBackend, OnnxBackend, load_backend
+from tests.bundled import VERSION
 
-VERSION_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "lenet" / "1"
-WEIGHTS = VERSION_DIR / artifacts.WEIGHTS_FILE
+WEIGHTS = VERSION / artifacts.WEIGHTS_FILE
 
 
 def digit_like_images(count: int, seed: int = 0) -> np.ndarray:

@@ -16,10 +16,10 @@ from model import artifacts
 from model.numpy_lenet import Sequential, explain, lenet, read_weights
 from model.numpy_lenet.saliency import probability_gradient
 from model.spec import network_input
+from tests.bundled import VERSION
 from tests.model.test_numpy_parity import build_lenet_float64, set_keras_weights
 
-MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
-WEIGHTS = MODEL_ROOT / str(artifacts.list_versions(MODEL_ROOT)[-1]) / artifacts.WEIGHTS_FILE
+WEIGHTS = VERSION / artifacts.WEIGHTS_FILE
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "mnist-test-sample.npz"
 
 

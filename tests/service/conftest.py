@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,12 +15,12 @@ from hypothesis import HealthCheck, settings
 
 from service.app import create_app
 from service.settings import Settings
+from tests.bundled import MODEL_ROOT
 
 # No gRPC server unless a test asks for one on a port of its own: every app and process the
 # tests start would otherwise bind the default port (reuse-port lets them all succeed).
 os.environ.setdefault("LENET_GRPC_PORT", "0")
 
-MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
 
 # The property tests (tests/service/fuzzing.py): a bounded number of examples, the same on
 # every run, so that the suite stays fast and CI repeatable; HYPOTHESIS_PROFILE=deep

@@ -11,19 +11,11 @@ import tensorflow as tf
 from model import artifacts
 from model.numpy_lenet import Sequential, read_weights
 from model.spec import LAYER_NAMES, network_input
+from tests.bundled import VERSION
 from training import numpy_train, parity
 from training.cli import main
 from training.data import load_from_dir
 from training.recipes import BEST, LECTURE
-
-MODEL_ROOT = Path(__file__).resolve().parents[2] / "artifacts" / "lenet"
-
-
-def bundled_version() -> Path:
-    """The newest version of the model the repository ships."""
-    version = parity.latest_version(MODEL_ROOT)
-    assert version is not None
-    return version
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +88,7 @@ def test_cosine_decay_follows_keras() -> None:
 
 def test_bundled_model_has_parity_on_synthetic_images(mnist_dir: Path) -> None:
     data = load_from_dir(mnist_dir)
-    result = parity.compare(bundled_version(), network_input(data.x_train), data.y_train)
+    result = parity.compare(VERSION, network_input(data.x_train), data.y_train)
     assert result.images == 320 and set(result.layer_max_diff) == set(LAYER_NAMES)
     assert result.differing_digits == 0
     assert result.max_probability_diff <= parity.TOLERANCE
@@ -107,7 +99,7 @@ def test_parity_cli_fails_when_the_weights_disagree(
     mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     version = tmp_path / "1"
-    shutil.copytree(bundled_version(), version)
+    shutil.copytree(VERSION, version)
     weights = read_weights(version / artifacts.WEIGHTS_FILE)
     weights["output/bias"] = weights["output/bias"] + np.arange(10, dtype=np.float32)
     artifacts.save_weights(version / artifacts.WEIGHTS_FILE, weights)

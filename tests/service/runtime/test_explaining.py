@@ -10,14 +10,13 @@ import numpy as np
 from model import artifacts
 from model.spec import network_input
 from service.runtime.explaining import Explainer
+from tests.bundled import VERSION
 
-MODEL_ROOT = Path(__file__).resolve().parents[3] / "artifacts" / "lenet"
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "mnist-test-sample.npz"
 
 
 def test_concurrent_explanations_do_not_mix():
-    version = artifacts.list_versions(MODEL_ROOT)[-1]
-    explainer = Explainer(MODEL_ROOT / str(version) / artifacts.WEIGHTS_FILE)
+    explainer = Explainer(VERSION / artifacts.WEIGHTS_FILE)
     with np.load(SAMPLE) as sample:
         images = network_input(sample["images"][:16])
     jobs = [(images[i : i + 1], [i % 10]) for i in range(len(images))]
