@@ -115,8 +115,8 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, exit_cleanly)
     settings = read_settings()
     if settings.log_level not in ("debug", "trace"):
-        # TensorFlow's C++ INFO and WARNING lines, read when a worker imports it. The few it
-        # writes before absl's logging starts (oneDNN's notice) ignore it: abseil-cpp#1957.
+        # TensorFlow's C++ INFO and WARNING lines, read when a worker imports it. Those it
+        # writes on import, before abseil reads it, service.runtime.native_logs leaves out.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     log_config = logging_config(settings.log_level.upper())
     logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")  # uvicorn names it only in its Config

@@ -18,6 +18,7 @@ import numpy as np
 from model import artifacts
 from model.spec import INPUT_SHAPE, NUM_CLASSES
 from service.cpus import usable_cpus
+from service.runtime.native_logs import import_tensorflow
 
 
 class Backend(Protocol):
@@ -44,7 +45,7 @@ class TensorFlowBackend:
     def __init__(
         self, version_dir: Path, layer_names: list[str], threads: int | None = None
     ) -> None:
-        import tensorflow as tf  # imported here so NumPy-only deployments never need it
+        tf = import_tensorflow()  # here, so that deployments without it never import it
 
         if threads:
             try:  # its pool of independent ops too, which is sized by every CPU otherwise

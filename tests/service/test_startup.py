@@ -101,3 +101,15 @@ def test_workers_share_the_grpc_port_and_a_second_service_on_it_stops(tmp_path: 
 
     assert status == STARTUP_FAILURE, log
     assert refused(grpc_port) in log
+
+
+def test_start_up_logs_say_what_loaded_without_tensorflows_cpp_lines(tmp_path: Path) -> None:
+    """oneDNN forced on, so that TensorFlow writes its notice on import on any x86 CPU."""
+    env = service_env(free_port(), LENET_BACKENDS='["tensorflow"]', TF_ENABLE_ONEDNN_OPTS="1")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user starts it: the service sets it
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr, served(env, stderr=stderr):
+        pass
+    lines = log.read_text().splitlines()
+    assert any("serving lenet version 1" in line for line in lines), lines
+    assert not [line for line in lines if "oneDNN" in line or "absl" in line], lines
