@@ -17,9 +17,8 @@ from time import perf_counter
 from typing import Any
 
 import grpc
-from tritonclient.grpc import service_pb2_grpc
 
-from service.grpc.servicer import InferenceServicer
+from service.grpc.servicer import HANDLERS, InferenceServicer, add_to_server
 from service.keys import KeyFile, bearer
 from service.observability.metrics import observe_request
 from service.runtime.repository import ModelRepository
@@ -60,9 +59,7 @@ async def serving(
             ("grpc.max_send_message_length", -1),
         ],
     )
-    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(repository, settings, termination), server
-    )
+    add_to_server(InferenceServicer(repository, settings, termination), server)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host  # IPv6
     address = f"{host}:{settings.grpc_port}"
     server.add_insecure_port(address)
@@ -133,12 +130,7 @@ class RequireApiKey(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if self._count:
                     observe_request("grpc", method, code.name, perf_counter() - started)
 
-        kind = {
-            (False, False): grpc.unary_unary_rpc_method_handler,
-            (False, True): grpc.unary_stream_rpc_method_handler,
-            (True, False): grpc.stream_unary_rpc_method_handler,
-            (True, True): grpc.stream_stream_rpc_method_handler,
-        }[(handler.request_streaming, handler.response_streaming)]
+        kind = HANDLERS[(handler.request_streaming, handler.response_streaming)]
         return kind(
             refuse,
             request_deserializer=handler.request_deserializer,

@@ -12,11 +12,13 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
@@ -68,6 +70,51 @@ _CONTENTS = {  # datatype → the typed contents field that carries it (FP16 has
     "BYTES": "bytes_contents",
 }
 _FIELDS = sorted(set(_CONTENTS.values()))
+HANDLERS = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+"""grpc's handler for a method, by whether its requests and its responses stream."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A request whose bytes are not the method's message. Raised from the deserialiser, the
+    error would end the call before any method ran, as UNKNOWN ("Unexpected <class
+    'DecodeError'>"), and uncounted; handed to the method, it is refused and counted."""
+
+    message: str
+
+
+def reader(message: Any) -> Callable[[bytes], Any]:
+    """The deserialiser of ``message`` (a generated class) that answers ``Unreadable``."""
+
+    def read(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except DecodeError:
+            return Unreadable(f"the request is not a protobuf {message.DESCRIPTOR.full_name}")
+
+    return read
+
+
+def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
+    """What ``service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server`` does, from the
+    same descriptor, but with ``reader``'s deserialisers."""
+    handlers = {
+        method.name: HANDLERS[(method.client_streaming, method.server_streaming)](
+            getattr(servicer, method.name),
+            request_deserializer=reader(getattr(pb, method.input_type.name)),
+            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+        )
+        for method in SERVICE.methods
+    }
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)
 
 
 def observed(method: Call) -> Call:
@@ -80,6 +127,8 @@ def observed(method: Call) -> Call:
         started = perf_counter()
         status = "OK"  # unless a code is set (``context.abort`` sets one, then raises)
         try:
+            if isinstance(request, Unreadable):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             return await method(self, request, context)
         except asyncio.CancelledError:  # grpc cancels the handler; it sets no code
             remaining = context.time_remaining()  # None without a deadline

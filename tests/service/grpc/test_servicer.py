@@ -6,7 +6,7 @@ RPCs it does not serve. (tritonclient's view of the common path: tests/service/v
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,28 +216,42 @@ async def test_every_rpc_not_served_answers_unimplemented(served: Served) -> Non
             assert await call.code() == grpc.StatusCode.UNIMPLEMENTED, method.name
             assert await call.details() == f"lenet-serve does not implement {method.name}"
 
-    def counted(after: Samples) -> dict[str, float]:
-        return {
-            method.name: moved(
-                before,
-                after,
-                COUNTED,
-                protocol="grpc",
-                route=route(method.name),
-                status="UNIMPLEMENTED",
-            )
-            for method in missing
-        }
+    counts = await counted(served, before, [method.name for method in missing], "UNIMPLEMENTED")
+    assert counts == dict.fromkeys(counts, 1)
 
-    # context.abort sends the status before it raises, and the call is counted as the
-    # exception leaves it: the client may hear first.
-    after = await metrics(served)
+
+async def test_bytes_that_are_not_the_request_message_are_an_invalid_argument(
+    served: Served,
+) -> None:
+    """Not a ``DecodeError`` that grpc answers UNKNOWN before any method runs or counts."""
+    before = await metrics(served)
+    async with grpc.aio.insecure_channel(served.address) as channel:
+        for method in SERVED:
+            call = channel.unary_unary(route(method))(b"\xff\xff\xff\xff")
+            assert await call.code() == grpc.StatusCode.INVALID_ARGUMENT, method
+            expected = f"the request is not a protobuf inference.{method}Request"
+            assert await call.details() == expected
+    counts = await counted(served, before, SERVED, "INVALID_ARGUMENT")
+    assert counts == dict.fromkeys(SERVED, 1)
+
+
+async def counted(
+    served: Served, before: Samples, methods: Iterable[str], status: str
+) -> dict[str, float]:
+    """How many calls of each of ``methods`` were counted with ``status`` since ``before``,
+    once all have moved (or ``WAIT_S`` on). ``context.abort`` sends the status before it
+    raises, and the call is counted as the exception leaves it: the client may hear first."""
     for _ in range(int(WAIT_S / 0.01)):
-        if all(counted(after).values()):
+        after = await metrics(served)
+        labels = {"protocol": "grpc", "status": status}
+        counts = {
+            method: moved(before, after, COUNTED, route=route(method), **labels)
+            for method in methods
+        }
+        if all(counts.values()):
             break
         await asyncio.sleep(0.01)
-        after = await metrics(served)
-    assert counted(after) == dict.fromkeys(counted(after), 1)
+    return counts
 
 
 class Stall:
