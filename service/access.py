@@ -24,6 +24,7 @@ from service.errors import BadRequest, ServiceError, error_response, response_to
 from service.keys import KeyFile, bearer
 from service.paths import LIVENESS, app_path
 from service.settings import Settings
+from service.web import api_docs
 
 REALM = 'Bearer realm="lenet-serve"'
 _PROBES = LIVENESS | {"/readyz", "/v2/health/ready"}
@@ -63,12 +64,11 @@ proxy that adds its own header and the app disagree on which one was checked."""
 def open_paths(app: FastAPI, settings: Settings) -> Callable[[str], bool]:
     """Whether a path is served without a key: the page, the docs, the probes, and
     ``/metrics`` unless ``LENET_METRICS_REQUIRE_KEY``."""
-    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
-    exact = {"/", *_PROBES, *(url for url in docs if url)}
+    exact = {"/", *_PROBES, *api_docs.PAGES, *([app.openapi_url] if app.openapi_url else [])}
     if not settings.metrics_require_key:
         exact.add("/metrics")
     paths = frozenset(exact)
-    files = f"{web.FILES}/"
+    files = (f"{web.FILES}/", f"{api_docs.FILES}/")
 
     def is_open(path: str) -> bool:
         return path in paths or path.startswith(files)

@@ -4,7 +4,7 @@ The layout, one room per role: ``runtime`` (the model repository, backends, batc
 ``inputs`` (request bodies to the network's input), and the front ends that call them:
 ``api`` (the HTTP API of /v1: routes, contracts, OpenAPI, response bodies), ``v2`` (the
 Open Inference Protocol over REST), ``grpc`` (the same over gRPC) and ``web`` (the page at
-``/``, a client of the public API like any other). Nothing flows back.
+``/``, a client of the public API like any other, and the API's docs). Nothing flows back.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from service.runtime.repository import ModelRepository
 from service.settings import Settings
 from service.shutdown import Termination, on_stop_signals
 from service.v2 import routes as v2_routes
+from service.web import api_docs
 
 DESCRIPTION = """LeNet-5 (LeCun et al., 1998) recognising handwritten digits.
 
@@ -57,7 +58,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 yield
         answered.flush()  # the requests of the last tenth of a second
 
-    app = FastAPI(title="lenet-serve", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="lenet-serve",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # api_docs serves them, without a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
     app.state.settings = settings
     app.state.repository = repository
     app.state.termination = termination
@@ -73,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (*routes.ROUTERS, v2_routes.router):
         app.include_router(router)
     web.install(app)
+    api_docs.install(app)
     openapi.install(app, settings.backends)
     access.install(app, settings)  # API keys and CORS where set: after openapi, before metrics
     # Last: its middleware outermost, to see BodySizeLimit's 413s too; its GET /metrics

@@ -91,10 +91,10 @@ def digest(folder: Path) -> str:
 
 def install(app: FastAPI) -> None:
     """``GET /`` (the page) and ``/page/<digest>/`` (what it loads); neither in the OpenAPI
-    document, which describes the API. FastAPI's own docs routes get the nosniff header."""
-    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    document, which describes the API. FastAPI's route to that document gets the nosniff
+    header (the docs pages, ``api_docs``, have their own)."""
     for route in app.router.routes:
-        if isinstance(route, Route) and route.path in docs:
+        if isinstance(route, Route) and route.path == app.openapi_url:
             route.app = nosniff(route.app)
     prefix = f"{FILES}/{digest(STATIC)}"
     page = (HERE / "page.html").read_text().replace(ASSETS, prefix.removeprefix("/")).encode()

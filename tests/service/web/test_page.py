@@ -442,12 +442,11 @@ def test_ctrl_z_undoes_a_stroke_but_in_the_key_field_its_text(browser, keyed_ser
         assert ink(page, "#pad") == drawn
 
 
-def test_under_a_proxys_prefix_the_page_and_its_calls_stay_under_it(browser, prefixed_server):
-    """The proxy is the browser's own routing: a request under PREFIX goes on to the server
-    without it, and one outside it fails, as it would past a proxy that serves only PREFIX
-    (a console error, which fails the test)."""
-    served = urlsplit(prefixed_server)
-    passed: list[str] = []
+def prefix_proxy(server: str, passed: list[str]) -> Callable[[sync_api.Route], None]:
+    """The browser's own routing as a proxy that serves ``server`` under PREFIX alone: a
+    request under PREFIX goes on to the server without it (its path noted in ``passed``), and
+    any other fails, as it would past such a proxy on a machine that is offline."""
+    served = urlsplit(server)
 
     def proxy(route: sync_api.Route) -> None:
         url = urlsplit(route.request.url)
@@ -458,6 +457,13 @@ def test_under_a_proxys_prefix_the_page_and_its_calls_stay_under_it(browser, pre
         stripped = url._replace(path=url.path.removeprefix(PREFIX)).geturl()
         route.fulfill(response=route.fetch(url=stripped))
 
+    return proxy
+
+
+def test_under_a_proxys_prefix_the_page_and_its_calls_stay_under_it(browser, prefixed_server):
+    """A request outside PREFIX fails (a console error, which fails the test)."""
+    passed: list[str] = []
+    proxy = prefix_proxy(prefixed_server, passed)
     for page in opened(browser, f"{prefixed_server}{PREFIX}/", DESKTOP, proxy):
         draw(page, SEVEN)
         read_as(page, 7)
@@ -467,3 +473,35 @@ def test_under_a_proxys_prefix_the_page_and_its_calls_stay_under_it(browser, pre
         assert urlsplit(docs).path == f"{PREFIX}/docs"
     called = {path.removeprefix(PREFIX).split("/")[1] for path in passed}
     assert {"page", "v1"} <= called, passed
+
+
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+@pytest.mark.parametrize(
+    ("docs", "operation"),
+    [("docs", ".opblock"), ("redoc", "[data-section-id^='operation/']")],
+)
+def test_the_api_docs_the_page_links_to_work_offline_under_the_prefix(
+    browser, prefixed_server, docs, operation
+):
+    """Swagger UI and ReDoc render the API's operations with nothing from another origin:
+    FastAPI's own pages load them from a CDN, and stayed blank offline. But for ReDoc's
+    attribution logo, which it drops when it cannot load it."""
+    passed: list[str] = []
+    context = browser.new_context(**DESKTOP)
+    context.route("**/*", prefix_proxy(prefixed_server, passed))
+    page = context.new_page()
+    errors: list[str] = []
+
+    def console(message: sync_api.ConsoleMessage) -> None:
+        if message.type == "error" and message.location["url"] != REDOC_LOGO:
+            errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{prefixed_server}{PREFIX}/{docs}")
+    expect(page.locator(operation).first).to_be_attached()
+    context.close()
+    assert errors == [], errors
+    assert f"{PREFIX}/openapi.json" in passed, passed
