@@ -285,6 +285,15 @@ async def test_the_pages_files_need_no_key(client):
     assert (await client.get(module)).status_code == 200
 
 
+@pytest.mark.parametrize("docs", ["/docs", "/redoc"])
+async def test_the_docs_files_need_no_key(client, docs):
+    page = (await client.get(docs)).text
+    scripts = re.findall(r'src="(/docs-files/[0-9a-f]{12}/[\w.-]+\.js)"', page)
+    assert scripts, page
+    for script in scripts:
+        assert (await client.get(script)).status_code == 200, script
+
+
 async def test_no_body_is_read_without_a_key(client):
     """A body over the size limit is refused 401, not 413: no key, no read."""
     response = await client.post("/v1/predict", content=b"x" * (21 * 1024 * 1024))
