@@ -37,8 +37,8 @@ EVERY_S = float(os.environ.get("PROXY_DISCOVER_SECONDS", "1"))
 PROBE_TIMEOUT_S = 2.0
 DROP_AFTER = 2
 """Failed probes in a row before a listed replica is dropped: one slow answer under load is no
-reason to reload; a replica that stopped is refused at once, and nginx's own passive checks
-route around it meanwhile."""
+reason to reload; a replica that stopped is refused at once, and nginx's retries
+(``proxy_next_upstream``) send its calls to another meanwhile."""
 LEAVING = "shutting down"
 """Why a replica whose ``/readyz`` answered 503 ``shutting_down`` is not ready: it has been
 told to stop and serves on only for its LENET_SHUTDOWN_DELAY_SECONDS (``service.shutdown``),
