@@ -4,10 +4,9 @@ TensorFlow logs through abseil, and abseil writes every line to stderr, whatever
 until ``absl::InitializeLog`` has run (abseil-cpp#1957, open). TensorFlow logs before that on
 import: with oneDNN on, each of two of its libraries writes abseil's "All log messages before
 absl::InitializeLog() is called ..." and an INFO notice, four lines at every start of a server
-that is asked for no INFO or WARNING lines. A level that no variable reaches, so the import
-runs with the process's stderr read through a filter that drops what the level hides, and
-nothing else: the lines of Python's logging written meanwhile by other threads pass on as they
-come, in their order.
+that is asked for no INFO or WARNING lines. No setting reaches them, so the import runs with
+the process's stderr read through a filter that drops what the level hides and nothing else:
+what other threads write meanwhile (Python's logging) passes on as it comes, in its order.
 """
 
 from __future__ import annotations
@@ -83,8 +82,19 @@ def stderr_filtered(level: int) -> Iterator[None]:
 
 
 def _pass_on(reading: int, destination: int, level: int) -> None:
-    with os.fdopen(reading, "rb") as pipe, os.fdopen(destination, "wb") as stderr:
-        for line in pipe:
-            if not hidden(line, level):
-                stderr.write(line)
-                stderr.flush()
+    try:
+        with os.fdopen(reading, "rb") as pipe:
+            for line in pipe:
+                if not hidden(line, level):
+                    _write(destination, line)
+    finally:
+        os.close(destination)
+
+
+def _write(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:  # stderr is gone: read on, so that no writer waits on a full pipe
+        pass
