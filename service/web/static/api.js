@@ -24,6 +24,14 @@ export class ApiError extends Error {
   }
 }
 
+/** The ApiError of a `response` that is not ok: the API's own error, or, for a body that is
+ * not the API's (a proxy's HTML 502 or 504), its status line. */
+async function failure(response) {
+  const said = await response.json().catch(() => null);
+  const message = `The server answered ${response.status} ${response.statusText}`.trim();
+  return new ApiError(response.status, said?.error ?? { message: `${message}.` });
+}
+
 /** `init` with the key's Authorization header, where there is a key. A saved key that
  * cannot be sent (saved by an older page, in this tab) is forgotten, and the call goes
  * without one: where the server wants a key, its 401 asks for another. */
@@ -38,16 +46,15 @@ function keyed(init = {}) {
 
 async function call(path, init) {
   const response = await fetch(path, keyed(init));
-  const body = await response.json(); // errors too: {"error": {"status", "code", "message"}}
-  if (!response.ok) throw new ApiError(response.status, body.error);
-  return body;
+  if (!response.ok) throw await failure(response); // {"error": {"status", "code", "message"}}
+  return response.json();
 }
 
 /** A PNG from the API as a data: URL: an <img src> could not send the key, and the page's
  * Content-Security-Policy allows data: pictures. */
 export async function picture(path) {
   const response = await fetch(path, keyed());
-  if (!response.ok) throw new ApiError(response.status, (await response.json()).error);
+  if (!response.ok) throw await failure(response);
   const blob = await response.blob();
   return new Promise((resolve, reject) => {
     const reader = new FileReader();

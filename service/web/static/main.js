@@ -13,6 +13,8 @@ import { Pad } from "./pad.js";
 import { paintInput, paintPhoto, paintSaliency } from "./pictures.js";
 
 const PAUSE_MS = 300;
+const RETRY_MS = [1000, 2000, 4000, 8000]; // between tries to reach the model; then the last
+const WHY = "Why: red where more ink would raise the digit's probability, blue where it would lower it";
 
 const $ = (id) => document.getElementById(id);
 const backend = $("backend");
@@ -48,6 +50,7 @@ function reset() {
   bars.clear();
   blank($("input"));
   blank($("saliency"));
+  $("saliency-caption").textContent = WHY;
   layers?.clear();
   say("Draw a digit to begin.");
 }
@@ -104,15 +107,22 @@ $("key-form").addEventListener("submit", (event) => {
   keyGiven();
 });
 
+/** What went wrong, in words: the API's own message, or why there was no answer. */
+const described = (error) =>
+  error instanceof api.ApiError ? error.message : `The service did not answer (${error.message}).`;
+
+/** A reading failed: no answer on the page, but what was given is kept, so that choosing a
+ * backend, or giving the key asked for, reads it again. */
 function failed(error) {
   if (error.name === "AbortError") return; // a newer reading took over
+  const given = image;
   reset();
+  image = given;
   if (refused(error)) {
-    askForKey().then(() => pad && !pad.empty && afterEdit()); // read the drawing again
+    askForKey().then(() => image && read(image));
     return;
   }
-  if (error instanceof api.ApiError) say(error.message, true);
-  else say(`The service did not answer (${error.message}).`, true);
+  say(described(error), true);
 }
 
 /** Read `what`, an image File (the drawing or a photo), with the chosen backend. */
@@ -157,7 +167,8 @@ async function explain(digit) {
     showExplanation(await api.explain(levels, backend.value, digit, explaining.signal));
     say(`Why ${digit}: the gradient of p(${digit}) by input pixel.`);
   } catch (error) {
-    failed(error);
+    if (refused(error)) failed(error);
+    else if (error.name !== "AbortError") say(described(error), true); // the reading stays
   }
 }
 
@@ -185,9 +196,13 @@ function afterEdit() {
 const bars = new Bars($("bars"), explain);
 let pad = null;
 
-/** /v1/model, once the model is loaded (503 until then) and a key given where one is needed. */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** /v1/model, once the model is loaded (503 until then) and a key given where one is needed.
+ * No answer, or a proxy's 5xx, is tried again, less often as it goes on: without the model's
+ * layers and backends the page can do nothing. */
 async function loaded() {
-  for (;;) {
+  for (let failures = 0; ; ) {
     try {
       return await api.model();
     } catch (error) {
@@ -195,9 +210,16 @@ async function loaded() {
         await askForKey();
         continue;
       }
-      if (!(error instanceof api.ApiError && error.status === 503)) throw error;
-      say("The model is still loading…");
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const status = error instanceof api.ApiError ? error.status : 0;
+      if (status === 503) {
+        say("The model is still loading…");
+        await sleep(RETRY_MS[0]);
+        continue;
+      }
+      if (status !== 0 && status < 500) throw error;
+      const wait = RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)];
+      say(`${described(error)} Trying again in ${wait / 1000} s.`, true);
+      await sleep(wait);
     }
   }
 }

@@ -3,6 +3,7 @@
 
 const PAPER = "#fff";
 const INK = "#111";
+const MARGIN = 10; // the paper around the pad's drawing as sent: a tenth of its side
 
 export class Pad {
   /** `onStroke(ended)` is called with false as a stroke starts and true as it ends. */
@@ -12,10 +13,11 @@ export class Pad {
     this.onStroke = onStroke;
     this.strokes = [];
     this.current = null;
+    this.pointer = null; // the pointer drawing the current stroke
     canvas.addEventListener("pointerdown", (event) => this.start(event));
     canvas.addEventListener("pointermove", (event) => this.move(event));
-    canvas.addEventListener("pointerup", () => this.end());
-    canvas.addEventListener("pointercancel", () => this.end());
+    canvas.addEventListener("pointerup", (event) => this.end(event));
+    canvas.addEventListener("pointercancel", (event) => this.end(event));
     this.redraw();
   }
 
@@ -33,16 +35,30 @@ export class Pad {
     this.redraw();
   }
 
-  /** The drawing as a PNG file, as a drawing app would export it. */
+  /** The drawing as a PNG file, as a drawing app would export it, on a margin of paper: the
+   * API reads it as a photo, where ink that runs into the frame is the sheet's edge or the
+   * desk, not the digit, and a stroke drawn to the pad's edge would be dropped. */
   toFile() {
+    const margin = Math.round(this.canvas.width / MARGIN);
+    const sheet = document.createElement("canvas");
+    sheet.width = this.canvas.width + 2 * margin;
+    sheet.height = this.canvas.height + 2 * margin;
+    const context = sheet.getContext("2d");
+    context.fillStyle = PAPER;
+    context.fillRect(0, 0, sheet.width, sheet.height);
+    context.drawImage(this.canvas, margin, margin);
     return new Promise((resolve) =>
-      this.canvas.toBlob((blob) => resolve(new File([blob], "drawing.png", { type: blob.type }))),
+      sheet.toBlob((blob) => resolve(new File([blob], "drawing.png", { type: blob.type }))),
     );
   }
 
+  /** A stroke follows the pointer that began it: a second finger on the pad, or a palm,
+   * draws nothing, where its points would have joined the first finger's in one line. */
   start(event) {
     if (event.button !== 0) return; // the main button, a pen's tip, a finger
     event.preventDefault();
+    if (this.current) return;
+    this.pointer = event.pointerId;
     this.canvas.setPointerCapture(event.pointerId);
     this.current = [this.point(event)];
     this.strokes.push(this.current);
@@ -51,14 +67,14 @@ export class Pad {
   }
 
   move(event) {
-    if (!this.current) return;
+    if (!this.current || event.pointerId !== this.pointer) return;
     const from = this.current.length - 1;
     for (const each of event.getCoalescedEvents?.() ?? [event]) this.current.push(this.point(each));
     this.draw(this.current.slice(from));
   }
 
-  end() {
-    if (!this.current) return;
+  end(event) {
+    if (!this.current || event.pointerId !== this.pointer) return;
     this.current = null;
     this.onStroke(true);
   }

@@ -215,6 +215,50 @@ def test_a_one_and_then_a_zero_are_read(desktop):
     read_as(desktop, 0)
 
 
+@pytest.mark.parametrize(
+    "strokes",
+    [[[(6, 40), (6, 240)]], [[(150, 40), (145, 280)]]],
+    ids=["at-the-side", "off-the-bottom"],
+)
+def test_a_stroke_drawn_to_the_pads_edge_is_read(desktop, strokes):
+    """Sent on a margin of paper: read as a photo, ink that runs into the frame would be the
+    sheet's edge, and the one stroke dropped (no digit)."""
+    draw(desktop, strokes)
+    read_as(desktop, 1)
+
+
+def test_a_second_finger_on_the_pad_draws_nothing(phone):
+    """A pinch: the second finger's points would have joined the first's in one stroke."""
+    pad = phone.locator("#pad").bounding_box()
+    scale = pad["width"] / 280
+    touch = phone.context.new_cdp_session(phone)
+
+    def at(touch_id: int, x: float, y: float) -> dict:
+        return {"x": pad["x"] + x * scale, "y": pad["y"] + y * scale, "id": touch_id}
+
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [at(0, 140, 40)]})
+    touch.send(
+        "Input.dispatchTouchEvent",
+        {"type": "touchStart", "touchPoints": [at(0, 140, 40), at(1, 260, 250)]},
+    )
+    for step in range(1, 11):
+        points = [at(0, 140, 40 + 20 * step), at(1, 260 - 10 * step, 250)]
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    read_as(phone, 1)
+    ink_where_the_second_finger_went = phone.locator("#pad").evaluate(
+        """pad => {
+            const scale = pad.width / 280;
+            const [x, y, w, h] = [170, 240, 100, 20].map((v) => Math.round(v * scale));
+            const pixels = pad.getContext("2d").getImageData(x, y, w, h).data;
+            let dark = 0;
+            for (let i = 0; i < pixels.length; i += 4) dark += pixels[i] < 128;
+            return dark;
+        }"""
+    )
+    assert ink_where_the_second_finger_went == 0
+
+
 def test_undo_takes_back_the_last_stroke(desktop):
     draw(desktop, [*ONE, *ZERO])
     read_as(desktop, 0)
@@ -505,3 +549,49 @@ def test_the_api_docs_the_page_links_to_work_offline_under_the_prefix(
     context.close()
     assert errors == [], errors
     assert f"{PREFIX}/openapi.json" in passed, passed
+
+
+def test_a_page_that_could_not_reach_the_model_tries_again(browser, server):
+    """The first GET /v1/model gets no answer (a network blip): tried again, the page works."""
+    blips: list[str] = []
+
+    def first_fails(route: sync_api.Route) -> None:
+        if route.request.url.endswith("/v1/model") and not blips:
+            blips.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context = browser.new_context(**DESKTOP)
+    context.route("**/*", first_fails)
+    page = context.new_page()
+    page.goto(server)
+    expect(page.locator("#status")).to_have_text(re.compile("Trying again in 1 s"))
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    draw(page, SEVEN)
+    read_as(page, 7)
+    context.close()
+    assert len(blips) == 1
+
+
+def test_an_error_page_that_is_not_json_is_named_by_its_status(browser, server):
+    """A proxy's HTML 502, not a JSON parse error; the drawing is kept for the next try."""
+    broken = [True]
+
+    def gateway(route: sync_api.Route) -> None:
+        if "/v1/activations" in route.request.url and broken[0]:
+            route.fulfill(status=502, content_type="text/html", body="<html>Bad Gateway</html>")
+        else:
+            route.continue_()
+
+    context = browser.new_context(**DESKTOP)
+    context.route("**/*", gateway)
+    page = context.new_page()
+    page.goto(server)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    draw(page, SEVEN)
+    expect(page.locator("#status")).to_have_text("The server answered 502 Bad Gateway.")
+    broken[0] = False
+    page.locator("#backend").select_option("numpy")  # reads the same drawing again
+    read_as(page, 7, "numpy")
+    context.close()
