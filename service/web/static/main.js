@@ -13,6 +13,7 @@ import { Pad } from "./pad.js";
 import { paintInput, paintPhoto, paintSaliency } from "./pictures.js";
 
 const PAUSE_MS = 300;
+const MAX_SIDE = 2048; // a photo's longest side, in pixels, as the page sends it
 const RETRY_MS = [1000, 2000, 4000, 8000]; // between tries to reach the model; then the last
 const WHY = "Why: red where more ink would raise the digit's probability, blue where it would lower it";
 
@@ -172,13 +173,36 @@ async function explain(digit) {
   }
 }
 
+/** `file` as it is sent, and as it is shown (the same pixels, which the box the API answers
+ * is in): a photo longer than MAX_SIDE scaled down here, on white, to a JPEG, since a phone's
+ * photo of tens of megapixels would go whole, twice (a reading is two requests), for an API
+ * that reads ink at a few hundred pixels, and may be past its limits. A format the browser
+ * cannot show (HEIC on some phones) may still be one the API reads: it goes as it is. */
+async function sendable(file) {
+  const bitmap = await createImageBitmap(file).catch(() => null);
+  const scale = bitmap && MAX_SIDE / Math.max(bitmap.width, bitmap.height);
+  if (!bitmap || scale >= 1) return [file, bitmap];
+  const sheet = new OffscreenCanvas(
+    Math.round(bitmap.width * scale),
+    Math.round(bitmap.height * scale),
+  );
+  const context = sheet.getContext("2d");
+  context.fillStyle = "#fff"; // under a PNG's transparent pixels, which a JPEG cannot keep
+  context.fillRect(0, 0, sheet.width, sheet.height);
+  context.imageSmoothingQuality = "high";
+  context.drawImage(bitmap, 0, 0, sheet.width, sheet.height);
+  const jpeg = await sheet.convertToBlob({ type: "image/jpeg", quality: 0.92 });
+  return [new File([jpeg], "photo.jpg", { type: jpeg.type }), sheet.transferToImageBitmap()];
+}
+
 async function readPhoto(file) {
   if (!file) return;
   pad.clear();
   clearTimeout(timer);
-  // A format the browser cannot show (HEIC on some phones) may still be one the API reads.
-  showPhoto(await createImageBitmap(file).catch(() => null), null);
-  read(file);
+  say("Reading…");
+  const [sent, shown] = await sendable(file);
+  showPhoto(shown, null);
+  read(sent);
 }
 
 function clear() {
@@ -263,7 +287,10 @@ function start(summary) {
   drop.addEventListener("drop", (event) => {
     event.preventDefault();
     drop.classList.remove("over");
-    readPhoto([...event.dataTransfer.files].find((file) => file.type.startsWith("image/")));
+    const files = [...event.dataTransfer.files];
+    const photo = files.find((file) => file.type.startsWith("image/"));
+    if (photo) readPhoto(photo);
+    else if (files.length) say("That is not an image: drop a photo or a picture of a digit.", true);
   });
   backend.addEventListener("change", () => {
     if (image) read(image); // what the user gave, as first sent: not the 28 × 28, read once

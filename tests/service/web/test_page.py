@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.service.processes import ROOT, free_port, service_env, serving
 
@@ -270,8 +271,13 @@ def test_a_photo_is_read_and_its_box_drawn_on_it(desktop):
     desktop.locator("#pick").set_input_files(ROOT / "tests" / "data" / "seven.png")
     read_as(desktop, 7)
     expect(desktop.locator("#photo-figure")).to_be_visible()
-    red = desktop.eval_on_selector(
-        "#photo",
+    # the box's four sides, 4 pixels wide, around a digit ~160 px tall
+    assert red_pixels(desktop, "#photo") > 500
+
+
+def red_pixels(page: sync_api.Page, selector: str) -> int:
+    count: int = page.eval_on_selector(
+        selector,
         """c => {
             const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
             let red = 0;
@@ -280,7 +286,32 @@ def test_a_photo_is_read_and_its_box_drawn_on_it(desktop):
             return red;
         }""",
     )
-    assert red > 500  # the box's four sides, 4 pixels wide, around a digit ~160 px tall
+    return count
+
+
+def test_a_large_photo_is_sent_scaled_down_and_its_box_drawn_on_what_was_sent(desktop, tmp_path):
+    """Not the whole of a photo over 2048 px, twice: a JPEG of 2048 px, in whose pixels the
+    API's box is, as the photo shown is."""
+    seven = Image.open(ROOT / "tests" / "data" / "seven.png").convert("RGB")
+    large = tmp_path / "large.png"
+    seven.resize((seven.width * 2, seven.height * 2), Image.Resampling.BICUBIC).save(large)
+    desktop.evaluate(
+        """() => {
+            const fetch = window.fetch;
+            window.sent = [];
+            window.fetch = (url, init) => {
+                const file = init?.body instanceof FormData && init.body.get("file");
+                if (file) window.sent.push([file.type, file.size]);
+                return fetch(url, init);
+            };
+        }"""
+    )
+    desktop.locator("#pick").set_input_files(large)
+    read_as(desktop, 7)
+    sent = desktop.evaluate("() => window.sent")
+    assert len(sent) == 2 and {kind for kind, _ in sent} == {"image/jpeg"}, sent
+    assert all(size < large.stat().st_size / 2 for _, size in sent), sent
+    assert red_pixels(desktop, "#photo") > 500
 
 
 def test_another_backend_reads_the_same_digit(desktop):
