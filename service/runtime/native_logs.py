@@ -5,8 +5,14 @@ until ``absl::InitializeLog`` has run (abseil-cpp#1957, open). TensorFlow logs b
 import: with oneDNN on, each of two of its libraries writes abseil's "All log messages before
 absl::InitializeLog() is called ..." and an INFO notice, four lines at every start of a server
 that is asked for no INFO or WARNING lines. No setting reaches them, so the import runs with
-the process's stderr read through a filter that drops what the level hides and nothing else:
-what other threads write meanwhile (Python's logging) passes on as it comes, in its order.
+the process's stderr (file descriptor 2) read through a filter that drops what the level
+hides and passes everything else on.
+
+The filter is a child process (this file, run with the level), not a thread. A thread would
+need the GIL, which the importing thread holds while TensorFlow's libraries load and write: a
+verbose import (``TF_CPP_MAX_VLOG_LEVEL``) would fill the pipe and hang. And a process that
+dies in the import (on a CPU without the instructions TensorFlow was built for) would take
+its last lines with it, where the child reads the pipe to its end and passes them on after.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import BinaryIO
 
 SEVERITIES = b"IWEF"
 """abseil's severities, in the order of ``TF_CPP_MIN_LOG_LEVEL``'s 0 to 3."""
@@ -62,39 +70,51 @@ def import_tensorflow() -> ModuleType:
 
 @contextmanager
 def stderr_filtered(level: int) -> Iterator[None]:
-    """File descriptor 2, the process's stderr (C++'s and Python's alike), read through a pipe
-    while inside: a thread passes each line on to where it went before, unless ``hidden``."""
+    """File descriptor 2, the process's stderr (C++'s and Python's alike), read through the
+    filter while inside; left as it is where the filter cannot start."""
     sys.stderr.flush()
-    destination = os.dup(2)
+    try:
+        restore = os.dup(2)
+    except OSError:  # no stderr: nothing to filter
+        yield
+        return
     reading, writing = os.pipe()
+    try:
+        child = subprocess.Popen(
+            # By its path, in isolated mode: the standard library alone, wherever it runs.
+            [sys.executable, "-I", "-S", __file__, str(level)],
+            stdin=reading,
+            stdout=restore,
+            start_new_session=True,  # Ctrl-C is the server's: the filter reads on to the end
+        )
+    except OSError:
+        os.close(writing)
+        os.close(restore)
+        yield
+        return
+    finally:
+        os.close(reading)
     os.dup2(writing, 2)
     os.close(writing)
-    passing = threading.Thread(
-        target=_pass_on, args=(reading, destination, level), name="stderr-filter", daemon=True
-    )
-    passing.start()
     try:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(destination, 2)  # the pipe's last writer closed: the thread reads to its end
-        passing.join(timeout=5)  # a child started meanwhile holds the pipe: it passes on still
+        os.dup2(restore, 2)  # the pipe's last writer closed: the filter reads to its end
+        os.close(restore)
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # a child started meanwhile holds the pipe
+            pass
 
 
-def _pass_on(reading: int, destination: int, level: int) -> None:
-    try:
-        with os.fdopen(reading, "rb") as pipe:
-            for line in pipe:
-                if not hidden(line, level):
-                    _write(destination, line)
-    finally:
-        os.close(destination)
+def pass_on(level: int, lines: BinaryIO, out: BinaryIO) -> None:
+    """The filter: each of ``lines`` to ``out`` as it comes, unless ``hidden``."""
+    for line in lines:
+        if not hidden(line, level):
+            out.write(line)
+            out.flush()
 
 
-def _write(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:  # stderr is gone: read on, so that no writer waits on a full pipe
-        pass
+if __name__ == "__main__":
+    pass_on(int(sys.argv[1]), sys.stdin.buffer, sys.stdout.buffer)
