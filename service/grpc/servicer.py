@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import numpy as np
 from google.protobuf.message import DecodeError
+from google.protobuf.message_factory import GetMessageClass
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
@@ -106,8 +107,8 @@ def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
     handlers = {
         method.name: HANDLERS[(method.client_streaming, method.server_streaming)](
             getattr(servicer, method.name),
-            request_deserializer=reader(getattr(pb, method.input_type.name)),
-            response_serializer=getattr(pb, method.output_type.name).SerializeToString,
+            request_deserializer=reader(GetMessageClass(method.input_type)),
+            response_serializer=GetMessageClass(method.output_type).SerializeToString,
         )
         for method in SERVICE.methods
     }
@@ -117,9 +118,10 @@ def add_to_server(servicer: InferenceServicer, server: grpc.aio.Server) -> None:
     server.add_registered_method_handlers(SERVICE.full_name, handlers)
 
 
-def observed(method: Call) -> Call:
+def observed(method: Call, *, reads: bool = True) -> Call:
     """Count and time the call in the request metrics, as the HTTP middleware does a
-    request: route = the method's full name, status = the gRPC status code's name."""
+    request: route = the method's full name, status = the gRPC status code's name. An
+    ``Unreadable`` request is refused before ``method`` sees it, unless it ``reads`` none."""
     route = f"/inference.GRPCInferenceService/{method.__name__}"
 
     @functools.wraps(method)
@@ -127,7 +129,7 @@ def observed(method: Call) -> Call:
         started = perf_counter()
         status = "OK"  # unless a code is set (``context.abort`` sets one, then raises)
         try:
-            if isinstance(request, Unreadable):
+            if reads and isinstance(request, Unreadable):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
             return await method(self, request, context)
         except asyncio.CancelledError:  # grpc cancels the handler; it sets no code
@@ -157,7 +159,7 @@ def _unimplemented(name: str) -> Call:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"lenet-serve does not implement {name}")
 
     refuse.__name__ = name
-    return observed(refuse)
+    return observed(refuse, reads=False)
 
 
 def _refusing_the_rest(cls: type[InferenceServicer]) -> type[InferenceServicer]:

@@ -40,6 +40,8 @@ SERVED = {
 }
 COUNTED = "lenet_requests_total"
 PUSHBACK = "grpc-retry-pushback-ms"
+UNREADABLE = b"\xff\xff\xff\xff"
+"""Bytes that no protobuf message reads (a field tag with no end)."""
 WAIT_S = 30  # for what a stalled machine may delay; a passing run waits milliseconds
 
 
@@ -208,11 +210,11 @@ async def test_every_rpc_not_served_answers_unimplemented(served: Served) -> Non
     }
     before = await metrics(served)
     async with grpc.aio.insecure_channel(served.address) as channel:
-        for method in missing:  # unserialized: an empty message is any request type's bytes
+        for method in missing:  # bytes no request type reads: refused before they are read
             if method.client_streaming:  # ModelStreamInfer
-                call = channel.stream_stream(route(method.name))(iter([b""]))
+                call = channel.stream_stream(route(method.name))(iter([UNREADABLE]))
             else:
-                call = channel.unary_unary(route(method.name))(b"")
+                call = channel.unary_unary(route(method.name))(UNREADABLE)
             assert await call.code() == grpc.StatusCode.UNIMPLEMENTED, method.name
             assert await call.details() == f"lenet-serve does not implement {method.name}"
 
@@ -227,7 +229,7 @@ async def test_bytes_that_are_not_the_request_message_are_an_invalid_argument(
     before = await metrics(served)
     async with grpc.aio.insecure_channel(served.address) as channel:
         for method in SERVED:
-            call = channel.unary_unary(route(method))(b"\xff\xff\xff\xff")
+            call = channel.unary_unary(route(method))(UNREADABLE)
             assert await call.code() == grpc.StatusCode.INVALID_ARGUMENT, method
             expected = f"the request is not a protobuf inference.{method}Request"
             assert await call.details() == expected
