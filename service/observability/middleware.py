@@ -128,10 +128,10 @@ class ObserveRequests:
         routes, as they are declared."""
         if route is not None:
             return _template(path, route)
-        for candidate in self._router.routes:  # the docs' plain Starlette routes
+        for candidate in self._router.routes:  # plain Starlette routes (/openapi.json)
             if isinstance(candidate, Route) and candidate.matches(scope)[0] is not Match.NONE:
                 return candidate.path
-            # The page's static files. Not by matches(): routing has moved the mount's
+            # The page's and the docs' files. Not by matches(): routing has moved the mount's
             # prefix from the scope's path into its root_path by now.
             if isinstance(candidate, Mount) and path.startswith(f"{candidate.path}/"):
                 return f"{candidate.path}/{{path}}"

@@ -1,10 +1,11 @@
-"""The API's interactive docs, ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), with nothing
-from another origin.
+"""The API's interactive docs, ``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), served whole
+from this process.
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN: offline, or where a firewall keeps
 servers off the internet, they were blank, and the page's "API docs" link led there.
 ``fastapi_offline`` ships both, built; their files are served here under the digest of their
 bytes and cached as the page's are, and FastAPI's own functions write the pages around them.
+(ReDoc still asks its CDN for its attribution logo, which it leaves out when that fails.)
 Every URL in a page starts with the prefix the service is served under (``--root-path``), as
 FastAPI's own pages do.
 """

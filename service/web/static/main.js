@@ -27,6 +27,7 @@ let photo = null; // the photo's ImageBitmap, drawn with its box
 let reading = new AbortController();
 let explaining = new AbortController();
 let timer = 0;
+let given = 0; // counts what the user gives: a photo still being scaled is dropped if not the last
 let layers = null;
 let keyAsked = null; // resolves when the user gives a key
 let keyGiven = () => {};
@@ -178,34 +179,45 @@ async function explain(digit) {
  * photo of tens of megapixels would go whole, twice (a reading is two requests), for an API
  * that reads ink at a few hundred pixels, and may be past its limits. A format the browser
  * cannot show (HEIC on some phones) may still be one the API reads: it goes as it is. */
-async function sendable(file) {
-  const bitmap = await createImageBitmap(file).catch(() => null);
+async function asSent(file) {
+  // Upright by its EXIF orientation, as the API would turn it: the JPEG made here has none.
+  const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" }).catch(
+    () => null,
+  );
   const scale = bitmap && MAX_SIDE / Math.max(bitmap.width, bitmap.height);
   if (!bitmap || scale >= 1) return [file, bitmap];
-  const sheet = new OffscreenCanvas(
-    Math.round(bitmap.width * scale),
-    Math.round(bitmap.height * scale),
-  );
-  const context = sheet.getContext("2d");
-  context.fillStyle = "#fff"; // under a PNG's transparent pixels, which a JPEG cannot keep
-  context.fillRect(0, 0, sheet.width, sheet.height);
-  context.imageSmoothingQuality = "high";
-  context.drawImage(bitmap, 0, 0, sheet.width, sheet.height);
-  const jpeg = await sheet.convertToBlob({ type: "image/jpeg", quality: 0.92 });
-  return [new File([jpeg], "photo.jpg", { type: jpeg.type }), sheet.transferToImageBitmap()];
+  try {
+    const sheet = document.createElement("canvas");
+    sheet.width = Math.max(1, Math.round(bitmap.width * scale));
+    sheet.height = Math.max(1, Math.round(bitmap.height * scale));
+    const context = sheet.getContext("2d");
+    context.fillStyle = "#fff"; // under a PNG's transparent pixels, which a JPEG cannot keep
+    context.fillRect(0, 0, sheet.width, sheet.height);
+    context.imageSmoothingQuality = "high";
+    context.drawImage(bitmap, 0, 0, sheet.width, sheet.height);
+    const jpeg = await new Promise((resolve, reject) =>
+      sheet.toBlob((blob) => (blob ? resolve(blob) : reject()), "image/jpeg", 0.92),
+    );
+    bitmap.close();
+    return [new File([jpeg], "photo.jpg", { type: jpeg.type }), await createImageBitmap(sheet)];
+  } catch {
+    return [file, bitmap]; // as it is: the API says whether it is too large
+  }
 }
 
 async function readPhoto(file) {
-  if (!file) return;
+  const mine = ++given;
   pad.clear();
   clearTimeout(timer);
   say("Reading…");
-  const [sent, shown] = await sendable(file);
+  const [sent, shown] = await asSent(file);
+  if (mine !== given) return; // drawn on, cleared or another photo chosen meanwhile
   showPhoto(shown, null);
   read(sent);
 }
 
 function clear() {
+  given += 1;
   pad.clear();
   showPhoto(null);
   reset();
@@ -256,6 +268,7 @@ function start(summary) {
   layers = new Layers($("layers"), $("map-info"), summary.layers);
   showCard($("facts"), $("curves"), summary);
   pad = new Pad($("pad"), (ended) => {
+    given += 1;
     if (!ended) return clearTimeout(timer);
     showPhoto(null);
     afterEdit();
@@ -274,7 +287,7 @@ function start(summary) {
   });
   for (const picker of [$("pick"), $("camera")]) {
     picker.addEventListener("change", () => {
-      readPhoto(picker.files[0]);
+      if (picker.files[0]) readPhoto(picker.files[0]);
       picker.value = ""; // the same file chosen again is a change again
     });
   }
@@ -288,8 +301,9 @@ function start(summary) {
     event.preventDefault();
     drop.classList.remove("over");
     const files = [...event.dataTransfer.files];
-    const photo = files.find((file) => file.type.startsWith("image/"));
-    if (photo) readPhoto(photo);
+    // No type: one the system cannot name (HEIC on some), which the API may read.
+    const dropped = files.find((file) => file.type.startsWith("image/") || file.type === "");
+    if (dropped) readPhoto(dropped);
     else if (files.length) say("That is not an image: drop a photo or a picture of a digit.", true);
   });
   backend.addEventListener("change", () => {

@@ -3,7 +3,7 @@
 
 const PAPER = "#fff";
 const INK = "#111";
-const MARGIN = 10; // the paper around the pad's drawing as sent: a tenth of its side
+const MARGIN = 0.1; // the paper around the pad's drawing as sent, as a share of its side
 
 export class Pad {
   /** `onStroke(ended)` is called with false as a stroke starts and true as it ends. */
@@ -18,6 +18,7 @@ export class Pad {
     canvas.addEventListener("pointermove", (event) => this.move(event));
     canvas.addEventListener("pointerup", (event) => this.end(event));
     canvas.addEventListener("pointercancel", (event) => this.end(event));
+    canvas.addEventListener("lostpointercapture", (event) => this.end(event));
     this.redraw();
   }
 
@@ -39,7 +40,7 @@ export class Pad {
    * API reads it as a photo, where ink that runs into the frame is the sheet's edge or the
    * desk, not the digit, and a stroke drawn to the pad's edge would be dropped. */
   toFile() {
-    const margin = Math.round(this.canvas.width / MARGIN);
+    const margin = Math.round(this.canvas.width * MARGIN);
     const sheet = document.createElement("canvas");
     sheet.width = this.canvas.width + 2 * margin;
     sheet.height = this.canvas.height + 2 * margin;

@@ -314,6 +314,21 @@ def test_a_large_photo_is_sent_scaled_down_and_its_box_drawn_on_what_was_sent(de
     assert red_pixels(desktop, "#photo") > 500
 
 
+def test_a_large_photo_turned_by_its_exif_is_sent_upright(desktop, tmp_path):
+    """Its JPEG made in the browser has no EXIF: the turn is made before, as the API would."""
+    seven = Image.open(ROOT / "tests" / "data" / "seven.png").convert("RGB")
+    upright = seven.resize((seven.width * 2, seven.height * 2), Image.Resampling.BICUBIC)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # shown turned back: orientation 6
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = tmp_path / "turned.jpg"
+    stored.save(photo, exif=exif, quality=90)
+    desktop.locator("#pick").set_input_files(photo)
+    read_as(desktop, 7)
+    shown = desktop.eval_on_selector("#photo", "c => c.width > c.height")
+    assert shown  # landscape, as the upright photo is
+
+
 def test_another_backend_reads_the_same_digit(desktop):
     draw(desktop, SEVEN)
     read_as(desktop, 7)
