@@ -16,11 +16,13 @@ export const useKey = (key) => sessionStorage.setItem(KEY, key);
  * server's to say (a key file may list any key by its digest). */
 export const sendable = (key) => SENDABLE.test(key);
 
-/** An answer other than 2xx, with the API's own message. */
+/** An answer other than 2xx, with the API's own message, and the seconds its Retry-After
+ * asks a client to wait (null without one). */
 export class ApiError extends Error {
-  constructor(status, { message = `HTTP ${status}` } = {}) {
+  constructor(status, { message = `HTTP ${status}` } = {}, retryAfter = null) {
     super(message);
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -29,7 +31,9 @@ export class ApiError extends Error {
 async function failure(response) {
   const said = await response.json().catch(() => null);
   const message = `The server answered ${response.status} ${response.statusText}`.trim();
-  return new ApiError(response.status, said?.error ?? { message: `${message}.` });
+  const seconds = Number.parseInt(response.headers.get("retry-after") ?? "", 10);
+  const retryAfter = Number.isNaN(seconds) ? null : seconds;
+  return new ApiError(response.status, said?.error ?? { message: `${message}.` }, retryAfter);
 }
 
 /** `init` with the key's Authorization header, where there is a key. A saved key that

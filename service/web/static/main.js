@@ -14,10 +14,14 @@ import { paintInput, paintPhoto, paintSaliency } from "./pictures.js";
 
 const PAUSE_MS = 300;
 const MAX_SIDE = 2048; // a photo's longest side, in pixels, as the page sends it
+const READ_TIMEOUT_MS = 60000; // a reading not answered by then has failed
+const BUSY_TRIES = 3; // a reading refused 503 with Retry-After is sent again up to this often
+const BUSY_MAX_S = 10; // if Retry-After asks no longer than this
 const RETRY_MS = [1000, 2000, 4000, 8000]; // between tries to reach the model; then the last
 const WHY = "Why: red where more ink would raise the digit's probability, blue where it would lower it";
 
 const $ = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const backend = $("backend");
 
 let image = null; // the drawing or photo last sent
@@ -110,8 +114,11 @@ $("key-form").addEventListener("submit", (event) => {
 });
 
 /** What went wrong, in words: the API's own message, or why there was no answer. */
-const described = (error) =>
-  error instanceof api.ApiError ? error.message : `The service did not answer (${error.message}).`;
+function described(error) {
+  if (error instanceof api.ApiError) return error.message;
+  if (error.name === "TimeoutError") return `The service did not answer in ${READ_TIMEOUT_MS / 1000} s.`;
+  return `The service did not answer (${error.message}).`;
+}
 
 /** A reading failed: no answer on the page, but what was given is kept, so that choosing a
  * backend, or giving the key asked for, reads it again. */
@@ -127,11 +134,23 @@ function failed(error) {
   say(described(error), true);
 }
 
+/** Seconds to wait before sending a reading again that failed with `error`, its `tries`th
+ * time; null when it is not to be sent again. A server shedding load answers 503 with
+ * Retry-After (so does one shutting down, which a proxy's next replica answers instead). */
+function busyFor(error, tries) {
+  const wait = error instanceof api.ApiError && error.status === 503 ? error.retryAfter : null;
+  return wait !== null && wait <= BUSY_MAX_S && tries < BUSY_TRIES ? wait : null;
+}
+
 /** Read `what`, an image File (the drawing or a photo), with the chosen backend. */
-async function read(what) {
+async function read(what, tries = 0) {
   reading.abort();
   explaining.abort();
-  reading = new AbortController();
+  const mine = (reading = new AbortController());
+  const late = setTimeout(
+    () => mine.abort(new DOMException("no answer", "TimeoutError")),
+    READ_TIMEOUT_MS,
+  );
   image = what;
   levels = answer = null; // the last reading's: a bar chosen meanwhile has nothing to explain
   say("Reading…");
@@ -154,7 +173,13 @@ async function read(what) {
     $("probability").textContent = percent(p);
     say(`Read as ${why.predicted} (${percent(p)}) by ${why.backend}.`);
   } catch (error) {
-    failed(error);
+    const wait = busyFor(error, tries);
+    if (wait === null) return failed(error);
+    say(`The server is busy; reading again in ${wait} s.`);
+    await sleep(wait * 1000);
+    if (reading === mine && image === what) read(what, tries + 1); // nothing newer meanwhile
+  } finally {
+    clearTimeout(late);
   }
 }
 
@@ -231,8 +256,6 @@ function afterEdit() {
 
 const bars = new Bars($("bars"), explain);
 let pad = null;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** /v1/model, once the model is loaded (503 until then) and a key given where one is needed.
  * No answer, or a proxy's 5xx, is tried again, less often as it goes on: without the model's

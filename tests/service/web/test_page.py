@@ -641,3 +641,47 @@ def test_an_error_page_that_is_not_json_is_named_by_its_status(browser, server):
     page.locator("#backend").select_option("numpy")  # reads the same drawing again
     read_as(page, 7, "numpy")
     context.close()
+
+
+def test_a_reading_the_server_sheds_is_sent_again_after_its_retry_after(browser, server):
+    """A 503 with Retry-After, as a server shedding load answers: read again, not failed."""
+    shed: list[str] = []
+
+    def busy_once(route: sync_api.Route) -> None:
+        if "/v1/activations" in route.request.url and not shed:
+            shed.append(route.request.url)
+            error = {"status": 503, "code": "overloaded", "message": "busy; retry shortly"}
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1"},
+                content_type="application/json",
+                body=json.dumps({"error": error}),
+            )
+        else:
+            route.continue_()
+
+    context = browser.new_context(**DESKTOP)
+    context.route("**/*", busy_once)
+    page = context.new_page()
+    page.goto(server)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    draw(page, SEVEN)
+    expect(page.locator("#status")).to_have_text("The server is busy; reading again in 1 s.")
+    read_as(page, 7)
+    context.close()
+    assert len(shed) == 1
+
+
+def test_a_reading_never_answered_fails_in_a_minute(browser, server):
+    """A hung server: not "Reading..." for ever. The page's clock is moved on, not waited."""
+    context = browser.new_context(**DESKTOP)
+    context.route("**/v1/activations*", lambda route: None)  # never answered
+    page = context.new_page()
+    page.clock.install()
+    page.goto(server)
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    draw(page, SEVEN)
+    expect(page.locator("#status")).to_have_text("Reading…")
+    page.clock.fast_forward("01:01")
+    expect(page.locator("#status")).to_have_text("The service did not answer in 60 s.")
+    context.close()
