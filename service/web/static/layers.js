@@ -40,6 +40,14 @@ class View {
       return canvas;
     });
     maps.append(...this.canvases);
+    if (this.strip) {
+      // The unit picked, over the strip: one cell of 84 or 120 is too thin to outline.
+      this.marker = document.createElement("span");
+      this.marker.className = "marker";
+      this.marker.hidden = true;
+      this.marker.style.width = `${100 / this.units}%`;
+      maps.append(this.marker);
+    }
     this.element.append(caption, maps);
   }
 
@@ -99,6 +107,10 @@ class View {
     this.canvases.forEach((canvas, channel) =>
       canvas.classList.toggle("picked", !this.strip && channel === this.picked),
     );
+    if (this.strip) {
+      this.marker.hidden = false;
+      this.marker.style.left = `${(100 * this.picked) / this.units}%`;
+    }
   }
 }
 

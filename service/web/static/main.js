@@ -35,6 +35,7 @@ let given = 0; // counts what the user gives: a photo still being scaled is drop
 let layers = null;
 let keyAsked = null; // resolves when the user gives a key
 let keyGiven = () => {};
+let focusBeforeKey = null; // where the keyboard was when the key form took it
 
 function say(text, error = false) {
   $("status").textContent = text;
@@ -87,6 +88,7 @@ function askForKey() {
       "(session storage) and goes with each request.";
   say(rejected ? "The API key was not accepted." : "The server needs an API key.", true);
   $("key").hidden = false;
+  if (document.activeElement !== $("key-input")) focusBeforeKey = document.activeElement;
   $("key-input").focus();
   keyAsked ??= new Promise((resolve) => {
     keyGiven = resolve;
@@ -108,6 +110,9 @@ $("key-form").addEventListener("submit", (event) => {
   api.useKey(key);
   $("key-input").value = "";
   $("key").hidden = true;
+  // Back where it was, or to the first control past the pad: not lost to <body> with the form.
+  const back = focusBeforeKey?.isConnected && focusBeforeKey !== document.body;
+  (back ? focusBeforeKey : $("undo")).focus();
   say("Key saved for this tab.");
   keyAsked = null;
   keyGiven();

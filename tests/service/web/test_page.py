@@ -200,6 +200,10 @@ def test_a_seven_drawn_with_the_mouse_is_read_with_every_layer(desktop):
     fc1.focus()
     desktop.keyboard.press("ArrowLeft")  # from unit 0 round to the last
     expect(desktop.locator("#map-info")).to_have_text(re.compile(r"^fc1, unit 83 \(0–83\): "))
+    strip = fc1.locator("canvas").bounding_box()
+    marker = fc1.locator(".marker").bounding_box()  # over the last of 84 cells
+    assert marker["x"] == pytest.approx(strip["x"] + strip["width"] * 83 / 84, abs=1)
+    assert marker["width"] == pytest.approx(strip["width"] / 84, abs=1)
     fc1.blur()
     desktop.locator('[data-layer="conv2"] canvas[data-channel="5"]').hover()
     info = r"^conv2, channel 5 \(0–15\): 10 × 10, values from -?\d\.\d\d to -?\d\.\d\d$"
@@ -441,6 +445,7 @@ def test_a_server_that_wants_a_key_asks_for_one_and_then_reads(browser, keyed_se
     page.get_by_role("button", name="Use this key").click()
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     expect(page.locator("#key")).to_be_hidden()
+    expect(page.locator("#undo")).to_be_focused()  # not <body>, with the form gone
     draw(page, SEVEN)
     read_as(page, 7)
     page.locator("#curves summary").click()  # a picture the key must fetch too
