@@ -602,91 +602,93 @@ def test_the_api_docs_the_page_links_to_work_offline_under_the_prefix(
     assert f"{PREFIX}/openapi.json" in passed, passed
 
 
-def test_a_page_that_could_not_reach_the_model_tries_again(browser, server):
-    """The first GET /v1/model gets no answer (a network blip): tried again, the page works."""
-    blips: list[str] = []
+Handler = Callable[[sync_api.Route], None]
 
-    def first_fails(route: sync_api.Route) -> None:
-        if route.request.url.endswith("/v1/model") and not blips:
-            blips.append(route.request.url)
-            route.abort()
+
+def first(part: str, answer: Handler, seen: list[str]) -> Handler:
+    """A route handler: the first request whose URL holds ``part`` gets ``answer`` (its URL
+    noted in ``seen``); every other goes on to the server."""
+
+    def handle(route: sync_api.Route) -> None:
+        if part in route.request.url and not seen:
+            seen.append(route.request.url)
+            answer(route)
         else:
             route.continue_()
 
+    return handle
+
+
+@contextlib.contextmanager
+def routed(browser, url: str, handler: Handler, clock: bool = False) -> Iterator[sync_api.Page]:
+    """The page at ``url`` on the desktop, every request through ``handler`` (and on a clock
+    the test moves, where ``clock``); the errors it logs are the test's to expect."""
     context = browser.new_context(**DESKTOP)
-    context.route("**/*", first_fails)
+    context.route("**/*", handler)
     page = context.new_page()
-    page.goto(server)
-    expect(page.locator("#status")).to_have_text(re.compile("Trying again in 1 s"))
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    draw(page, SEVEN)
-    read_as(page, 7)
+    if clock:
+        page.clock.install()
+    page.goto(url)
+    yield page
     context.close()
+
+
+def test_a_page_that_could_not_reach_the_model_tries_again(browser, server):
+    """The first GET /v1/model gets no answer (a network blip): tried again, the page works."""
+    blips: list[str] = []
+    with routed(browser, server, first("/v1/model", sync_api.Route.abort, blips)) as page:
+        expect(page.locator("#status")).to_have_text(re.compile("Trying again in 1 s"))
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        draw(page, SEVEN)
+        read_as(page, 7)
     assert len(blips) == 1
 
 
 def test_an_error_page_that_is_not_json_is_named_by_its_status(browser, server):
     """A proxy's HTML 502, not a JSON parse error; the drawing is kept for the next try."""
-    broken = [True]
 
     def gateway(route: sync_api.Route) -> None:
-        if "/v1/activations" in route.request.url and broken[0]:
-            route.fulfill(status=502, content_type="text/html", body="<html>Bad Gateway</html>")
-        else:
-            route.continue_()
+        route.fulfill(status=502, content_type="text/html", body="<html>Bad Gateway</html>")
 
-    context = browser.new_context(**DESKTOP)
-    context.route("**/*", gateway)
-    page = context.new_page()
-    page.goto(server)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    draw(page, SEVEN)
-    expect(page.locator("#status")).to_have_text("The server answered 502 Bad Gateway.")
-    broken[0] = False
-    page.locator("#backend").select_option("numpy")  # reads the same drawing again
-    read_as(page, 7, "numpy")
-    context.close()
+    with routed(browser, server, first("/v1/activations", gateway, [])) as page:
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        draw(page, SEVEN)
+        expect(page.locator("#status")).to_have_text("The server answered 502 Bad Gateway.")
+        page.locator("#backend").select_option("numpy")  # reads the same drawing again
+        read_as(page, 7, "numpy")
 
 
 def test_a_reading_the_server_sheds_is_sent_again_after_its_retry_after(browser, server):
     """A 503 with Retry-After, as a server shedding load answers: read again, not failed."""
+
+    def busy(route: sync_api.Route) -> None:
+        error = {"status": 503, "code": "overloaded", "message": "busy; retry shortly"}
+        route.fulfill(
+            status=503,
+            headers={"Retry-After": "1"},
+            content_type="application/json",
+            body=json.dumps({"error": error}),
+        )
+
     shed: list[str] = []
-
-    def busy_once(route: sync_api.Route) -> None:
-        if "/v1/activations" in route.request.url and not shed:
-            shed.append(route.request.url)
-            error = {"status": 503, "code": "overloaded", "message": "busy; retry shortly"}
-            route.fulfill(
-                status=503,
-                headers={"Retry-After": "1"},
-                content_type="application/json",
-                body=json.dumps({"error": error}),
-            )
-        else:
-            route.continue_()
-
-    context = browser.new_context(**DESKTOP)
-    context.route("**/*", busy_once)
-    page = context.new_page()
-    page.goto(server)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    draw(page, SEVEN)
-    expect(page.locator("#status")).to_have_text("The server is busy; reading again in 1 s.")
-    read_as(page, 7)
-    context.close()
+    with routed(browser, server, first("/v1/activations", busy, shed)) as page:
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        draw(page, SEVEN)
+        expect(page.locator("#status")).to_have_text("The server is busy; reading again in 1 s.")
+        read_as(page, 7)
     assert len(shed) == 1
 
 
 def test_a_reading_never_answered_fails_in_a_minute(browser, server):
     """A hung server: not "Reading..." for ever. The page's clock is moved on, not waited."""
-    context = browser.new_context(**DESKTOP)
-    context.route("**/v1/activations*", lambda route: None)  # never answered
-    page = context.new_page()
-    page.clock.install()
-    page.goto(server)
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    draw(page, SEVEN)
-    expect(page.locator("#status")).to_have_text("Reading…")
-    page.clock.fast_forward("01:01")
-    expect(page.locator("#status")).to_have_text("The service did not answer in 60 s.")
-    context.close()
+
+    def hung(route: sync_api.Route) -> None:
+        if "/v1/activations" not in route.request.url:  # never answered
+            route.continue_()
+
+    with routed(browser, server, hung, clock=True) as page:
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        draw(page, SEVEN)
+        expect(page.locator("#status")).to_have_text("Reading…")
+        page.clock.fast_forward("01:01")
+        expect(page.locator("#status")).to_have_text("The service did not answer in 60 s.")
