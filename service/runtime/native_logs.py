@@ -61,9 +61,10 @@ def min_level() -> int:
 
 def import_tensorflow() -> ModuleType:
     """``import tensorflow``, with its C++ lines below ``TF_CPP_MIN_LOG_LEVEL`` left out."""
+    level = min_level()
     with _importing:  # one filter at a time on the process's stderr
-        if "tensorflow" not in sys.modules and min_level() > 0:
-            with stderr_filtered(min_level()):
+        if "tensorflow" not in sys.modules and level > 0:
+            with stderr_filtered(level):
                 return importlib.import_module("tensorflow")
         return importlib.import_module("tensorflow")
 
