@@ -10,7 +10,7 @@ import { showCard } from "./card.js";
 import { Bars, percent } from "./chart.js";
 import { Layers } from "./layers.js";
 import { Pad } from "./pad.js";
-import { paintInput, paintPhoto, paintSaliency } from "./pictures.js";
+import { onPaper, paintInput, paintPhoto, paintSaliency } from "./pictures.js";
 
 const PAUSE_MS = 300;
 const MAX_SIDE = 2048; // a photo's longest side, in pixels, as the page sends it
@@ -18,11 +18,11 @@ const READ_TIMEOUT_MS = 60000; // a reading not answered by then has failed
 const BUSY_TRIES = 3; // a reading refused 503 with Retry-After is sent again up to this often
 const BUSY_MAX_S = 10; // if Retry-After asks no longer than this
 const RETRY_MS = [1000, 2000, 4000, 8000]; // between tries to reach the model; then the last
-const WHY = "Why: red where more ink would raise the digit's probability, blue where it would lower it";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const backend = $("backend");
+const WHY = $("saliency-caption").textContent; // page.html's, before any reading
 
 let image = null; // the drawing or photo last sent
 let levels = null; // the 28 × 28 the network saw, as gray levels 0–255
@@ -129,9 +129,9 @@ function described(error) {
  * backend, or giving the key asked for, reads it again. */
 function failed(error) {
   if (error.name === "AbortError") return; // a newer reading took over
-  const given = image;
+  const kept = image;
   reset();
-  image = given;
+  image = kept;
   if (refused(error)) {
     askForKey().then(() => image && read(image));
     return;
@@ -217,19 +217,10 @@ async function asSent(file) {
   const scale = bitmap && MAX_SIDE / Math.max(bitmap.width, bitmap.height);
   if (!bitmap || scale >= 1) return [file, bitmap];
   try {
-    const sheet = document.createElement("canvas");
-    sheet.width = Math.max(1, Math.round(bitmap.width * scale));
-    sheet.height = Math.max(1, Math.round(bitmap.height * scale));
-    const context = sheet.getContext("2d");
-    context.fillStyle = "#fff"; // under a PNG's transparent pixels, which a JPEG cannot keep
-    context.fillRect(0, 0, sheet.width, sheet.height);
-    context.imageSmoothingQuality = "high";
-    context.drawImage(bitmap, 0, 0, sheet.width, sheet.height);
-    const jpeg = await new Promise((resolve, reject) =>
-      sheet.toBlob((blob) => (blob ? resolve(blob) : reject()), "image/jpeg", 0.92),
-    );
+    const side = [bitmap.width, bitmap.height].map((s) => Math.max(1, Math.round(s * scale)));
+    const sent = await onPaper(bitmap, side, [0, 0, ...side], "image/jpeg", "photo.jpg");
     bitmap.close();
-    return [new File([jpeg], "photo.jpg", { type: jpeg.type }), await createImageBitmap(sheet)];
+    return [sent, await createImageBitmap(sent)];
   } catch {
     return [file, bitmap]; // as it is: the API says whether it is too large
   }

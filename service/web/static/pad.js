@@ -1,6 +1,8 @@
 // The drawing pad: a felt pen's strokes, dark on white paper, as a photo of paper would be.
 // The strokes are kept as points so that undo can draw the others again.
 
+import { onPaper } from "./pictures.js";
+
 const PAPER = "#fff";
 const INK = "#111";
 const MARGIN = 0.1; // the paper around the pad's drawing as sent, as a share of its side
@@ -40,17 +42,10 @@ export class Pad {
    * API reads it as a photo, where ink that runs into the frame is the sheet's edge or the
    * desk, not the digit, and a stroke drawn to the pad's edge would be dropped. */
   toFile() {
-    const margin = Math.round(this.canvas.width * MARGIN);
-    const sheet = document.createElement("canvas");
-    sheet.width = this.canvas.width + 2 * margin;
-    sheet.height = this.canvas.height + 2 * margin;
-    const context = sheet.getContext("2d");
-    context.fillStyle = PAPER;
-    context.fillRect(0, 0, sheet.width, sheet.height);
-    context.drawImage(this.canvas, margin, margin);
-    return new Promise((resolve) =>
-      sheet.toBlob((blob) => resolve(new File([blob], "drawing.png", { type: blob.type }))),
-    );
+    const { width, height } = this.canvas;
+    const margin = Math.round(width * MARGIN);
+    const sheet = [width + 2 * margin, height + 2 * margin];
+    return onPaper(this.canvas, sheet, [margin, margin, width, height], "image/png", "drawing.png");
   }
 
   /** A stroke follows the pointer that began it: a second finger on the pad, or a palm,

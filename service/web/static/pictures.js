@@ -62,3 +62,21 @@ export function paintPhoto(canvas, bitmap, box) {
   context.strokeStyle = "#e8261e";
   context.strokeRect(x, y, width, height);
 }
+
+/** A file of `type` (PNG, or JPEG at quality 0.92) of a `width` × `height` sheet of white
+ * paper with `source` drawn on it at `at` ([x, y, width, height]): white under what it leaves
+ * uncovered and under its transparent pixels, which a JPEG cannot keep. Rejects where the
+ * browser cannot encode it. */
+export function onPaper(source, [width, height], at, type, name) {
+  const sheet = document.createElement("canvas");
+  sheet.width = width;
+  sheet.height = height;
+  const context = sheet.getContext("2d");
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, width, height);
+  context.imageSmoothingQuality = "high";
+  context.drawImage(source, ...at);
+  const encoded = (resolve, reject) => (blob) =>
+    blob ? resolve(new File([blob], name, { type: blob.type })) : reject(new Error(`no ${type}`));
+  return new Promise((resolve, reject) => sheet.toBlob(encoded(resolve, reject), type, 0.92));
+}
