@@ -10,8 +10,11 @@ import json
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 import httpx
 import numpy as np
@@ -461,6 +464,15 @@ def test_a_bad_input_gets_its_status_in_the_error_shape(client, name):
     check(case, case.send(client))
 
 
+def tally(cases: Iterable[Case]) -> str:
+    """The cases by API and status, as docs/reliability.md quotes them: "/v1 26 × 400, ..."."""
+    counts = Counter(("/v2" if c.path.startswith("/v2") else "/v1", c.status) for c in cases)
+    return "; ".join(
+        f"{api} " + ", ".join(f"{counts[api, status]} × {status}" for _, status in group)
+        for api, group in groupby(sorted(counts), key=itemgetter(0))
+    )
+
+
 def test_after_the_corpus_the_service_is_ready_right_and_no_larger(client):
     """Twice through the corpus: the first run reaches every error path (whatever each
     allocates once); the second must leave the resident memory where it found it."""
@@ -475,4 +487,5 @@ def test_after_the_corpus_the_service_is_ready_right_and_no_larger(client):
     assert client.get("/readyz").status_code == 200
     assert reads_a_seven(client)
     print(f"resident MB: {first:.1f} at first, {before:.1f} after a pass, {after:.1f} after two")
+    print(f"corpus: {len(CORPUS)} requests; {tally(CORPUS.values())}")
     assert abs(after - before) < 5, (before, after)
