@@ -1,7 +1,5 @@
 // The model card, from GET /v1/model: what is served and how well it did on MNIST's test set.
 
-import { picture as fetchPicture } from "./api.js";
-
 function row(facts, term, detail) {
   const dt = document.createElement("dt");
   dt.textContent = term;
@@ -10,8 +8,9 @@ function row(facts, term, detail) {
   facts.append(dt, dd);
 }
 
-/** Fill `facts` (a <dl>) from `summary`; the curves picture loads once `curves` is opened. */
-export function showCard(facts, curves, summary) {
+/** Fill `facts` (a <dl>) from `summary`; the curves picture loads once `curves` is opened,
+ * by `fetchPicture(path)` (a data: URL). */
+export function showCard(facts, curves, summary, fetchPicture) {
   const card = summary.card;
   facts.replaceChildren();
   row(facts, "Version", `${summary.model} ${summary.version}`);

@@ -96,6 +96,19 @@ function askForKey() {
   return keyAsked;
 }
 
+/** `request()`'s answer, asked again once the user gives a key wherever the server wants
+ * one (a 401: none given yet, or the one given no longer listed). */
+async function withKey(request) {
+  for (;;) {
+    try {
+      return await request();
+    } catch (error) {
+      if (!refused(error)) throw error;
+      await askForKey();
+    }
+  }
+}
+
 $("key-form").addEventListener("submit", (event) => {
   event.preventDefault(); // no navigation: the page's CSP allows no form action
   const key = $("key-input").value.trim();
@@ -259,12 +272,8 @@ let pad = null;
 async function loaded() {
   for (let failures = 0; ; ) {
     try {
-      return await api.model();
+      return await withKey(api.model);
     } catch (error) {
-      if (refused(error)) {
-        await askForKey();
-        continue;
-      }
       const status = error instanceof api.ApiError ? error.status : 0;
       if (status === 503) {
         say("The model is still loading…");
@@ -285,7 +294,7 @@ function start(summary) {
     ...summary.backends.map((name) => new Option(name, name, false, name === summary.default_backend)),
   );
   layers = new Layers($("layers"), $("map-info"), summary.layers);
-  showCard($("facts"), $("curves"), summary);
+  showCard($("facts"), $("curves"), summary, (path) => withKey(() => api.picture(path)));
   pad = new Pad($("pad"), (ended) => {
     given += 1;
     if (!ended) return clearTimeout(timer);

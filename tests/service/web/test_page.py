@@ -537,6 +537,22 @@ def test_ctrl_z_undoes_a_stroke_but_in_the_key_field_its_text(browser, keyed_ser
         assert ink(page, "#pad") == drawn
 
 
+def test_training_curves_refused_for_a_revoked_key_ask_for_one_and_then_load(browser, keyed_server):
+    """The picture's own 401 asks for a key, as a reading's does: it showed its error in the
+    picture's alt text, with no form to give another key."""
+    with asking_for_a_key(browser, keyed_server) as page:
+        give_key(page, KEY)
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        page.evaluate("() => sessionStorage.setItem('lenet-serve.api-key', 'revoked-0123456789')")
+        page.locator("#curves summary").click()
+        expect(page.locator("#key-input")).to_be_focused()
+        expect(page.locator("#status")).to_have_text("The API key was not accepted.")
+        give_key(page, KEY)
+        picture = page.locator("#curves img")
+        expect(picture).to_have_attribute("src", re.compile("^data:image/png"))
+        expect(picture).not_to_have_attribute("alt", re.compile("could not be loaded"))
+
+
 def prefix_proxy(server: str, passed: list[str]) -> Callable[[sync_api.Route], None]:
     """The browser's own routing as a proxy that serves ``server`` under PREFIX alone: a
     request under PREFIX goes on to the server without it (its path noted in ``passed``), and
