@@ -10,7 +10,8 @@ later is closed until it is named here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypedDict
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
@@ -136,10 +137,28 @@ def install(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(RequireApiKey, keys=keys, is_open=is_open)
         openapi.require_bearer(app, is_open)
     if settings.cors_origins:
-        app.add_middleware(
-            Cors,
-            allow_origins=settings.cors_origins,
-            allow_methods=CORS_METHODS,
-            allow_headers=CORS_REQUEST_HEADERS,
-            expose_headers=CORS_EXPOSED_HEADERS,
-        )
+        app.add_middleware(Cors, **_cors_options(settings.cors_origins))
+
+
+class _CorsOptions(TypedDict):
+    allow_origins: Sequence[str]
+    allow_methods: Sequence[str]
+    allow_headers: Sequence[str]
+    expose_headers: Sequence[str]
+
+
+def _cors_options(origins: Sequence[str]) -> _CorsOptions:
+    return {
+        "allow_origins": origins,
+        "allow_methods": CORS_METHODS,
+        "allow_headers": CORS_REQUEST_HEADERS,
+        "expose_headers": CORS_EXPOSED_HEADERS,
+    }
+
+
+def with_cors(app: ASGIApp, origins: Sequence[str]) -> ASGIApp:
+    """``app`` with the CORS headers the app's own answers carry for ``origins``; ``app``
+    itself where there are none. For the answers given outside the app (``connections``):
+    without them, a page on another origin is told of a network error, not of a 503 and
+    its Retry-After."""
+    return Cors(app, **_cors_options(origins)) if origins else app

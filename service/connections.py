@@ -15,8 +15,9 @@ Two of uvicorn's own answers are given in the service's error shape here, each a
 ``Retry-After`` that closes the connection: beyond the connection cap (``limit_concurrency``)
 uvicorn runs an app of its own that answers in plain text; and a request still running at
 the shutdown limit (``timeout_graceful_shutdown``) has its task cancelled, which uvicorn
-answers with a plain-text 500 and logs as a crash, traceback and all. Beyond the cap the
-liveness probes (``paths.LIVENESS``) are still answered, by the app.
+answers with a plain-text 500 and logs as a crash, traceback and all. Both carry the CORS
+headers of the app's own answers (``LENET_CORS_ORIGINS``). Beyond the cap the liveness
+probes (``paths.LIVENESS``) are still answered, by the app.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,6 +34,7 @@ from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
+from service.access import with_cors
 from service.errors import Overloaded, ShuttingDown, response_to
 from service.observability.access_log import echo_request_id
 from service.observability.metrics import count_connection_cap_refusal
@@ -56,9 +59,11 @@ class HeaderDeadline(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         header_timeout: float,
+        cors_origins: tuple[str, ...],
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout = header_timeout
+        self.cors_origins = cors_origins
         self._head_late: asyncio.TimerHandle | None = None
         self._rest_late: asyncio.TimerHandle | None = None
 
@@ -97,13 +102,13 @@ class HeaderDeadline(HttpToolsProtocol):
         # Where uvicorn starts each request with the app to run it: its 503 app beyond the cap.
         run = cast("ASGIApp", app)
         if app is service_unavailable:
-            run = too_many_connections
+            run = _over_the_cap(self.cors_origins)
             if app_path(cast("Scope", cycle.scope)) in LIVENESS:
                 # A full process is still alive: refused, its liveness probe would have it
                 # restarted for being busy (readiness still says 503: send no more here).
                 run = cast("ASGIApp", self.app)
                 cycle.keep_alive = False  # answered, it leaves the process under its cap
-        cut_short = functools.partial(answer_if_cut_short, run, cycle)
+        cut_short = functools.partial(answer_if_cut_short, run, cycle, self.cors_origins)
         super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
 
     def _arm(self) -> None:
@@ -155,8 +160,18 @@ async def too_many_connections(scope: Scope, receive: Receive, send: Send) -> No
     await response_to(refused, scope)(scope, receive, send)
 
 
+@functools.cache
+def _over_the_cap(cors_origins: tuple[str, ...]) -> ASGIApp:
+    return with_cors(too_many_connections, cors_origins)
+
+
 async def answer_if_cut_short(
-    app: ASGIApp, cycle: RequestResponseCycle, scope: Scope, receive: Receive, send: Send
+    app: ASGIApp,
+    cycle: RequestResponseCycle,
+    cors_origins: tuple[str, ...],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
 ) -> None:
     """Run the request; if uvicorn cancels it at the shutdown limit before its answer has
     begun, answer 503 instead. uvicorn cancels a request's task for nothing else (a client
@@ -175,14 +190,16 @@ async def answer_if_cut_short(
         cut = ShuttingDown("the server is shutting down; retry", headers=RETRY_AND_CLOSE)
         response = response_to(cut, scope)
         echo_request_id(scope, response)
-        await response(scope, receive, send)
+        await with_cors(response, cors_origins)(scope, receive, send)
     finally:
         del scope[CUT_SHORT_CYCLE]
 
 
-def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+def http_protocol(header_timeout: float, cors_origins: Sequence[str]) -> type[asyncio.Protocol]:
     """What uvicorn's ``http`` option takes: it calls this with each new connection."""
     # A partial, not a class made here: it pickles by reference into uvicorn's spawned
     # worker processes (LENET_WORKERS > 1), a class made at run time would not.
-    factory = functools.partial(HeaderDeadline, header_timeout=header_timeout)
+    factory = functools.partial(
+        HeaderDeadline, header_timeout=header_timeout, cors_origins=tuple(cors_origins)
+    )
     return cast(type[asyncio.Protocol], factory)

@@ -111,7 +111,12 @@ def slow_client_env(port: int, max_connections: int, timeout_s: float) -> dict[s
         LENET_HEADER_TIMEOUT_SECONDS=str(timeout_s),
         LENET_BODY_TIMEOUT_SECONDS=str(timeout_s),
         LENET_MAX_CONNECTIONS=str(max_connections),
+        LENET_CORS_ORIGINS=f'["{ORIGIN}"]',
     )
+
+
+ORIGIN = "https://digits.example"
+"""An origin whose pages may call the servers these tests start."""
 
 
 async def test_stalled_connections_are_closed_while_real_clients_are_served(
@@ -176,7 +181,9 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
     with served(slow_client_env(port, max_connections=cap, timeout_s=TIMEOUT_S)) as server:
         idle = [await stall(port, "idle") for _ in range(cap)]
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            refused = await client.get("/readyz")
+            # From a page on another origin too: without CORS headers its browser would
+            # report a network error, not the 503 and its Retry-After.
+            refused = await client.get("/readyz", headers={"Origin": ORIGIN})
             v2_refused = await client.get("/v2/health/ready")
             alive = [await client.get(path) for path in ("/healthz", "/v2/health/live")]
         assert [response.status_code for response in alive] == [200, 200]  # busy, not dead
@@ -186,6 +193,8 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
             assert response.headers["connection"] == "close"
             assert response.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "overloaded"
+        assert refused.headers["access-control-allow-origin"] == ORIGIN
+        assert "retry-after" in refused.headers["access-control-expose-headers"].lower()
         assert "too many connections" in v2_refused.json()["error"]
         for connection in idle:
             await closed_by_server(connection)
@@ -197,8 +206,9 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
 
 def test_the_protocol_pickles_into_spawned_workers_with_its_deadline() -> None:
     """uvicorn pickles its config, the ``http`` option with it, into each worker process."""
-    factory = pickle.loads(pickle.dumps(http_protocol(2.5)))
-    assert (factory.func, factory.keywords) == (HeaderDeadline, {"header_timeout": 2.5})
+    factory = pickle.loads(pickle.dumps(http_protocol(2.5, [ORIGIN])))
+    assert factory.func is HeaderDeadline
+    assert factory.keywords == {"header_timeout": 2.5, "cors_origins": (ORIGIN,)}
 
 
 async def test_the_scope_lets_go_of_the_cycle_when_the_request_is_done() -> None:
@@ -211,7 +221,7 @@ async def test_the_scope_lets_go_of_the_cycle_when_the_request_is_done() -> None
 
     cycle = SimpleNamespace(response_started=False)
     scope: dict[str, object] = {"type": "http", "method": "GET", "path": "/"}
-    await answer_if_cut_short(app, cycle, scope, None, None)  # type: ignore[arg-type]
+    await answer_if_cut_short(app, cycle, (), scope, None, None)  # type: ignore[arg-type]
     assert seen == [cycle]
     assert CUT_SHORT_CYCLE not in scope
 

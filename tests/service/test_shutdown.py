@@ -30,7 +30,8 @@ before the signal are then still in flight when it comes, even on a loaded machi
 SEVEN = encode(draw_digit(7), "PNG")
 HEAD = (
     b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
-    b"X-Request-ID: upload-1\r\nContent-Length: %d\r\n\r\n" % len(SEVEN)
+    b"X-Request-ID: upload-1\r\nOrigin: https://digits.example\r\n"
+    b"Content-Length: %d\r\n\r\n" % len(SEVEN)
 )
 
 
@@ -152,7 +153,10 @@ def test_sigterm_finishes_the_requests_in_flight_and_exits_0() -> None:
 
 def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exits_0() -> None:
     timeout_s = 2
-    env = shutdown_env(free_port(), timeout_s)
+    env = {
+        **shutdown_env(free_port(), timeout_s),
+        "LENET_CORS_ORIGINS": '["https://digits.example"]',
+    }
     with served(env) as server:
         stalled = upload_half(int(env["LENET_PORT"]))  # and never the rest
         # Answered on a later connection: the upload's, accepted before it, has been read.
@@ -173,6 +177,7 @@ def test_what_does_not_finish_in_time_is_cut_with_503_and_the_process_still_exit
     assert status_line(cut) == "HTTP/1.1 503 Service Unavailable"
     assert b"\r\nretry-after: 1\r\n" in head.lower()
     assert b"x-request-id: upload-1" in head.lower().split(b"\r\n")  # answered outside the app
+    assert b"access-control-allow-origin: https://digits.example" in head.lower().split(b"\r\n")
     assert json.loads(body)["error"]["code"] == "shutting_down"
     assert "cut short by the shutdown limit" in log
     # Counted and logged as the 503 it was answered, not as the 500 of a crash.
