@@ -20,7 +20,6 @@ variable), and with uvicorn's 3 when a port is taken or the app cannot start.
 import copy
 import logging
 import logging.config
-import os
 import signal
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -114,10 +113,6 @@ def exit_cleanly(signum: int, frame: FrameType | None) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, exit_cleanly)
     settings = read_settings()
-    if settings.log_level not in ("debug", "trace"):
-        # TensorFlow's C++ INFO and WARNING lines, read when a worker imports it. Those it
-        # writes on import, before abseil reads it, service.runtime.native_logs leaves out.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     log_config = logging_config(settings.log_level.upper())
     logging.addLevelName(TRACE_LOG_LEVEL, "TRACE")  # uvicorn names it only in its Config
     logging.config.dictConfig(log_config)

@@ -25,6 +25,7 @@ from service.inputs import photos
 from service.limits import BodyDeadline, BodySizeLimit
 from service.memory import give_large_blocks_back
 from service.observability import answered
+from service.runtime.native_logs import quiet_below_errors
 from service.runtime.repository import ModelRepository
 from service.settings import Settings
 from service.shutdown import Termination, on_stop_signals
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     repository = ModelRepository(settings)
     termination = Termination()
     photos.use_one_thread()
+    quiet_below_errors(settings.log_level)  # before any backend imports TensorFlow
     give_large_blocks_back()
     collect_young_objects_every(settings.gc_threshold)
 

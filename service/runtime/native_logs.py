@@ -59,6 +59,14 @@ def min_level() -> int:
         return 0
 
 
+def quiet_below_errors(log_level: str) -> None:
+    """TensorFlow's C++ INFO and WARNING lines hidden (``TF_CPP_MIN_LOG_LEVEL=2``) unless the
+    service logs at ``debug`` or ``trace``, or the variable is set already: for the app in
+    each process that imports it, whether ``python -m service`` or ``uvicorn`` started it."""
+    if log_level not in ("debug", "trace"):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def import_tensorflow() -> ModuleType:
     """``import tensorflow``, with its C++ lines below ``TF_CPP_MIN_LOG_LEVEL`` left out."""
     level = min_level()

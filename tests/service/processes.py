@@ -50,10 +50,20 @@ def held_batches(delay_ms: int) -> dict[str, str]:
     return {"LENET_BATCH_MAX_DELAY_MS": str(delay_ms), "LENET_MAX_IMAGES_PER_CALL": "1024"}
 
 
+SERVICE = ("-m", "service")
+"""The service as its README starts it; ``uvicorn_app`` as uvicorn's own command does."""
+
+
+def uvicorn_app(port: str) -> tuple[str, ...]:
+    return ("-m", "uvicorn", "service.app:app", "--host", "127.0.0.1", "--port", port)
+
+
 def start(
-    env: dict[str, str], stderr: IO[bytes] | int = subprocess.PIPE
+    env: dict[str, str],
+    stderr: IO[bytes] | int = subprocess.PIPE,
+    args: tuple[str, ...] = SERVICE,
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stderr=stderr)
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stderr=stderr)
 
 
 @dataclass(frozen=True)
@@ -86,12 +96,15 @@ class Served:
 
 @contextmanager
 def served(
-    env: dict[str, str], timeout: float = 90, stderr: IO[bytes] | int = subprocess.PIPE
+    env: dict[str, str],
+    timeout: float = 90,
+    stderr: IO[bytes] | int = subprocess.PIPE,
+    args: tuple[str, ...] = SERVICE,
 ) -> Iterator[Served]:
     """Start the service and wait until ``/readyz`` answers 200. Stopped at the end, pass or
     fail. A test that makes it log much passes a file as ``stderr``: a pipe nobody reads
     fills up and then blocks the server."""
-    process = start(env, stderr)
+    process = start(env, stderr, args)
     url = f"http://127.0.0.1:{env['LENET_PORT']}"
     try:
         deadline = time.monotonic() + timeout

@@ -12,7 +12,15 @@ import pytest
 import tritonclient.grpc as grpcclient
 from uvicorn.config import STARTUP_FAILURE
 
-from tests.service.processes import ROOT, free_port, served, service_env, start
+from tests.service.processes import (
+    ROOT,
+    SERVICE,
+    free_port,
+    served,
+    service_env,
+    start,
+    uvicorn_app,
+)
 from tests.service.workers import listening_sockets, workers
 
 
@@ -103,13 +111,20 @@ def test_workers_share_the_grpc_port_and_a_second_service_on_it_stops(tmp_path: 
     assert refused(grpc_port) in log
 
 
-def test_start_up_logs_say_what_loaded_without_tensorflows_cpp_lines(tmp_path: Path) -> None:
-    """oneDNN forced on, so that TensorFlow writes its notice on import on any x86 CPU."""
-    env = service_env(free_port(), LENET_BACKENDS='["tensorflow"]', TF_ENABLE_ONEDNN_OPTS="1")
+@pytest.mark.parametrize("uvicorn", [False, True], ids=["python -m service", "uvicorn"])
+def test_start_up_logs_say_what_loaded_without_tensorflows_cpp_lines(
+    tmp_path: Path, uvicorn: bool
+) -> None:
+    """oneDNN forced on, so that TensorFlow writes its notice on import on any x86 CPU.
+    ``uvicorn service.app:app`` printed it; it logs none of the service's own lines (its
+    logging config names only uvicorn's loggers), but the app has loaded once ready."""
+    port = free_port()
+    env = service_env(port, LENET_BACKENDS='["tensorflow"]', TF_ENABLE_ONEDNN_OPTS="1")
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user starts it: the service sets it
+    args = uvicorn_app(str(port)) if uvicorn else SERVICE
     log = tmp_path / "stderr.log"
-    with log.open("wb") as stderr, served(env, stderr=stderr):
+    with log.open("wb") as stderr, served(env, stderr=stderr, args=args):
         pass
     lines = log.read_text().splitlines()
-    assert any("serving lenet version 1" in line for line in lines), lines
+    assert uvicorn or any("serving lenet version 1" in line for line in lines), lines
     assert not [line for line in lines if "oneDNN" in line or "absl" in line], lines
