@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -23,6 +25,32 @@ def test_python_m_service_serves_predictions_over_a_socket():
         got, head = httpx.get(f"{url}/v1/model"), httpx.head(f"{url}/v1/model")
         assert head.status_code == 200 and head.content == b""  # uvicorn drops a HEAD's body
         assert head.headers["content-length"] == got.headers["content-length"] != "0"
+
+
+def test_the_readmes_curl_examples_run_as_written(tmp_path: Path):
+    """Its "Use it" block, each curl failing on an error status, in a folder of its own
+    (the pictures it writes) that sees the repository's tests/data: it named example photos
+    that were nowhere."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## Use it\n\n```sh\n(.*?)```", text, re.DOTALL)
+    assert block is not None
+    (tmp_path / "tests").symlink_to(ROOT / "tests")
+    env = service_env(free_port(), LENET_BACKENDS='["onnx"]')
+    with serving(env) as url:
+        script = block[1].replace("localhost:8000", url).replace("curl ", "curl -sS --fail ")
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert '"number":"2026"' in done.stdout
+    assert done.stdout.count('"digit":7') >= 3  # the seven, alone and first in the batch
+    assert '"digit":2,' in done.stdout  # the batch's second photo
+    for picture in ("conv1.png", "conv2.png", "why7.png"):
+        assert (tmp_path / picture).read_bytes().startswith(b"\x89PNG")
 
 
 def test_numpy_only_serving_never_imports_tensorflow():
