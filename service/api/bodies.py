@@ -23,6 +23,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from service.api.contracts import B64Image, PredictRequest
 from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.inputs.arrays import check_json_values
 from service.inputs.prepare import RawInput
 
 IMAGE_TYPES = frozenset(
@@ -131,6 +132,7 @@ def _check_count(count: int, max_images: int) -> None:
 
 
 def _read_json(body: bytes, max_images: int) -> list[RawInput]:
+    check_json_values(body, max_images)
     document = _parse_json(body)
     instances = document.get("instances") if isinstance(document, dict) else None
     if isinstance(instances, list):  # counted before validating millions of tiny instances

@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
 from service.errors import BadRequest, InvalidInput
+from service.inputs.arrays import check_json_values
 from service.v2 import tensors
 from service.v2.inference import Input, Output, check_parameters, encoded_at_most, images_in
 
@@ -106,6 +107,7 @@ def read_request(
     """A request body → the request and its inputs, decoded. An input of more than
     ``max_images`` images is refused before any of its data is."""
     header, binary = _split(body, header_length)
+    check_json_values(header, max_images)
     try:
         request = InferenceRequest.model_validate(orjson.loads(header))
     except orjson.JSONDecodeError as exc:

@@ -268,6 +268,9 @@ CORPUS: dict[str, Case] = {
         files=[("f", (f"{i}.png", PNG, "image/png")) for i in range(MAX_IMAGES + 1)],
     ),
     "257 arrays": Case(413, "payload_too_large", **json_body(instances(*[EXAMPLE_ARRAY] * 257))),
+    "nine million gray levels in one array": Case(
+        413, "payload_too_large", **json_body(instances([0] * 9_000_000))
+    ),
     "784 gray levels, unshaped": Case(422, "invalid_input", **json_body(instances(*[0] * 784))),
     "two images to read": Case(
         422, "invalid_input", path="/v1/read", files=[("a", ("a.png", PNG, "image/png"))] * 2
@@ -375,6 +378,9 @@ CORPUS: dict[str, Case] = {
     ),
     "v2 a batch over the limit": Case(
         413, path=INFER, content=v2_request(pixels([MAX_IMAGES + 1, 28, 28], [0]))
+    ),
+    "v2 nine million gray levels": Case(
+        413, path=INFER, content=v2_request(pixels([1, 28, 28], [0] * 9_000_000))
     ),
     "v2 an unknown output": Case(
         422,

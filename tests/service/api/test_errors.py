@@ -111,6 +111,19 @@ async def test_predict_rejects_a_body_over_the_limit(strict_client):
     assert_error(response, 413, "payload_too_large", "limit")
 
 
+async def test_json_with_more_values_than_the_images_allowed_is_refused_unparsed(strict_client):
+    """The strict app takes 3 images: 3 x 784 values and a little more; a body of many more
+    (a 19 MB one held the event loop for a second while it was parsed) is 413 first, not
+    the 422 its shape would get once parsed. Three images still pass."""
+    many = json.dumps({"instances": [[0] * 6000]})
+    response = await strict_client.post(
+        "/v1/predict", content=many, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413, "payload_too_large", "at most 3 images of 28x28")
+    three = await strict_client.post("/v1/predict", json={"instances": [EXAMPLE_ARRAY] * 3})
+    assert three.status_code == 200, three.text
+
+
 async def test_predict_rejects_a_chunked_body_over_the_limit(strict_client):
     async def chunks():
         for _ in range(10):

@@ -303,6 +303,16 @@ async def test_a_batch_over_the_limit_is_413(strict_client):
     assert response.status_code == 413 and "limit is 3" in response.json()["error"]
 
 
+async def test_json_data_of_more_values_than_the_images_allowed_is_413_unparsed(strict_client):
+    """As on /v1: refused before the JSON is parsed, where it was a 422 after; the binary
+    data's bytes are not the JSON's."""
+    flat = {"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [0] * 6000}
+    response = await strict_client.post(INFER, json={"inputs": [flat]})
+    assert response.status_code == 413 and "at most 3 images" in response.json()["error"]
+    three = await strict_client.post(INFER, json={"inputs": [pixels(np.stack([SEVEN] * 3))]})
+    assert three.status_code == 200, three.text
+
+
 async def test_a_body_over_the_limit_is_413_in_the_protocols_shape(strict_client):
     response = await strict_client.post(INFER, content=b"x" * (65 * 1024))
     assert response.status_code == 413 and isinstance(response.json()["error"], str)
