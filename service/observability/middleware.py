@@ -35,7 +35,8 @@ from random import getrandbits
 from time import perf_counter
 from typing import Any
 
-from starlette.routing import Match, Mount, Route, Router
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Match, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.observability import access_log, answered
@@ -128,13 +129,17 @@ class ObserveRequests:
         routes, as they are declared."""
         if route is not None:
             return _template(path, route)
-        for candidate in self._router.routes:  # plain Starlette routes (/openapi.json)
-            if isinstance(candidate, Route) and candidate.matches(scope)[0] is not Match.NONE:
-                return candidate.path
-            # The page's and the docs' files. Not by matches(): routing has moved the mount's
-            # prefix from the scope's path into its root_path by now.
-            if isinstance(candidate, Mount) and path.startswith(f"{candidate.path}/"):
-                return f"{candidate.path}/{{path}}"
+        # Plain Starlette routes (/openapi.json), and any route for a request refused before
+        # routing (a 413 by its Content-Length, a 401): included routers' too, which
+        # FastAPI keeps apart from the app's own routes.
+        for candidate in iter_route_contexts(self._router.routes):
+            if isinstance(candidate.route, Mount):
+                # The page's and the docs' files. Not by matches(): routing has moved the
+                # mount's prefix from the scope's path into its root_path by now.
+                if path.startswith(f"{candidate.path}/"):
+                    return f"{candidate.path}/{{path}}"
+            elif candidate.matches(scope)[0] is not Match.NONE:
+                return str(candidate.path)
         return UNMATCHED
 
 

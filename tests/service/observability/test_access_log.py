@@ -152,15 +152,19 @@ async def test_bodies_refused_by_the_size_limit_are_logged_and_counted(
     streamed = await strict_client.post(
         "/v1/predict", content=chunks(), headers={"content-type": "image/png"}
     )
+    v2 = await strict_client.post("/v2/models/lenet/infer", content=bytes(100 * 1024))
     after = await scrape(client)
+    v2_route = {"protocol": "v2", "route": "/v2/models/{name}/infer", "status": "413"}
+    assert v2.status_code == 413 and moved(before, after, "lenet_requests_total", **v2_route) == 1
     assert declared.status_code == streamed.status_code == 413
     assert declared.headers["x-request-id"] and streamed.headers["x-request-id"]
     refused = [line for line in access_lines() if line["path"] == "/v1/predict"]
     assert [line["status"] for line in refused] == [413, 413]
-    # Refused by its Content-Length before routing, the first never reached a route.
+    # Refused by its Content-Length before routing, the first never reached a route: counted
+    # under the one it was sent to all the same (it was "unmatched", as a 404 is).
     labels = {"protocol": "v1", "status": "413"}
-    assert moved(before, after, "lenet_requests_total", route="unmatched", **labels) == 1
-    assert moved(before, after, "lenet_requests_total", route="/v1/predict", **labels) == 1
+    assert moved(before, after, "lenet_requests_total", route="unmatched", **labels) == 0
+    assert moved(before, after, "lenet_requests_total", route="/v1/predict", **labels) == 2
 
 
 async def test_an_unhandled_exception_is_logged_and_counted_as_500(client, access_lines):
