@@ -124,6 +124,8 @@ def read_request(
         check_parameters(f"input {given.name}", given.parameters.model_extra or {})
         images_in(given.shape, max_images)
         size = given.parameters.binary_data_size
+        if size is not None and given.data is not None:  # as over gRPC: which is the data?
+            raise InvalidInput(f"input {given.name}: data and binary_data_size both given")
         if size is not None:
             if offset + size > len(binary):
                 raise InvalidInput(f"input {given.name}: binary_data_size past the body's end")
@@ -201,8 +203,10 @@ def _from_json(given: RequestInput, max_images: int) -> Input:
         elements = _flat(given.data, given.shape, encoded_at_most(given.shape, max_images))
         try:
             decoded = [base64.b64decode(e, validate=True) for e in elements]
-        except (binascii.Error, TypeError, ValueError) as exc:
+        except TypeError as exc:
             raise InvalidInput(f"input {given.name}: BYTES in JSON are base64 strings") from exc
+        except (binascii.Error, ValueError) as exc:  # 400, as /v1's b64
+            raise BadRequest(f"input {given.name}: BYTES not valid base64: {exc}") from exc
         return Input(given.name, given.datatype, given.shape, decoded)
     dtype = tensors.DTYPES.get(given.datatype)
     if dtype is None:
@@ -215,6 +219,8 @@ def _from_json(given: RequestInput, max_images: int) -> Input:
         raise InvalidInput(f"input {given.name}: data must be numbers, evenly nested") from exc
     if values.dtype.kind not in "iuf":
         raise InvalidInput(f"input {given.name}: {given.datatype} data must be numbers")
+    if values.dtype.kind == "f" and dtype.kind != "f" and (values % 1).any():  # lost in NumPy
+        raise InvalidInput(f"input {given.name}: {given.datatype} data must be whole numbers")
     return Input(given.name, given.datatype, given.shape, values.ravel())
 
 

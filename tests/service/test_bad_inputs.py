@@ -351,7 +351,7 @@ CORPUS: dict[str, Case] = {
         422, path=INFER, content=v2_request(pixels([1, 28, 28], ["0"] * 784))
     ),
     "v2 BYTES not base64": Case(
-        422,
+        400,
         path=INFER,
         content=v2_request(
             {"name": "image_bytes", "shape": [1], "datatype": "BYTES", "data": ["?!"]}

@@ -224,8 +224,8 @@ def binary_bytes(*elements: bytes) -> bytes:
                 }
             ).encode(),
             {},
-            422,
-            "base64",
+            400,  # as /v1's b64
+            "not valid base64",
         ),
         (
             json.dumps(
@@ -379,6 +379,11 @@ def request_with(
         (request_with(to_input={"data": None}), "no data"),
         (request_with(to_input={"parameters": {"binary_data_size": "10"}}), "binary_data_size"),
         (request_with(to_input={"parameters": {"binary_data_size": -1}}), "binary_data_size"),
+        (
+            request_with(to_input={"parameters": {"binary_data_size": 784}}),
+            "data and binary_data_size both given",
+        ),
+        (request_with(to_input={"datatype": "UINT8", "data": [0.5] * 784}), "whole numbers"),
         (request_with(to_output={"parameters": {"classification": 3}}), "classification"),
         ({**request_with(), "outputs": [{"name": "digit"}, {"name": "digit"}]}, "more than once"),
         (
@@ -401,6 +406,8 @@ def request_with(
         "no-data",
         "binary-data-size-string",
         "binary-data-size-negative",
+        "data-and-binary-data",
+        "uint8-fractions",
         "classification",
         "output-twice",
         "shared-memory-output",
