@@ -50,8 +50,11 @@ def validate_array(values: object, *, plain: bool = False) -> np.ndarray:
         shape = _nested_shape(values, "", depth=0)
         if shape not in ((SIZE, SIZE), (SIZE, SIZE, 1)):
             received = "x".join(str(n) for n in shape) if shape else "a single number"
+            row = (
+                " (one row of an image? each instance is a whole image)" if shape == (SIZE,) else ""
+            )
             raise InvalidInput(
-                f"expected a 28x28 (or 28x28x1) array of gray levels, got {received}"
+                f"expected a 28x28 (or 28x28x1) array of gray levels, got {received}{row}"
             )
         array = _as_floats(values).reshape(SIZE, SIZE)
     if not np.isfinite(array).all():

@@ -18,7 +18,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from model.spec import network_input
-from service.errors import InvalidInput, NoDigit
+from service.errors import InvalidInput, NoDigit, ServiceError
 from service.inputs import arrays, images, ink, photos
 from service.inputs.images import Picture
 from service.inputs.photos import Box, Digit
@@ -119,7 +119,12 @@ def _read_all(
     is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        digit = _read(item, preprocess, arrays_plain=arrays_plain)
+        try:
+            digit = _read(item, preprocess, arrays_plain=arrays_plain)
+        except ServiceError as exc:
+            if len(inputs) > 1:
+                raise _naming(exc, index, len(inputs)) from exc
+            raise
         if digit is None:
             which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
@@ -162,14 +167,24 @@ def _opened_all(inputs: list[RawInput], limits: ImageLimits) -> list[RawInput | 
     arrays as they are."""
     budget = PixelBudget(limits.per_request)
     opened: list[RawInput | images.Opened] = []
-    for item in inputs:
+    for index, item in enumerate(inputs):
         if isinstance(item, bytes):
-            image = _open(item, limits)
+            try:
+                image = _open(item, limits)
+            except ServiceError as exc:
+                if len(inputs) > 1:
+                    raise _naming(exc, index, len(inputs)) from exc
+                raise
             budget.spend(image.pixels)
             opened.append(image)
         else:
             opened.append(item)
     return opened
+
+
+def _naming(error: ServiceError, index: int, count: int) -> ServiceError:
+    """``error``, of one input of a batch, saying which: the client mends that one."""
+    return type(error)(f"input {index + 1} of {count}: {error.message}", headers=error.headers)
 
 
 def _open(data: bytes, limits: ImageLimits) -> images.Opened:

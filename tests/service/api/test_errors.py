@@ -124,6 +124,23 @@ async def test_json_with_more_values_than_the_images_allowed_is_refused_unparsed
     assert three.status_code == 200, three.text
 
 
+async def test_an_error_in_one_input_of_a_batch_names_that_input(client):
+    garbage = [("a", ("7.png", PNG, "image/png")), ("b", ("x.png", b"not a png", "image/png"))]
+    unreadable = await client.post("/v1/predict", files=[*garbage, garbage[0]])
+    assert_error(unreadable, 400, "bad_request", "input 2 of 3: ")
+    too_light = [[300] * 28] * 28
+    out_of_range = await client.post("/v1/predict", json={"instances": [EXAMPLE_ARRAY, too_light]})
+    assert_error(out_of_range, 422, "invalid_input", "input 2 of 2: ")
+    alone = await client.post("/v1/predict", files=garbage[1:])
+    assert_error(alone, 400, "bad_request")
+    assert "input 1" not in alone.json()["error"]["message"]
+
+
+async def test_one_image_sent_without_its_batch_brackets_is_told_so(client):
+    response = await client.post("/v1/predict", json={"instances": EXAMPLE_ARRAY})
+    assert_error(response, 422, "invalid_input", "each instance is a whole image")
+
+
 async def test_predict_rejects_a_chunked_body_over_the_limit(strict_client):
     async def chunks():
         for _ in range(10):
