@@ -126,7 +126,9 @@ if __name__ == "__main__":
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,
-        http=http_protocol(settings.header_timeout_seconds, settings.cors_origins),
+        http=http_protocol(
+            settings.header_timeout_seconds, settings.max_header_bytes, settings.cors_origins
+        ),
         limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )

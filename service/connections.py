@@ -7,7 +7,10 @@ descriptors (slowloris). Here a request's head must be complete ``header_timeout
 after the connection opens, or after the first byte of its next request; if not, the
 connection is closed without an answer, as nginx's ``client_header_timeout`` does (a 408
 could be taken by a browser for the answer to a request it sends later on a preconnected
-socket). A body that stalls is the app's to time out (``service.limits.BodyDeadline``),
+socket). A head longer than ``max_header_bytes`` is answered 431 and the connection closed:
+httptools buffers a header whole before uvicorn sees it, so only the deadline bounded it,
+and a client sending fast could have it hold tens of megabytes a connection till then. A
+body that stalls is the app's to time out (``service.limits.BodyDeadline``),
 where it becomes a 408 in the service's error shape; the rest of a body the app answered
 without reading (a 401, an early 413 or 503) must arrive within ``header_timeout`` too.
 
@@ -31,11 +34,15 @@ from typing import TYPE_CHECKING, Any, cast
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from service.access import with_cors
-from service.errors import Overloaded, ShuttingDown, response_to
+from service.errors import Overloaded, ShuttingDown, error_response, response_to
 from service.observability.access_log import echo_request_id
 from service.observability.metrics import count_connection_cap_refusal
 from service.observability.middleware import CUT_SHORT_CYCLE
@@ -59,17 +66,32 @@ class HeaderDeadline(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         header_timeout: float,
+        max_header_bytes: int,
         cors_origins: tuple[str, ...],
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout = header_timeout
+        self.max_header_bytes = max_header_bytes
         self.cors_origins = cors_origins
         self._head_late: asyncio.TimerHandle | None = None
+        self._head_bytes = 0  # received since the head's deadline was armed
+        self._refused = False  # answered 431: what still comes is read and dropped
         self._rest_late: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._head_late is not None:  # a head is still to complete: all of this may be it
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Still incomplete once parsed: every byte since the deadline was armed is head (but
+        # what followed a previous request in the same read, which goes uncounted).
+        if self._head_late is not None and self._head_bytes > self.max_header_bytes:
+            self._refuse_long_head()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -114,11 +136,38 @@ class HeaderDeadline(HttpToolsProtocol):
     def _arm(self) -> None:
         if self._head_late is None:
             self._head_late = self.loop.call_later(self.header_timeout, self._close_late)
+            self._head_bytes = 0
 
     def _disarm(self) -> None:
         if self._head_late is not None:
             self._head_late.cancel()
             self._head_late = None
+
+    def _refuse_long_head(self) -> None:
+        """431 in the service's error shape (the protocol's, where the path has come and is
+        under /v2), written here: no request has begun for the app to answer."""
+        self._disarm()
+        logger.debug(
+            "refusing %s: a request head of more than %d bytes", self.client, self.max_header_bytes
+        )
+        path = self.url.partition(b"?")[0].decode("latin-1")
+        refused = error_response(
+            431,
+            "header_too_large",
+            f"the request's line and headers hold more than {self.max_header_bytes} bytes",
+            {"Connection": "close"},
+            scope={"type": "http", "path": path, "root_path": ""},
+        )
+        head = [STATUS_LINE[431]]
+        for name, value in [*self.server_state.default_headers, *refused.raw_headers]:
+            head += [name, b": ", value, b"\r\n"]
+        self.transport.write(b"".join([*head, b"\r\n", bytes(refused.body)]))
+        # Not closed at once, which with the rest unread would reset the answer away: the
+        # rest is read and dropped (as nginx lingers) until the client closes, or for as
+        # long as a head may take.
+        self.transport.write_eof()
+        self._refused = True
+        self._rest_late = self.loop.call_later(self.header_timeout, self._close_unread)
 
     def _forget_the_rest(self) -> None:
         if self._rest_late is not None:
@@ -128,7 +177,7 @@ class HeaderDeadline(HttpToolsProtocol):
     def _close_unread(self) -> None:
         self._rest_late = None
         logger.debug(
-            "closing %s: the rest of an answered request's body not in within %g s",
+            "closing %s: the rest of a request answered unread not in within %g s",
             self.client,
             self.header_timeout,
         )
@@ -195,11 +244,16 @@ async def answer_if_cut_short(
         del scope[CUT_SHORT_CYCLE]
 
 
-def http_protocol(header_timeout: float, cors_origins: Sequence[str]) -> type[asyncio.Protocol]:
+def http_protocol(
+    header_timeout: float, max_header_bytes: int, cors_origins: Sequence[str]
+) -> type[asyncio.Protocol]:
     """What uvicorn's ``http`` option takes: it calls this with each new connection."""
     # A partial, not a class made here: it pickles by reference into uvicorn's spawned
     # worker processes (LENET_WORKERS > 1), a class made at run time would not.
     factory = functools.partial(
-        HeaderDeadline, header_timeout=header_timeout, cors_origins=tuple(cors_origins)
+        HeaderDeadline,
+        header_timeout=header_timeout,
+        max_header_bytes=max_header_bytes,
+        cors_origins=tuple(cors_origins),
     )
     return cast(type[asyncio.Protocol], factory)

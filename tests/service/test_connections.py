@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import pickle
 import resource
 import time
@@ -206,9 +207,10 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
 
 def test_the_protocol_pickles_into_spawned_workers_with_its_deadline() -> None:
     """uvicorn pickles its config, the ``http`` option with it, into each worker process."""
-    factory = pickle.loads(pickle.dumps(http_protocol(2.5, [ORIGIN])))
+    factory = pickle.loads(pickle.dumps(http_protocol(2.5, 4096, [ORIGIN])))
     assert factory.func is HeaderDeadline
-    assert factory.keywords == {"header_timeout": 2.5, "cors_origins": (ORIGIN,)}
+    expected = {"header_timeout": 2.5, "max_header_bytes": 4096, "cors_origins": (ORIGIN,)}
+    assert factory.keywords == expected
 
 
 async def test_the_scope_lets_go_of_the_cycle_when_the_request_is_done() -> None:
@@ -272,3 +274,29 @@ async def test_the_rest_of_a_body_answered_unread_must_come_within_the_header_ti
         )
         assert (await answer(reader)).startswith(b"HTTP/1.1 200")
         writer.close()
+
+
+async def test_a_head_too_long_is_431_before_it_is_all_in() -> None:
+    """httptools holds a header whole before uvicorn sees it: a 60 MB one was taken, and
+    held, for as long as the header deadline let it come. Now the server answers 431 once
+    the head passes the limit, in the service's shape (the protocol's under /v2), while the
+    header is still coming; what follows is read and dropped, not answered with a reset. A
+    head within the limit is served."""
+    port = free_port()
+    env = service_env(port, LENET_BACKENDS='["onnx"]', LENET_MAX_HEADER_BYTES="16384")
+    with served(env) as server:
+        for path, shape in (("/healthz", dict), ("/v2/health/live", str)):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\nX-Big: ".encode())
+            writer.write(b"a" * 65536)  # and the header goes on
+            await writer.drain()
+            refused = await asyncio.wait_for(answer(reader), 5)
+            writer.write(b"a" * (1 << 20))
+            await writer.drain()
+            writer.close()
+            head, _, body = refused.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 431 "), refused[:200]
+            assert b"\r\nconnection: close" in head.lower()
+            assert isinstance(json.loads(body)["error"], shape)
+        fits = httpx.get(f"{server.url}/healthz", headers={"X-Big": "a" * 8000})
+        assert fits.status_code == 200
