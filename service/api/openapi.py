@@ -144,6 +144,7 @@ def install(app: FastAPI, backends: Sequence[str]) -> None:
                 routes=app.routes,
             )
             _answer_validation_errors_as_served(schema)
+            _declare_body_deadline(schema)
             _offer_only(schema, backends)
             app.openapi_schema = schema
         return app.openapi_schema
@@ -180,10 +181,15 @@ def _declare_bearer(schema: dict[str, Any], is_open: Callable[[str], bool]) -> N
     for path, operations in schema["paths"].items():
         if is_open(path):
             continue
-        error = InferenceErrorResponse if is_v2(path) else ErrorResponse
-        components["schemas"].setdefault(error.__name__, json_schema(error))
         for operation in operations.values():
             operation["security"] = [{BEARER: []}]
+            operation["responses"].setdefault(
+                "400",
+                {
+                    "description": "Authorization sent twice",
+                    "content": _error_content(schema, path),
+                },
+            )
             operation["responses"]["401"] = {
                 "description": "No API key, or not one of the server's",
                 "headers": {
@@ -193,12 +199,26 @@ def _declare_bearer(schema: dict[str, Any], is_open: Callable[[str], bool]) -> N
                         "schema": {"type": "string"},
                     }
                 },
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{error.__name__}"}
-                    }
-                },
+                "content": _error_content(schema, path),
             }
+
+
+def _error_content(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    """An error answer's content under ``path``: the protocol's shape under /v2, else ours."""
+    error = InferenceErrorResponse if is_v2(path) else ErrorResponse
+    schema["components"]["schemas"].setdefault(error.__name__, json_schema(error))
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{error.__name__}"}}}
+
+
+def _declare_body_deadline(schema: dict[str, Any]) -> None:
+    """The 408 of ``limits.BodyDeadline``, which any operation with a body may answer."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if method == "post":
+                operation["responses"]["408"] = {
+                    "description": "The body stalled, or came too slowly",
+                    "content": _error_content(schema, path),
+                }
 
 
 def _answer_validation_errors_as_served(schema: dict[str, Any]) -> None:

@@ -90,6 +90,12 @@ async def test_errors_are_documented_in_the_shape_each_api_answers_with(client):
                     assert schema == {"$ref": f"#/components/schemas/{wanted}"}, (path, status)
 
 
+async def test_every_operation_with_a_body_declares_the_body_deadlines_408(client):
+    spec = await document(client)
+    posts = [ops["post"] for ops in spec["paths"].values() if "post" in ops]
+    assert len(posts) == 8 and all("408" in post["responses"] for post in posts)
+
+
 async def test_v2_errors_and_answers_are_documented(client):
     spec = await document(client)
     infer = spec["paths"]["/v2/models/{name}/infer"]["post"]
@@ -165,6 +171,7 @@ async def test_with_keys_the_closed_operations_declare_the_bearer_key_and_its_40
                 assert "security" not in operation and "401" not in operation["responses"]
                 continue
             assert operation["security"] == [{"apiKey": []}], path
+            assert "400" in operation["responses"], path  # Authorization sent twice
             refused = operation["responses"]["401"]
             assert "WWW-Authenticate" in refused["headers"]
             wanted = "InferenceErrorResponse" if path.startswith("/v2") else "ErrorResponse"
@@ -183,8 +190,10 @@ async def test_without_keys_the_document_is_what_keys_add_to_and_no_more(key_fil
     keyed = await keyed_document(api_keys_file=key_file)
     assert "securitySchemes" not in plain["components"]
     del keyed["components"]["securitySchemes"]
-    for operations in keyed["paths"].values():
-        for operation in operations.values():
+    for path, operations in keyed["paths"].items():
+        for method, operation in operations.items():
             operation.pop("security", None)
             operation["responses"].pop("401", None)
+            if "400" not in plain["paths"][path][method]["responses"]:
+                operation["responses"].pop("400", None)
     assert keyed == plain
