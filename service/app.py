@@ -22,7 +22,7 @@ from service.garbage_collector import collect_young_objects_every
 from service.grpc import server as grpc_server
 from service.head import HeadAsGet
 from service.inputs import photos
-from service.limits import BodyDeadline, BodySizeLimit
+from service.limits import BodyDeadline, RequestSizeLimits
 from service.memory import give_large_blocks_back
 from service.observability import answered
 from service.runtime.native_logs import quiet_below_errors
@@ -73,7 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = repository
     app.state.termination = termination
     app.add_middleware(HeadAsGet)  # innermost: what is outside it logs and counts a HEAD
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestSizeLimits,
+        max_bytes=settings.max_body_bytes,
+        max_head_bytes=settings.max_header_bytes,
+    )
     app.add_middleware(
         BodyDeadline,
         timeout=settings.body_timeout_seconds,
@@ -87,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api_docs.install(app)
     openapi.install(app, settings.backends)
     access.install(app, settings)  # API keys and CORS where set: after openapi, before metrics
-    # Last: its middleware outermost, to see BodySizeLimit's 413s too; its GET /metrics
+    # Last: its middleware outermost, to see RequestSizeLimits's 413s too; its GET /metrics
     # after the API's routes, so that no request tries that route first.
     observability.install(app, settings)
     return app

@@ -7,10 +7,12 @@ descriptors (slowloris). Here a request's head must be complete ``header_timeout
 after the connection opens, or after the first byte of its next request; if not, the
 connection is closed without an answer, as nginx's ``client_header_timeout`` does (a 408
 could be taken by a browser for the answer to a request it sends later on a preconnected
-socket). A head longer than ``max_header_bytes`` is answered 431 and the connection closed:
-httptools buffers a header whole before uvicorn sees it, so only the deadline bounded it,
-and a client sending fast could have it hold tens of megabytes a connection till then. A
-body that stalls is the app's to time out (``service.limits.BodyDeadline``),
+socket). Nor may a head go on past ``max_header_bytes`` (and the rest of one read): httptools
+buffers a header whole before uvicorn sees it, so only the deadline bounded it, and a client
+sending fast could have it hold tens of megabytes a connection till then. Such a head is
+answered 431 and the connection closed; a head that is complete, however long, is the app's
+to refuse (``limits.RequestSizeLimits``), counted and logged as any request. A body that
+stalls is the app's to time out (``service.limits.BodyDeadline``),
 where it becomes a 408 in the service's error shape; the rest of a body the app answered
 without reading (a 401, an early 413 or 503) must arrive within ``header_timeout`` too.
 
@@ -42,7 +44,8 @@ from uvicorn.protocols.http.httptools_impl import (
 from uvicorn.server import ServerState
 
 from service.access import with_cors
-from service.errors import Overloaded, ShuttingDown, error_response, response_to
+from service.errors import Overloaded, ShuttingDown, response_to
+from service.limits import header_too_large
 from service.observability.access_log import echo_request_id
 from service.observability.metrics import count_connection_cap_refusal
 from service.observability.middleware import CUT_SHORT_CYCLE
@@ -55,8 +58,9 @@ logger = logging.getLogger(__name__)
 
 
 class HeaderDeadline(HttpToolsProtocol):
-    """One connection: uvicorn's httptools protocol, closed when a request head is late;
-    beyond the connection cap and at the shutdown limit, answered in the service's shape."""
+    """One connection: uvicorn's httptools protocol, closed when a request head is late or
+    will not end; beyond the connection cap and at the shutdown limit, answered in the
+    service's shape."""
 
     def __init__(
         self,
@@ -75,8 +79,9 @@ class HeaderDeadline(HttpToolsProtocol):
         self.cors_origins = cors_origins
         self._head_late: asyncio.TimerHandle | None = None
         self._head_bytes = 0  # received since the head's deadline was armed
-        self._refused = False  # answered 431: what still comes is read and dropped
+        self._refused = False  # a head that would not end: what still comes is dropped
         self._rest_late: asyncio.TimerHandle | None = None
+        self.url = b""  # uvicorn's, set as a request line begins: a head may have none yet
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -104,6 +109,7 @@ class HeaderDeadline(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._forget_the_rest()
+        self.url = b""  # not the next head's, which may never get a request line
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -124,12 +130,14 @@ class HeaderDeadline(HttpToolsProtocol):
         # Where uvicorn starts each request with the app to run it: its 503 app beyond the cap.
         run = cast("ASGIApp", app)
         if app is service_unavailable:
-            run = _over_the_cap(self.cors_origins)
+            cycle.keep_alive = False  # answered, it leaves the process under its cap
             if app_path(cast("Scope", cycle.scope)) in LIVENESS:
                 # A full process is still alive: refused, its liveness probe would have it
                 # restarted for being busy (readiness still says 503: send no more here).
                 run = cast("ASGIApp", self.app)
-                cycle.keep_alive = False  # answered, it leaves the process under its cap
+            else:  # counted here: the app, and with it the request metrics, never see it
+                count_connection_cap_refusal()
+                run = _over_the_cap(self.cors_origins)  # a CORS preflight is answered too
         cut_short = functools.partial(answer_if_cut_short, run, cycle, self.cors_origins)
         super()._start_asgi_task(cycle, cast("ASGI3Application", cut_short))
 
@@ -145,28 +153,30 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def _refuse_long_head(self) -> None:
         """431 in the service's error shape (the protocol's, where the path has come and is
-        under /v2), written here: no request has begun for the app to answer."""
+        under /v2), written here: no request has begun for the app to answer. Unless an
+        earlier request's answer on this connection is still to come, which the 431 would be
+        taken for: that one is finished, and the connection closed after it, unanswered, as
+        a late head's is. Either way, what still comes is read and dropped."""
         self._disarm()
+        self._refused = True
         logger.debug(
             "refusing %s: a request head of more than %d bytes", self.client, self.max_header_bytes
         )
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+            return
+        refused = header_too_large(self.max_header_bytes)
         path = self.url.partition(b"?")[0].decode("latin-1")
-        refused = error_response(
-            431,
-            "header_too_large",
-            f"the request's line and headers hold more than {self.max_header_bytes} bytes",
-            {"Connection": "close"},
-            scope={"type": "http", "path": path, "root_path": ""},
-        )
-        head = [STATUS_LINE[431]]
-        for name, value in [*self.server_state.default_headers, *refused.raw_headers]:
+        scope = {"type": "http", "path": path, "root_path": ""}
+        response = response_to(refused, cast("Scope", scope))
+        head = [STATUS_LINE[refused.status_code]]
+        for name, value in [*self.server_state.default_headers, *response.raw_headers]:
             head += [name, b": ", value, b"\r\n"]
-        self.transport.write(b"".join([*head, b"\r\n", bytes(refused.body)]))
+        self.transport.write(b"".join([*head, b"\r\n", bytes(response.body)]))
         # Not closed at once, which with the rest unread would reset the answer away: the
         # rest is read and dropped (as nginx lingers) until the client closes, or for as
         # long as a head may take.
         self.transport.write_eof()
-        self._refused = True
         self._rest_late = self.loop.call_later(self.header_timeout, self._close_unread)
 
     def _forget_the_rest(self) -> None:
@@ -200,9 +210,7 @@ RETRY_AND_CLOSE = {"Retry-After": "1", "Connection": "close"}
 
 
 async def too_many_connections(scope: Scope, receive: Receive, send: Send) -> None:
-    """The answer beyond the connection cap; counted apart, since the app (and with it the
-    request metrics' middleware) never sees the request."""
-    count_connection_cap_refusal()
+    """The answer beyond the connection cap."""
     refused = Overloaded(
         "too many connections to this server; retry shortly", headers=RETRY_AND_CLOSE
     )

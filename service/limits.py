@@ -1,5 +1,5 @@
-"""Limits on a request's body: its size, refused before it is buffered in memory, and how
-long it may stall while it arrives."""
+"""Limits on a request: the size of its head, and of its body, refused before the body is
+buffered in memory; how long the body may stall while it arrives."""
 
 from __future__ import annotations
 
@@ -31,16 +31,45 @@ class RequestTimeout(ServiceError):
     code = "request_timeout"
 
 
-class BodySizeLimit:
-    """Pure ASGI middleware: checks Content-Length up front and counts streamed bytes too
+class HeaderTooLarge(ServiceError):
+    """A request's line and headers over ``LENET_MAX_HEADER_BYTES``."""
+
+    status_code = 431
+    code = "header_too_large"
+
+
+def header_too_large(most: int) -> HeaderTooLarge:
+    return HeaderTooLarge(
+        f"the request's line and headers hold more than {most} bytes",
+        headers={"Connection": "close"},
+    )
+
+
+def head_size(scope: Scope) -> int:
+    """About the bytes of a request's line and headers as sent: its path, query and headers,
+    and each header's ": " and line end."""
+    headers = scope["headers"]
+    return (
+        len(scope.get("raw_path") or scope["path"])
+        + len(scope["query_string"])
+        + sum(len(name) + len(value) for name, value in headers)
+        + 4 * len(headers)
+    )
+
+
+class RequestSizeLimits:
+    """Pure ASGI middleware: checks the head's size (its path, query and headers: a 431,
+    with the app's CORS headers and counted, where ``connections`` can only close a head
+    that never ends), and the body's: Content-Length up front, and the bytes streamed too
     (chunked bodies carry no length). A body sent compressed (``Content-Encoding: gzip`` or
     ``deflate``) reaches the app inflated, within the same limit, which then holds for what
     it inflates to as well: a few kilobytes of gzip can hold gigabytes of zeros. Here, since
     the limit is on the body as the app reads it, and this already reads the headers."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_head_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_head_bytes = max_head_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +81,9 @@ class BodySizeLimit:
         if b"content-encoding" in headers and (declared != b"0" or b"transfer-encoding" in headers):
             codings = _codings(scope["headers"])  # a request without a body has none to read
         refused: ServiceError | None = None
-        if declared.isdigit() and int(declared) > self.max_bytes:
+        if head_size(scope) > self.max_head_bytes:
+            refused = header_too_large(self.max_head_bytes)
+        elif declared.isdigit() and int(declared) > self.max_bytes:
             refused = PayloadTooLarge(self._message(int(declared)))
         elif codings and (len(codings) > 1 or codings[0] not in ENCODINGS):
             named = b", ".join(codings).decode("latin-1")

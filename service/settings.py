@@ -81,7 +81,7 @@ class Settings(ModelRootSettings):
     when it opens or its next request's first byte; then it is closed (``python -m service``)."""
     max_header_bytes: int = Field(default=64 * 1024, gt=0)
     """The most a request's line and headers may hold; a longer head is answered 431 and its
-    connection closed (``python -m service``)."""
+    connection closed (under ``python -m service``, while it is still coming)."""
     body_timeout_seconds: float = Field(default=30.0, gt=0)
     """Longest wait for more of a request body; a body that stalls longer gets 408 and its
     connection is closed."""

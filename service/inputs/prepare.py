@@ -119,16 +119,11 @@ def _read_all(
     is known to be a plain 28x28 list of numbers (``_is_small`` found it so)."""
     found = []
     for index, item in enumerate(inputs):
-        try:
+        with _Naming(index, len(inputs)):
             digit = _read(item, preprocess, arrays_plain=arrays_plain)
-        except ServiceError as exc:
-            if len(inputs) > 1:
-                raise _naming(exc, index, len(inputs)) from exc
-            raise
         if digit is None:
-            which = "the image" if len(inputs) == 1 else f"input {index + 1} of {len(inputs)}"
             count_no_digit()
-            raise NoDigit(f"{which} shows no digit: {_NO_INK}")
+            raise NoDigit(f"{_which(index, len(inputs))} shows no digit: {_NO_INK}")
         found.append(digit)
     return Digits.of(found)
 
@@ -169,12 +164,8 @@ def _opened_all(inputs: list[RawInput], limits: ImageLimits) -> list[RawInput | 
     opened: list[RawInput | images.Opened] = []
     for index, item in enumerate(inputs):
         if isinstance(item, bytes):
-            try:
+            with _Naming(index, len(inputs)):
                 image = _open(item, limits)
-            except ServiceError as exc:
-                if len(inputs) > 1:
-                    raise _naming(exc, index, len(inputs)) from exc
-                raise
             budget.spend(image.pixels)
             opened.append(image)
         else:
@@ -182,9 +173,28 @@ def _opened_all(inputs: list[RawInput], limits: ImageLimits) -> list[RawInput | 
     return opened
 
 
-def _naming(error: ServiceError, index: int, count: int) -> ServiceError:
-    """``error``, of one input of a batch, saying which: the client mends that one."""
-    return type(error)(f"input {index + 1} of {count}: {error.message}", headers=error.headers)
+def _which(index: int, count: int) -> str:
+    return "the image" if count == 1 else f"image {index + 1} of {count}"
+
+
+class _Naming:
+    """Within it, an error of one image of several says which (``image 2 of 3: ...``): the
+    client mends that one. An image, not an input: under /v2 an input is a named tensor that
+    holds them all. A class, not a generator: it is entered for every image."""
+
+    def __init__(self, index: int, count: int) -> None:
+        self.index = index
+        self.count = count
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: object
+    ) -> None:
+        if isinstance(error, ServiceError) and self.count > 1:
+            which = _which(self.index, self.count)
+            raise type(error)(f"{which}: {error.message}", headers=error.headers) from error
 
 
 def _open(data: bytes, limits: ImageLimits) -> images.Opened:

@@ -16,7 +16,7 @@ request far more than it does when timed alone (``python -m bench.observability_
 ``python -m bench.observability_instructions`` counts what it adds in machine instructions,
 and with ``--python`` in bytecodes, by function.
 
-It wraps the whole app, ``BodySizeLimit`` included, so that a 413 refused before routing
+It wraps the whole app, ``RequestSizeLimits`` included, so that a 413 refused before routing
 is seen too. An exception that escapes the app is counted as the 500 that Starlette's
 ``ServerErrorMiddleware``, outside this one, then answers; one cancelled (at the shutdown
 limit) before its answer began, as the 503 that ``connections.answer_if_cut_short``, where
@@ -29,6 +29,7 @@ moment before the count moves.
 
 from __future__ import annotations
 
+import re
 from asyncio import CancelledError
 from collections.abc import Awaitable
 from random import getrandbits
@@ -36,7 +37,7 @@ from time import perf_counter
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
-from starlette.routing import Match, Mount, Router
+from starlette.routing import Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.observability import access_log, answered
@@ -61,6 +62,7 @@ class ObserveRequests:
     def __init__(self, app: ASGIApp, *, router: Router, count: bool, log: bool) -> None:
         self.app = app
         self._router = router
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None  # once it serves
         self._count = count
         self._log = log
 
@@ -120,27 +122,37 @@ class ObserveRequests:
                 route = scope.get("route")  # FastAPI's, as its router declares it
                 # Most routes have no path parameters: their template is the path itself.
                 if route is None or not path.endswith(route.path):
-                    template = self._route_of(scope, path, route)
+                    template = self._route_of(path, route)
             answered.record((path, template, status, seconds, line))
 
-    def _route_of(self, scope: Scope, path: str, route: Any) -> str:
+    def _route_of(self, path: str, route: Any) -> str:
         """The template of the route that answered ``path`` (the ``app_path``), such as
         ``/v1/activations/{layer}.png``: ``route`` is FastAPI's (the scope's), for its own
         routes, as they are declared."""
         if route is not None:
             return _template(path, route)
         # Plain Starlette routes (/openapi.json), and any route for a request refused before
-        # routing (a 413 by its Content-Length, a 401): included routers' too, which
-        # FastAPI keeps apart from the app's own routes.
-        for candidate in iter_route_contexts(self._router.routes):
-            if isinstance(candidate.route, Mount):
-                # The page's and the docs' files. Not by matches(): routing has moved the
-                # mount's prefix from the scope's path into its root_path by now.
-                if path.startswith(f"{candidate.path}/"):
-                    return f"{candidate.path}/{{path}}"
-            elif candidate.matches(scope)[0] is not Match.NONE:
-                return str(candidate.path)
+        # routing (a 413 by its Content-Length, a 401), whatever its method.
+        if self._templates is None:
+            self._templates = _templates(self._router)
+        for pattern, template in self._templates:
+            if pattern.match(path):
+                return template
         return UNMATCHED
+
+
+def _templates(router: Router) -> list[tuple[re.Pattern[str], str]]:
+    """Every route's pattern on the app's paths, and its template: included routers' routes
+    too, which FastAPI keeps apart from the app's own, with their prefixes. A mount's (the
+    page's and the docs' files) matches its files, whose template is ``{mount}/{path}``.
+    Matched here rather than by each route's ``matches``, which cost each 404 many times
+    as much."""
+    templates = []
+    for route in iter_route_contexts(router.routes):
+        mounted = isinstance(route.route, Mount)
+        path = str(route.path)
+        templates.append((route.path_regex, f"{path}/{{path}}" if mounted else path))
+    return templates
 
 
 def _template(path: str, route: Any) -> str:

@@ -85,6 +85,7 @@ async def strict_app() -> AsyncIterator[FastAPI]:
         max_image_pixels=1_000_000,
         max_request_pixels=2_000_000,
         max_images_per_request=3,
+        max_header_bytes=4096,
     )
     application = create_app(settings)
     async with LifespanManager(application):

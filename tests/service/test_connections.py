@@ -20,7 +20,7 @@ import pytest
 from service.connections import HeaderDeadline, answer_if_cut_short, http_protocol
 from service.observability.middleware import CUT_SHORT_CYCLE
 from tests.service.drawing import draw_digit, encode
-from tests.service.processes import free_port, served, service_env
+from tests.service.processes import free_port, held_batches, served, service_env
 
 pytestmark = pytest.mark.anyio
 
@@ -186,6 +186,10 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
             # report a network error, not the 503 and its Retry-After.
             refused = await client.get("/readyz", headers={"Origin": ORIGIN})
             v2_refused = await client.get("/v2/health/ready")
+            preflight = await client.options(
+                "/v1/predict",
+                headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+            )
             alive = [await client.get(path) for path in ("/healthz", "/v2/health/live")]
         assert [response.status_code for response in alive] == [200, 200]  # busy, not dead
         assert [response.headers["connection"] for response in alive] == ["close", "close"]
@@ -195,6 +199,9 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
             assert response.headers["retry-after"] == "1"
         assert refused.json()["error"]["code"] == "overloaded"
         assert refused.headers["access-control-allow-origin"] == ORIGIN
+        # A preflight is answered (its page may then read the 503), and counted and closed
+        # as any request beyond the cap.
+        assert preflight.status_code == 200 and preflight.headers["connection"] == "close"
         assert "retry-after" in refused.headers["access-control-expose-headers"].lower()
         assert "too many connections" in v2_refused.json()["error"]
         for connection in idle:
@@ -202,7 +209,7 @@ async def test_requests_beyond_the_connection_cap_get_503_in_the_services_shape(
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             assert (await predict(client)) < TIMEOUT_S
             metrics = (await client.get("/metrics")).text
-        assert "\nlenet_connection_cap_refusals_total 2.0\n" in metrics
+        assert "\nlenet_connection_cap_refusals_total 3.0\n" in metrics
 
 
 def test_the_protocol_pickles_into_spawned_workers_with_its_deadline() -> None:
@@ -276,27 +283,61 @@ async def test_the_rest_of_a_body_answered_unread_must_come_within_the_header_ti
         writer.close()
 
 
-async def test_a_head_too_long_is_431_before_it_is_all_in() -> None:
+async def test_a_head_that_will_not_end_is_431_while_it_is_still_coming(tmp_path) -> None:
     """httptools holds a header whole before uvicorn sees it: a 60 MB one was taken, and
-    held, for as long as the header deadline let it come. Now the server answers 431 once
-    the head passes the limit, in the service's shape (the protocol's under /v2), while the
-    header is still coming; what follows is read and dropped, not answered with a reset. A
-    head within the limit is served."""
+    held, for as long as the header deadline let it come. Now a head that passes the limit
+    unfinished is answered 431 at once, in the service's shape (the protocol's under /v2),
+    and what still comes is read and dropped, so that the answer is not reset away; a head
+    of blank lines alone, which has no request line, is refused so too, without a
+    traceback. A complete head over the limit is the app's 431, on a connection that
+    served a request before it."""
     port = free_port()
     env = service_env(port, LENET_BACKENDS='["onnx"]', LENET_MAX_HEADER_BYTES="16384")
-    with served(env) as server:
-        for path, shape in (("/healthz", dict), ("/v2/health/live", str)):
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr, served(env, stderr=stderr) as server:
+        for start, more, shape in (
+            (b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: ", b"a", dict),
+            (b"GET /v2/health/live HTTP/1.1\r\nHost: test\r\nX-Big: ", b"a", str),
+            (b"", b"\r\n", dict),
+        ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\nX-Big: ".encode())
-            writer.write(b"a" * 65536)  # and the header goes on
+            # Past the limit, and on: all of it sent before the answer is read.
+            writer.write(start + more * (1 << 20))
             await writer.drain()
             refused = await asyncio.wait_for(answer(reader), 5)
-            writer.write(b"a" * (1 << 20))
-            await writer.drain()
             writer.close()
-            head, _, body = refused.partition(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 431 "), refused[:200]
-            assert b"\r\nconnection: close" in head.lower()
-            assert isinstance(json.loads(body)["error"], shape)
+            assert refused.startswith(b"HTTP/1.1 431 "), refused[:200]
+            assert isinstance(json.loads(refused.partition(b"\r\n\r\n")[2])["error"], shape)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        assert (await answer(reader)).startswith(b"HTTP/1.1 200 ")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n")
+        complete = await asyncio.wait_for(answer(reader), 5)
+        writer.close()
+        assert complete.startswith(b"HTTP/1.1 431 ") and b"connection: close" in complete.lower()
         fits = httpx.get(f"{server.url}/healthz", headers={"X-Big": "a" * 8000})
         assert fits.status_code == 200
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+async def test_a_head_that_will_not_end_behind_an_answer_to_come_closes_after_it() -> None:
+    """Pipelined behind a request still being answered, a 431 written at once would be
+    taken for that request's answer: the request is answered, then the connection closed."""
+    port = free_port()
+    env = service_env(
+        port, LENET_BACKENDS='["onnx"]', LENET_MAX_HEADER_BYTES="16384", **held_batches(1000)
+    )
+    with served(env):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = SEVEN
+        writer.write(
+            b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * (1 << 20))
+        await asyncio.wait_for(writer.drain(), 10)
+        first = await asyncio.wait_for(answer(reader), 10)
+        rest = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    assert first.startswith(b"HTTP/1.1 200 ") and b'"digit":7' in first, first[:300]
+    assert rest == b""

@@ -127,18 +127,29 @@ async def test_json_with_more_values_than_the_images_allowed_is_refused_unparsed
 async def test_an_error_in_one_input_of_a_batch_names_that_input(client):
     garbage = [("a", ("7.png", PNG, "image/png")), ("b", ("x.png", b"not a png", "image/png"))]
     unreadable = await client.post("/v1/predict", files=[*garbage, garbage[0]])
-    assert_error(unreadable, 400, "bad_request", "input 2 of 3: ")
+    assert_error(unreadable, 400, "bad_request", "image 2 of 3: ")
     too_light = [[300] * 28] * 28
     out_of_range = await client.post("/v1/predict", json={"instances": [EXAMPLE_ARRAY, too_light]})
-    assert_error(out_of_range, 422, "invalid_input", "input 2 of 2: ")
+    assert_error(out_of_range, 422, "invalid_input", "image 2 of 2: ")
     alone = await client.post("/v1/predict", files=garbage[1:])
     assert_error(alone, 400, "bad_request")
-    assert "input 1" not in alone.json()["error"]["message"]
+    assert "image 1" not in alone.json()["error"]["message"]
 
 
 async def test_one_image_sent_without_its_batch_brackets_is_told_so(client):
     response = await client.post("/v1/predict", json={"instances": EXAMPLE_ARRAY})
     assert_error(response, 422, "invalid_input", "each instance is a whole image")
+
+
+async def test_a_head_over_the_limit_is_431_in_each_apis_shape(strict_client):
+    """The strict app takes 4 KiB of line and headers."""
+    big = {"X-Big": "a" * 5000}
+    refused = await strict_client.get("/v1/model", headers=big)
+    assert_error(refused, 431, "header_too_large", "4096 bytes")
+    assert refused.headers["connection"] == "close"
+    v2 = await strict_client.get("/v2/models/lenet", headers=big)
+    assert v2.status_code == 431 and "4096 bytes" in v2.json()["error"]
+    assert (await strict_client.get("/v1/model", headers={"X-Big": "a" * 3000})).status_code == 200
 
 
 async def test_predict_rejects_a_chunked_body_over_the_limit(strict_client):
@@ -224,7 +235,7 @@ async def test_a_blank_sheet_is_no_digit_and_the_next_digit_is_read(client, rout
 async def test_no_digit_names_the_blank_image_of_a_batch(client):
     files = [("f", ("7.png", PNG, "image/png")), ("f", ("blank.jpg", BLANK_SHEET, "image/jpeg"))]
     response = await client.post("/v1/predict", files=files)
-    assert_error(response, 422, "no_digit", "input 2 of 2")
+    assert_error(response, 422, "no_digit", "image 2 of 2")
 
 
 async def test_unknown_backend_and_version_are_named(client):

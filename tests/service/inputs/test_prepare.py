@@ -231,7 +231,7 @@ async def test_a_blank_photo_is_no_digit() -> None:
 
 async def test_no_digit_names_the_blank_input_of_a_batch() -> None:
     inputs: list[prepare.RawInput] = [png(100), BLANK_PHOTO, png(100)]
-    with pytest.raises(NoDigit, match="input 2 of 3 shows no digit"):
+    with pytest.raises(NoDigit, match="image 2 of 3 shows no digit"):
         await prepare.to_digits(inputs, None, limits=LIMITS)
 
 
