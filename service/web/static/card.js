@@ -25,15 +25,20 @@ export function showCard(facts, curves, summary, fetchPicture) {
   }
   row(facts, "Default backend", `${summary.default_backend}: ${summary.default_backend_reason}`);
   const picture = curves.querySelector("img");
-  curves.addEventListener(
-    "toggle",
-    async () => {
-      try {
-        picture.src = await fetchPicture(`v1/model/curves.png?version=${summary.version}`);
-      } catch (error) {
-        picture.alt = `The training curves could not be loaded: ${error.message}`;
-      }
-    },
-    { once: true },
-  );
+  const described = picture.alt;
+  let loading = false;
+  // Each time it is opened until it has loaded: one failed fetch (offline a moment) is not
+  // the last word.
+  curves.addEventListener("toggle", async () => {
+    if (!curves.open || picture.src || loading) return;
+    loading = true;
+    try {
+      picture.src = await fetchPicture(`v1/model/curves.png?version=${summary.version}`);
+      picture.alt = described;
+    } catch (error) {
+      picture.alt = `The training curves could not be loaded: ${error.message}`;
+    } finally {
+      loading = false;
+    }
+  });
 }

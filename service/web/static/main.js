@@ -10,7 +10,7 @@ import { showCard } from "./card.js";
 import { Bars, percent } from "./chart.js";
 import { Layers } from "./layers.js";
 import { Pad } from "./pad.js";
-import { onPaper, paintInput, paintPhoto, paintSaliency } from "./pictures.js";
+import { paintInput, paintPhoto, paintSaliency, scaled } from "./pictures.js";
 
 const PAUSE_MS = 300;
 const MAX_SIDE = 2048; // a photo's longest side, in pixels, as the page sends it
@@ -218,12 +218,12 @@ async function explain(digit) {
 }
 
 /** `file` as it is sent, and as it is shown (the same pixels, which the box the API answers
- * is in): a photo longer than MAX_SIDE scaled down here, on white, to a JPEG, since a phone's
- * photo of tens of megapixels would go whole, twice (a reading is two requests), for an API
- * that reads ink at a few hundred pixels, and may be past its limits. A format the browser
+ * is in): a photo longer than MAX_SIDE scaled down here (`scaled`), since a phone's photo of
+ * tens of megapixels would go whole, twice (a reading is two requests), for an API that
+ * reads ink at a few hundred pixels, and may be past its limits. A format the browser
  * cannot show (HEIC on some phones) may still be one the API reads: it goes as it is. */
 async function asSent(file) {
-  // Upright by its EXIF orientation, as the API would turn it: the JPEG made here has none.
+  // Upright by its EXIF orientation, as the API would turn it: the file made here has none.
   const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" }).catch(
     () => null,
   );
@@ -231,7 +231,7 @@ async function asSent(file) {
   if (!bitmap || scale >= 1) return [file, bitmap];
   try {
     const side = [bitmap.width, bitmap.height].map((s) => Math.max(1, Math.round(s * scale)));
-    const sent = await onPaper(bitmap, side, [0, 0, ...side], "image/jpeg", "photo.jpg");
+    const sent = await scaled(bitmap, side);
     bitmap.close();
     return [sent, await createImageBitmap(sent)];
   } catch {
@@ -260,7 +260,13 @@ function clear() {
 function afterEdit() {
   clearTimeout(timer);
   if (pad.empty) clear();
-  else timer = setTimeout(async () => read(await pad.toFile()), PAUSE_MS);
+  else timer = setTimeout(readDrawing, PAUSE_MS);
+}
+
+async function readDrawing() {
+  const mine = given;
+  const drawing = await pad.toFile();
+  if (mine === given) read(drawing); // not cleared or drawn on while it was encoded
 }
 
 const bars = new Bars($("bars"), explain);
@@ -308,7 +314,9 @@ function start(summary) {
   $("clear").addEventListener("click", clear);
   document.addEventListener("keydown", (event) => {
     const typing = event.target.isContentEditable || event.target.matches("input, textarea");
-    if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) {
+    // "Z" too, as Caps Lock sends it; not with Shift, which is redo's.
+    const z = event.key.toLowerCase() === "z" && !event.shiftKey;
+    if ((event.ctrlKey || event.metaKey) && z && !typing) {
       event.preventDefault();
       $("undo").click();
     }

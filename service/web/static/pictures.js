@@ -65,8 +65,7 @@ export function paintPhoto(canvas, bitmap, box) {
 
 /** A file of `type` (PNG, or JPEG at quality 0.92) of a `width` × `height` sheet of white
  * paper with `source` drawn on it at `at` ([x, y, width, height]): white under what it leaves
- * uncovered and under its transparent pixels, which a JPEG cannot keep. Rejects where the
- * browser cannot encode it. */
+ * uncovered and under its transparent pixels. Rejects where the browser cannot encode it. */
 export function onPaper(source, [width, height], at, type, name) {
   const sheet = document.createElement("canvas");
   sheet.width = width;
@@ -76,7 +75,31 @@ export function onPaper(source, [width, height], at, type, name) {
   context.fillRect(0, 0, width, height);
   context.imageSmoothingQuality = "high";
   context.drawImage(source, ...at);
-  const encoded = (resolve, reject) => (blob) =>
-    blob ? resolve(new File([blob], name, { type: blob.type })) : reject(new Error(`no ${type}`));
-  return new Promise((resolve, reject) => sheet.toBlob(encoded(resolve, reject), type, 0.92));
+  return encoded(sheet, type, name);
+}
+
+/** `source` drawn at `width` × `height`, as a JPEG; as a PNG where any of it is transparent,
+ * which a JPEG cannot keep and the API reads as it reads the image sent: light ink on a
+ * transparent sheet would vanish on white paper. */
+export function scaled(source, [width, height]) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  context.imageSmoothingQuality = "high";
+  context.drawImage(source, 0, 0, width, height);
+  const pixels = context.getImageData(0, 0, width, height).data;
+  for (let alpha = 3; alpha < pixels.length; alpha += 4) {
+    if (pixels[alpha] < 255) return encoded(canvas, "image/png", "photo.png");
+  }
+  return encoded(canvas, "image/jpeg", "photo.jpg");
+}
+
+/** `canvas` as a File of `type`; rejects where the browser cannot encode it. */
+function encoded(canvas, type, name) {
+  return new Promise((resolve, reject) => {
+    const done = (blob) =>
+      blob ? resolve(new File([blob], name, { type: blob.type })) : reject(new Error(`no ${type}`));
+    canvas.toBlob(done, type, 0.92);
+  });
 }

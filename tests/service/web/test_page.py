@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from tests.service.processes import ROOT, free_port, service_env, serving
 
@@ -271,6 +271,33 @@ def test_undo_takes_back_the_last_stroke(desktop):
     read_as(desktop, 1)
 
 
+def test_ctrl_z_undoes_with_caps_lock_on(desktop):
+    """Caps Lock sends "Z" (without Shift), which did nothing."""
+    draw(desktop, [*ONE, *ZERO])
+    read_as(desktop, 0)
+    desktop.keyboard.press("Control+Z")
+    read_as(desktop, 1)
+
+
+def test_clear_while_the_drawing_is_encoded_leaves_no_answer(desktop):
+    """On a slow phone the drawing takes a while to encode: cleared meanwhile, it was read
+    all the same, and its answer shown over the empty pad."""
+    desktop.evaluate(
+        """() => {
+            const toBlob = HTMLCanvasElement.prototype.toBlob;
+            HTMLCanvasElement.prototype.toBlob = function (done, ...rest) {
+                setTimeout(() => toBlob.call(this, done, ...rest), 1000);
+            };
+        }"""
+    )
+    draw(desktop, SEVEN)
+    desktop.wait_for_timeout(500)  # past the pause before a reading, the drawing encoding
+    desktop.get_by_role("button", name="Clear").click()
+    desktop.wait_for_timeout(2000)
+    expect(desktop.locator("#digit")).to_have_text("?")
+    expect(desktop.locator("#status")).to_have_text("Draw a digit to begin.")
+
+
 def test_a_photo_is_read_and_its_box_drawn_on_it(desktop):
     desktop.locator("#pick").set_input_files(ROOT / "tests" / "data" / "seven.png")
     read_as(desktop, 7)
@@ -316,6 +343,18 @@ def test_a_large_photo_is_sent_scaled_down_and_its_box_drawn_on_what_was_sent(de
     assert len(sent) == 2 and {kind for kind, _ in sent} == {"image/jpeg"}, sent
     assert all(size < large.stat().st_size / 2 for _, size in sent), sent
     assert red_pixels(desktop, "#photo") > 500
+
+
+def test_a_large_photo_of_light_ink_on_a_transparent_sheet_keeps_its_ink(desktop, tmp_path):
+    """Scaled down onto white paper as a JPEG, its white strokes vanished: no digit. Sent as
+    a PNG that keeps its transparency, it is read as the API reads it whole."""
+    sheet = Image.new("RGBA", (3000, 3000), (0, 0, 0, 0))
+    stroke = [(900, 600), (2100, 600), (1300, 2500)]
+    ImageDraw.Draw(sheet).line(stroke, fill=(255, 255, 255, 255), width=160)
+    light = tmp_path / "light.png"
+    sheet.save(light)
+    desktop.locator("#pick").set_input_files(light)
+    read_as(desktop, 7)
 
 
 def test_a_large_photo_turned_by_its_exif_is_sent_upright(desktop, tmp_path):
@@ -535,6 +574,21 @@ def test_ctrl_z_undoes_a_stroke_but_in_the_key_field_its_text(browser, keyed_ser
         page.locator("#key-input").press("Control+z")
         expect(page.locator("#key-input")).to_have_value("")
         assert ink(page, "#pad") == drawn
+
+
+def test_training_curves_that_failed_to_load_load_when_opened_again(browser, server):
+    """A network blip at the first opening left the error for good: it loaded only once."""
+    blips: list[str] = []
+    with routed(browser, server, first("curves.png", sync_api.Route.abort, blips)) as page:
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        curves, picture = page.locator("#curves summary"), page.locator("#curves img")
+        curves.click()
+        expect(picture).to_have_attribute("alt", re.compile("could not be loaded"))
+        curves.click()  # closed
+        curves.click()  # and opened again
+        expect(picture).to_have_attribute("src", re.compile("^data:image/png"))
+        expect(picture).not_to_have_attribute("alt", re.compile("could not be loaded"))
+    assert len(blips) == 1
 
 
 def test_training_curves_refused_for_a_revoked_key_ask_for_one_and_then_load(browser, keyed_server):
