@@ -46,8 +46,16 @@ function blank(canvas) {
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
 }
 
+/** While a reading is on its way the last answer stays, dimmed, and its bars, which have
+ * nothing to explain meanwhile, take no clicks. */
+function waiting(on) {
+  document.body.classList.toggle("reading", on);
+  $("bars").inert = on;
+}
+
 /** No answer on the page: before the first reading, after Clear, after an error. */
 function reset() {
+  waiting(false);
   reading.abort();
   explaining.abort();
   clearTimeout(timer);
@@ -171,6 +179,7 @@ async function read(what, tries = 0) {
   );
   image = what;
   levels = answer = null; // the last reading's: a bar chosen meanwhile has nothing to explain
+  waiting(true);
   say("Reading…");
   try {
     const [seen, why] = await Promise.all([
@@ -198,6 +207,7 @@ async function read(what, tries = 0) {
     if (reading === mine && image === what) read(what, tries + 1); // nothing newer meanwhile
   } finally {
     clearTimeout(late);
+    if (reading === mine) waiting(false); // else a newer reading is on its way, or a retry
   }
 }
 

@@ -271,6 +271,29 @@ def test_undo_takes_back_the_last_stroke(desktop):
     read_as(desktop, 1)
 
 
+def test_while_a_reading_is_on_its_way_the_last_answer_is_dimmed_and_its_bars_still(desktop):
+    """The last answer stayed as it was while "Reading…", and its bars took clicks that did
+    nothing."""
+    draw(desktop, ONE)
+    read_as(desktop, 1)
+    desktop.evaluate(
+        """() => {
+            const fetch = window.fetch;
+            window.fetch = (...args) =>
+                new Promise((resolve) => setTimeout(resolve, 1500)).then(() => fetch(...args));
+        }"""
+    )
+    draw(desktop, SEVEN)
+    expect(desktop.locator("#status")).to_have_text("Reading…")
+    expect(desktop.locator("body")).to_have_class(re.compile(r"\breading\b"))
+    assert desktop.eval_on_selector("#bars", "bars => bars.inert")
+    dimmed = desktop.eval_on_selector(".verdict", "v => getComputedStyle(v).opacity")
+    assert float(dimmed) < 1
+    read_as(desktop, 7)
+    expect(desktop.locator("body")).not_to_have_class(re.compile(r"\breading\b"))
+    assert not desktop.eval_on_selector("#bars", "bars => bars.inert")
+
+
 def test_ctrl_z_undoes_with_caps_lock_on(desktop):
     """Caps Lock sends "Z" (without Shift), which did nothing."""
     draw(desktop, [*ONE, *ZERO])
