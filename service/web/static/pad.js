@@ -45,7 +45,7 @@ export class Pad {
     const { width, height } = this.canvas;
     const margin = Math.round(width * MARGIN);
     const sheet = [width + 2 * margin, height + 2 * margin];
-    return onPaper(this.canvas, sheet, [margin, margin, width, height], "image/png", "drawing.png");
+    return onPaper(this.canvas, sheet, [margin, margin, width, height], "drawing.png");
   }
 
   /** A stroke follows the pointer that began it: a second finger on the pad, or a palm,

@@ -63,36 +63,38 @@ export function paintPhoto(canvas, bitmap, box) {
   context.strokeRect(x, y, width, height);
 }
 
-/** A file of `type` (PNG, or JPEG at quality 0.92) of a `width` × `height` sheet of white
- * paper with `source` drawn on it at `at` ([x, y, width, height]): white under what it leaves
- * uncovered and under its transparent pixels. Rejects where the browser cannot encode it. */
-export function onPaper(source, [width, height], at, type, name) {
-  const sheet = document.createElement("canvas");
-  sheet.width = width;
-  sheet.height = height;
-  const context = sheet.getContext("2d");
+/** A PNG file of a `width` × `height` sheet of white paper with `source` drawn on it at `at`
+ * ([x, y, width, height]): white under what it leaves uncovered and under its transparent
+ * pixels. Rejects where the browser cannot encode it. */
+export function onPaper(source, [width, height], at, name) {
+  const [sheet, context] = blankCanvas(width, height);
   context.fillStyle = "#fff";
   context.fillRect(0, 0, width, height);
-  context.imageSmoothingQuality = "high";
   context.drawImage(source, ...at);
-  return encoded(sheet, type, name);
+  return encoded(sheet, "image/png", name);
 }
 
 /** `source` drawn at `width` × `height`, as a JPEG; as a PNG where any of it is transparent,
  * which a JPEG cannot keep and the API reads as it reads the image sent: light ink on a
  * transparent sheet would vanish on white paper. */
 export function scaled(source, [width, height]) {
-  const canvas = document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext("2d");
-  context.imageSmoothingQuality = "high";
+  const [canvas, context] = blankCanvas(width, height);
   context.drawImage(source, 0, 0, width, height);
   const pixels = context.getImageData(0, 0, width, height).data;
   for (let alpha = 3; alpha < pixels.length; alpha += 4) {
     if (pixels[alpha] < 255) return encoded(canvas, "image/png", "photo.png");
   }
   return encoded(canvas, "image/jpeg", "photo.jpg");
+}
+
+/** A transparent canvas of that size, and its context, drawing images at high quality. */
+function blankCanvas(width, height) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext("2d");
+  context.imageSmoothingQuality = "high";
+  return [canvas, context];
 }
 
 /** `canvas` as a File of `type`; rejects where the browser cannot encode it. */
